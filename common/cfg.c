@@ -1,0 +1,706 @@
+/* Configuration: the key table, value parsers and the INI loader (inih with a line reader of our
+ * own, so every error names its line and no line is ever split into phantom keys). */
+#include "common/cfg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+enum key_type {
+    K_LISTEN,
+    K_DIR,
+    K_INDEX,
+    K_AUTO_INT, /* "auto" or an integer in range; auto resolved by the loader */
+    K_INT,
+    K_BOOL,
+    K_DURATION,
+    K_PATH,
+    K_LOG_PATH,
+    K_LEVEL,
+    K_USER,
+};
+
+struct key {
+    const char *name;
+    enum key_type type;
+    size_t off; /* offset of the field in struct cfg */
+    int64_t min, max;
+    const char *def; /* default, as text: parsed by the same code as a config value */
+    const char *doc;
+};
+
+#define F(field) offsetof(struct cfg, field)
+#define HOUR_MS (3600 * 1000LL)
+
+static const struct key keys[] = {
+    {"listen", K_LISTEN, F(listen), 0, 0, "127.0.0.1:8080",
+     "address to accept on: host:port, [v6addr]:port or unix:/path; repeat for more"},
+    {"root", K_DIR, F(root), 0, 0, "./www", "document root directory"},
+    {"index", K_INDEX, F(index), 0, 0, "index.html",
+     "file names tried for a directory, space-separated"},
+    {"workers", K_AUTO_INT, F(workers), 1, CFG_MAX_WORKERS, "auto",
+     "worker processes; auto = online CPUs"},
+    {"reuseport", K_BOOL, F(reuseport), 0, 0, "on",
+     "one SO_REUSEPORT socket per worker slot (off: one shared socket)"},
+    {"backlog", K_INT, F(backlog), 1, 65535, "4096", "listen(2) backlog of each socket"},
+    {"max_connections", K_AUTO_INT, F(max_connections), 1, 1000000, "auto",
+     "connections per worker; auto = min(10000, (RLIMIT_NOFILE - 32) / 2)"},
+    {"keepalive_timeout", K_DURATION, F(keepalive_timeout_ms), 0, HOUR_MS, "75s",
+     "idle time allowed between requests; 0 disables keep-alive"},
+    {"header_timeout", K_DURATION, F(header_timeout_ms), 1, HOUR_MS, "15s",
+     "time allowed for a whole request header section"},
+    {"send_timeout", K_DURATION, F(send_timeout_ms), 1, HOUR_MS, "60s",
+     "longest time without write progress"},
+    {"graceful_timeout", K_DURATION, F(graceful_timeout_ms), 0, HOUR_MS, "30s",
+     "how long a graceful stop waits for in-flight requests"},
+    {"pid_file", K_PATH, F(pid_file), 0, 0, "sluice.pid", "pid file, locked while running"},
+    {"port_file", K_PATH, F(port_file), 0, 0, "sluice.port",
+     "written when ready: the bound address of each listener"},
+    {"error_log", K_LOG_PATH, F(error_log), 0, 0, "stderr", "stderr or a file path"},
+    {"log_level", K_LEVEL, F(log_level), 0, 0, "notice",
+     "debug, info, notice, warn, error, crit or alert"},
+    {"user", K_USER, F(user), 0, 0, "", "user the workers run as when started as root"},
+};
+
+#define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
+
+static const char *const level_names[] = {"debug", "info", "notice", "warn",
+                                          "error", "crit", "alert"};
+
+const char *
+cfg_log_level_name(enum cfg_log_level level)
+{
+    if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+        return "?";
+    return level_names[level];
+}
+
+const char *
+cfg_key_name(int i, const char **default_text, const char **doc)
+{
+    if (i < 0 || i >= NKEYS)
+        return NULL;
+    if (default_text)
+        *default_text = keys[i].def;
+    if (doc)
+        *doc = keys[i].doc;
+    return keys[i].name;
+}
+
+/* ---- value parsers ---- */
+
+int
+cfg_parse_bool(const char *s, bool *out, const char **why)
+{
+    if (strcmp(s, "on") == 0)
+        *out = true;
+    else if (strcmp(s, "off") == 0)
+        *out = false;
+    else {
+        if (why)
+            *why = "expected on or off";
+        return -1;
+    }
+    return 0;
+}
+
+/* Digits only, no sign, no overflow. Sets *end past the digits. */
+static int
+parse_digits(const char *s, int64_t *out, const char **end)
+{
+    int64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - (*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    *end = p;
+    return 0;
+}
+
+int
+cfg_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, const char **why)
+{
+    int64_t v;
+    const char *end;
+    if (parse_digits(s, &v, &end) < 0 || *end != '\0' || v < min || v > max) {
+        if (why)
+            *why = "expected an integer in range";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Number with an optional unit; `units` pairs a suffix with its multiplier. */
+struct unit {
+    const char *suffix;
+    int64_t mult;
+};
+
+static int
+parse_with_unit(const char *s, const struct unit *units, int64_t bare, int64_t *out)
+{
+    int64_t v, mult = -1;
+    const char *end;
+    if (parse_digits(s, &v, &end) < 0)
+        return -1;
+    if (*end == '\0')
+        mult = bare;
+    for (const struct unit *u = units; mult < 0 && u->suffix; u++)
+        if (strcmp(end, u->suffix) == 0)
+            mult = u->mult;
+    if (mult < 0 || (v != 0 && v > INT64_MAX / mult))
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+int
+cfg_parse_size(const char *s, int64_t *out, const char **why)
+{
+    static const struct unit units[] = {{"k", 1024},          {"K", 1024},
+                                        {"m", 1024 * 1024},   {"M", 1024 * 1024},
+                                        {"g", 1024LL << 20},  {"G", 1024LL << 20},
+                                        {NULL, 0}};
+    if (parse_with_unit(s, units, 1, out) < 0) {
+        if (why)
+            *why = "expected a size such as 512, 16k, 1m or 2g";
+        return -1;
+    }
+    return 0;
+}
+
+int
+cfg_parse_duration_ms(const char *s, int64_t *out, const char **why)
+{
+    static const struct unit units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", HOUR_MS}, {NULL, 0}};
+    if (parse_with_unit(s, units, 1000, out) < 0) {
+        if (why)
+            *why = "expected a duration such as 500ms, 15s, 2m or 1h";
+        return -1;
+    }
+    return 0;
+}
+
+/* Relative paths are taken against the directory sluice started in, so a daemon that changes
+ * directory still finds them. Leading "./" is dropped for tidier logs. */
+static int
+absolute_path(const char *in, char *out, size_t outlen)
+{
+    char cwd[CFG_PATH_MAX];
+    if (in[0] == '/')
+        return snprintf(out, outlen, "%s", in) < (int)outlen ? 0 : -1;
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return -1;
+    while (in[0] == '.' && in[1] == '/')
+        for (in += 2; *in == '/'; in++)
+            ;
+    if (strcmp(in, ".") == 0 || *in == '\0')
+        return snprintf(out, outlen, "%s", cwd) < (int)outlen ? 0 : -1;
+    return snprintf(out, outlen, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, in) < (int)outlen
+               ? 0
+               : -1;
+}
+
+void
+cfg_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, buflen, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, buflen, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        snprintf(buf, buflen, "unix:%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)),
+                 un->sun_path);
+        buf[strnlen(buf, buflen)] = '\0';
+    } else {
+        snprintf(buf, buflen, "?");
+    }
+}
+
+static int
+parse_port(const char *s, uint16_t *port)
+{
+    int64_t v;
+    if (cfg_parse_int(s, 0, 65535, &v, NULL) < 0)
+        return -1;
+    *port = htons((uint16_t)v);
+    return 0;
+}
+
+int
+cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
+{
+    const char *ignored;
+    if (why == NULL)
+        why = &ignored;
+    memset(out, 0, sizeof(*out));
+    const char *expect = "expected host:port, [v6addr]:port or unix:/path";
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&out->addr;
+        char path[CFG_PATH_MAX];
+        if (s[5] == '\0' || absolute_path(s + 5, path, sizeof(path)) < 0) {
+            *why = "expected unix:/path";
+            return -1;
+        }
+        if (strlen(path) >= sizeof(un->sun_path)) {
+            *why = "unix socket path too long (at most 107 bytes)";
+            return -1;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        out->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    } else if (s[0] == '[') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->addr;
+        char host[INET6_ADDRSTRLEN];
+        const char *close = strchr(s, ']');
+        size_t hl = close ? (size_t)(close - s - 1) : 0;
+        if (!close || close[1] != ':' || hl == 0 || hl >= sizeof(host)) {
+            *why = expect;
+            return -1;
+        }
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1 ||
+            parse_port(close + 2, &in6->sin6_port) < 0) {
+            *why = expect;
+            return -1;
+        }
+        in6->sin6_family = AF_INET6;
+        out->addrlen = sizeof(*in6);
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&out->addr;
+        char host[INET_ADDRSTRLEN];
+        const char *colon = strrchr(s, ':');
+        size_t hl = colon ? (size_t)(colon - s) : 0;
+        if (!colon || hl == 0 || hl >= sizeof(host) || parse_port(colon + 1, &in->sin_port) < 0) {
+            *why = expect;
+            return -1;
+        }
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        if (strcmp(host, "*") == 0)
+            in->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (strcmp(host, "localhost") == 0)
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+            *why = expect;
+            return -1;
+        }
+        in->sin_family = AF_INET;
+        out->addrlen = sizeof(*in);
+    }
+    cfg_format_addr((struct sockaddr *)&out->addr, out->addrlen, out->text, sizeof(out->text));
+    return 0;
+}
+
+static int
+parse_index(const char *s, struct cfg *cfg, const char **why)
+{
+    char copy[1024];
+    char *save = NULL;
+    int n = 0;
+    if (snprintf(copy, sizeof(copy), "%s", s) >= (int)sizeof(copy)) {
+        *why = "value too long";
+        return -1;
+    }
+    for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        if (n == CFG_MAX_INDEX) {
+            *why = "at most 8 names";
+            return -1;
+        }
+        if (strchr(tok, '/') || strcmp(tok, ".") == 0 || strcmp(tok, "..") == 0 ||
+            strlen(tok) >= sizeof(cfg->index[0])) {
+            *why = "expected file names without '/'";
+            return -1;
+        }
+        strcpy(cfg->index[n++], tok);
+    }
+    if (n == 0) {
+        *why = "expected at least one file name";
+        return -1;
+    }
+    cfg->nindex = n;
+    return 0;
+}
+
+static int
+online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
+}
+
+/* Each connection may hold a socket and an open file; 32 descriptors stay for the worker. */
+static int
+auto_max_connections(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 10000;
+    long n = ((long)rl.rlim_cur - 32) / 2;
+    if (n < 1)
+        return 1;
+    return n > 10000 ? 10000 : (int)n;
+}
+
+/* Apply one value of key `k`. Returns 0 or -1 with `why`. */
+static int
+key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    void *field = (char *)cfg + k->off;
+    int64_t v;
+
+    switch (k->type) {
+    case K_LISTEN:
+        if (cfg->nlisten == CFG_MAX_LISTEN) {
+            *why = "too many listen lines (at most 16)";
+            return -1;
+        }
+        if (cfg_parse_listen(val, &cfg->listen[cfg->nlisten], why) < 0)
+            return -1;
+        cfg->nlisten++;
+        return 0;
+    case K_INDEX:
+        return parse_index(val, cfg, why);
+    case K_AUTO_INT:
+        if (strcmp(val, "auto") == 0) {
+            *(int *)field = (k->off == F(workers)) ? online_cpus() : auto_max_connections();
+            return 0;
+        }
+        if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
+            *why = k->off == F(workers) ? "expected auto or 1..64" : "expected auto or 1..1000000";
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    case K_INT:
+        if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
+            *why = "expected an integer 1..65535";
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    case K_BOOL:
+        return cfg_parse_bool(val, (bool *)field, why);
+    case K_DURATION:
+        if (cfg_parse_duration_ms(val, &v, why) < 0)
+            return -1;
+        if (v < k->min || v > k->max) {
+            *why = k->min ? "expected a duration from 1ms to 1h" : "expected a duration up to 1h";
+            return -1;
+        }
+        *(int64_t *)field = v;
+        return 0;
+    case K_DIR:
+    case K_PATH:
+        if (*val == '\0' || absolute_path(val, field, CFG_PATH_MAX) < 0) {
+            *why = "expected a path";
+            return -1;
+        }
+        return 0;
+    case K_LOG_PATH:
+        if (strcmp(val, "stderr") == 0) {
+            strcpy(field, "stderr");
+            return 0;
+        }
+        if (*val == '\0' || absolute_path(val, field, CFG_PATH_MAX) < 0) {
+            *why = "expected stderr or a path";
+            return -1;
+        }
+        return 0;
+    case K_LEVEL:
+        for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
+            if (strcmp(val, level_names[i]) == 0) {
+                *(enum cfg_log_level *)field = (enum cfg_log_level)i;
+                return 0;
+            }
+        *why = "expected debug, info, notice, warn, error, crit or alert";
+        return -1;
+    case K_USER:
+        if (strlen(val) >= sizeof(cfg->user) || strchr(val, ' ')) {
+            *why = "expected a user name";
+            return -1;
+        }
+        strcpy(cfg->user, val);
+        return 0;
+    }
+    return -1;
+}
+
+void
+cfg_defaults(struct cfg *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (int i = 0; i < NKEYS; i++) {
+        const char *why = NULL;
+        if (key_set(cfg, &keys[i], keys[i].def, &why) < 0) {
+            /* The table is ours: a default that does not parse is a build bug. */
+            fprintf(stderr, "sluice: bad built-in default for %s: %s\n", keys[i].name, why);
+            abort();
+        }
+    }
+}
+
+/* ---- loader ---- */
+
+struct load {
+    struct cfg *cfg;
+    const char *file;
+    FILE *fp;
+    int lineno;
+    char *line;
+    size_t cap;
+    int first_line[NKEYS]; /* where each key was first set, 0 = not yet */
+    char *err;
+    size_t errlen;
+    bool failed;
+};
+
+static void
+load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+load_fail(struct load *ld, const char *fmt, ...)
+{
+    va_list ap;
+    if (ld->failed)
+        return;
+    int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, ld->lineno);
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < ld->errlen)
+        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    ld->failed = true;
+}
+
+/* inih's reader hook. One call = one whole line of the file, so inih's line count stays ours.
+ * Leading white space is dropped here: inih would otherwise take an indented line as a
+ * continuation of the previous key, which no sluice key wants; in sluice an indented line is
+ * an ordinary line. A line longer than inih's buffer is an error rather than being split. */
+static char *
+load_read_line(char *str, int num, void *stream)
+{
+    struct load *ld = stream;
+    if (ld->failed)
+        return NULL;
+    ssize_t n = getline(&ld->line, &ld->cap, ld->fp);
+    if (n < 0)
+        return NULL;
+    ld->lineno++;
+    char *s = ld->line;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    if (ld->lineno == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        n -= 3;
+    }
+    while (*s == ' ' || *s == '\t') {
+        s++;
+        n--;
+    }
+    if (memchr(s, '\0', (size_t)n)) {
+        load_fail(ld, "NUL byte in line");
+        return NULL;
+    }
+    if (n > num - 4) {
+        load_fail(ld, "line too long (%zd bytes, at most %d)", n, num - 4);
+        return NULL;
+    }
+    if (s[0] == '[') {
+        /* No section exists yet; later issues add them (certificates, applications). */
+        const char *end = strchr(s, ']');
+        load_fail(ld, "unknown section [%.*s]", end ? (int)(end - s - 1) : (int)n - 1, s + 1);
+        return NULL;
+    }
+    memcpy(str, s, (size_t)n);
+    str[n] = '\n';
+    str[n + 1] = '\0';
+    return str;
+}
+
+static int
+edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    int row[64];
+    if (la >= 63 || lb >= 63)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        int diag = row[0];
+        row[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int up = row[j];
+            int best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static int
+load_handle(void *user, const char *section, const char *name, const char *value)
+{
+    struct load *ld = user;
+    (void)section; /* the reader rejects every section header */
+    if (ld->failed)
+        return 0;
+
+    int i;
+    for (i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            break;
+    if (i == NKEYS) {
+        int best = -1, bestd = 3;
+        for (int j = 0; j < NKEYS; j++) {
+            int d = edit_distance(name, keys[j].name);
+            if (d < bestd) {
+                bestd = d;
+                best = j;
+            }
+        }
+        if (best >= 0)
+            load_fail(ld, "unknown key '%s' (did you mean '%s'?)", name, keys[best].name);
+        else
+            load_fail(ld, "unknown key '%s'", name);
+        return 0;
+    }
+
+    const struct key *k = &keys[i];
+    if (ld->first_line[i] && k->type != K_LISTEN) {
+        load_fail(ld, "%s: duplicate key (first set at line %d)", name, ld->first_line[i]);
+        return 0;
+    }
+    if (!ld->first_line[i]) {
+        ld->first_line[i] = ld->lineno;
+        if (k->type == K_LISTEN)
+            ld->cfg->nlisten = 0; /* the file's listen lines replace the default */
+    }
+    const char *why = "invalid";
+    if (key_set(ld->cfg, k, value, &why) < 0) {
+        if (k->type == K_LISTEN && ld->cfg->nlisten == CFG_MAX_LISTEN)
+            load_fail(ld, "%s: %s", name, why);
+        else
+            load_fail(ld, "%s: invalid value '%s' (%s)", name, value, why);
+        return 0;
+    }
+    if (k->type == K_LISTEN)
+        ld->cfg->listen[ld->cfg->nlisten - 1].line = ld->lineno;
+    else if (k->off == F(root))
+        ld->cfg->root_line = ld->lineno;
+    else if (k->off == F(user))
+        ld->cfg->user_line = ld->lineno;
+    return 1;
+}
+
+int
+cfg_check(const struct cfg *cfg, char *err, size_t errlen)
+{
+    char where[CFG_PATH_MAX + 16];
+
+    if (cfg->root_line)
+        snprintf(where, sizeof(where), "%s:%d: ", cfg->file, cfg->root_line);
+    else if (cfg->file[0])
+        snprintf(where, sizeof(where), "%s: ", cfg->file);
+    else
+        where[0] = '\0';
+    int fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%sroot: cannot open directory '%s': %s%s", where, cfg->root,
+                 strerror(errno), cfg->root_line ? "" : " (the default; set root)");
+        return -1;
+    }
+    close(fd);
+
+    if (cfg->user[0]) {
+        errno = 0;
+        if (getpwnam(cfg->user) == NULL) {
+            snprintf(err, errlen, "%s:%d: user: unknown user '%s'", cfg->file, cfg->user_line,
+                     cfg->user);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    struct load ld = {.cfg = cfg, .err = err, .errlen = errlen};
+
+    cfg_defaults(cfg);
+    if (path == NULL) {
+        if (access("sluice.ini", F_OK) != 0)
+            return 0;
+        path = "sluice.ini";
+    }
+    snprintf(cfg->file, sizeof(cfg->file), "%s", path);
+    ld.file = cfg->file;
+    ld.fp = fopen(path, "re");
+    if (ld.fp == NULL) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = ini_parse_stream(load_read_line, &ld, load_handle, &ld);
+    int read_error = ferror(ld.fp);
+    fclose(ld.fp);
+    free(ld.line);
+    if (ld.failed)
+        return -1;
+    if (read_error) {
+        snprintf(err, errlen, "%s: read error", path);
+        return -1;
+    }
+    if (rc != 0) {
+        if (rc > 0)
+            snprintf(err, errlen,
+                     "%s:%d: syntax error (expected 'key = value', '[section]' or a comment)", path,
+                     rc);
+        else
+            snprintf(err, errlen, "%s: cannot parse (out of memory)", path);
+        return -1;
+    }
+    return 0;
+}
+
+int
+cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    if (cfg_read(cfg, path, err, errlen) < 0)
+        return -1;
+    return cfg_check(cfg, err, errlen);
+}

@@ -1,0 +1,98 @@
+/* Server configuration: the key table, its defaults and the INI loader.
+ * Every key has a type, a default and a range; the table in cfg.c is the single source of truth
+ * that the loader, `sluice -t`, the unit tests and etc/sluice.ini all follow. */
+#ifndef SLUICE_CFG_H
+#define SLUICE_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#define SLUICE_VERSION "0.1.0"
+
+#define CFG_MAX_LISTEN 16
+#define CFG_MAX_INDEX 8
+#define CFG_MAX_WORKERS 64
+#define CFG_ERR_MAX 512
+#define CFG_PATH_MAX 4096
+
+enum cfg_log_level {
+    LOG_LVL_DEBUG,
+    LOG_LVL_INFO,
+    LOG_LVL_NOTICE,
+    LOG_LVL_WARN,
+    LOG_LVL_ERROR,
+    LOG_LVL_CRIT,
+    LOG_LVL_ALERT,
+};
+
+/* One `listen` line, parsed but not yet bound. */
+struct cfg_listen {
+    struct sockaddr_storage addr; /* AF_INET, AF_INET6 or AF_UNIX */
+    socklen_t addrlen;
+    char text[128]; /* normalised for logs: "0.0.0.0:80", "[::1]:443", "unix:/abs/path" */
+    int line;       /* config line, 0 for the built-in default */
+};
+
+struct cfg {
+    char file[CFG_PATH_MAX]; /* the file this came from, "" for built-in defaults */
+
+    struct cfg_listen listen[CFG_MAX_LISTEN];
+    int nlisten;
+    char root[CFG_PATH_MAX]; /* absolute */
+    char index[CFG_MAX_INDEX][256];
+    int nindex;
+    int workers;         /* resolved: "auto" becomes the online CPU count */
+    bool reuseport;
+    int backlog;
+    int max_connections; /* resolved per worker */
+    int64_t keepalive_timeout_ms;
+    int64_t header_timeout_ms;
+    int64_t send_timeout_ms;
+    int64_t graceful_timeout_ms;
+    char pid_file[CFG_PATH_MAX];  /* absolute */
+    char port_file[CFG_PATH_MAX]; /* absolute */
+    char error_log[CFG_PATH_MAX]; /* "stderr" or absolute */
+    enum cfg_log_level log_level;
+    char user[64]; /* "" = unset */
+
+    int root_line; /* config line of root, 0 when it is the default */
+    int user_line;
+};
+
+/* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving
+ * relative paths against the current directory. Does not check that root exists. */
+void cfg_defaults(struct cfg *cfg);
+
+/* Load `path` over the defaults. Returns 0, or -1 with a one-line message in `err`
+ * ("FILE:LINE: KEY: what is wrong", no trailing newline, no "sluice: " prefix).
+ * `path` NULL means: ./sluice.ini when it exists, else the defaults alone. */
+int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
+
+/* Like cfg_load, without cfg_check: for commands that only need to find the pid file. */
+int cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen);
+
+/* Checks that need the file system (root is an openable directory, user exists).
+ * cfg_load already calls it; exposed for reload. Same error contract. */
+int cfg_check(const struct cfg *cfg, char *err, size_t errlen);
+
+/* Value parsers, exposed for the unit tests. Each returns 0 or -1; on -1 `why` (may be NULL)
+ * gets a short reason such as "expected on or off". */
+int cfg_parse_bool(const char *s, bool *out, const char **why);
+int cfg_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
+                  const char **why); /* decimal digits only: no sign, so never negative */
+int cfg_parse_size(const char *s, int64_t *out, const char **why); /* 4k, 1m, 2g, bytes */
+int cfg_parse_duration_ms(const char *s, int64_t *out, const char **why); /* 15s, 500ms, 2m, 1h */
+int cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why);
+
+/* Format a socket address as listen syntax: "127.0.0.1:80", "[::1]:80", "unix:/p". */
+void cfg_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
+
+/* Table access for docs and tests: the name, default text and one-line description of key i;
+ * returns NULL past the last key. */
+const char *cfg_key_name(int i, const char **default_text, const char **doc);
+
+const char *cfg_log_level_name(enum cfg_log_level level);
+
+#endif

@@ -1,0 +1,43 @@
+/* Listening sockets, owned by the master for the life of the instance. Each `listen` line is a
+ * group: with reuseport one SO_REUSEPORT socket per worker slot (worker i accepts on socket i),
+ * without it one socket that all workers share. Groups outlive generations: a reload that keeps
+ * an address keeps its sockets and their accept queues. */
+#ifndef SLUICE_LISTEN_H
+#define SLUICE_LISTEN_H
+
+#include <stdbool.h>
+
+#include "common/cfg.h"
+
+#define LISTEN_MAX_GROUPS (CFG_MAX_LISTEN * 2)
+
+struct listen_group {
+    bool used;
+    char key[160];            /* configured address + mode: what a reload matches on */
+    struct cfg_listen bound;  /* the address actually bound (port 0 resolved) */
+    bool reuseport;
+    int fds[CFG_MAX_WORKERS];
+    int nfds;
+    int refs;                 /* generations using this group */
+};
+
+extern struct listen_group listen_groups[LISTEN_MAX_GROUPS];
+
+/* Find or create the groups for every listen line of `cfg`, with at least cfg->workers sockets
+ * each when reuseport is on. Writes the group indexes into `idx` (cfg->nlisten entries) and
+ * takes a reference on each. Returns 0, or -1 with a message in `err` (nothing leaked). */
+int listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen);
+
+/* Drop the references taken by listen_acquire; a group no one uses is closed (unix socket
+ * files unlinked). */
+void listen_release(const struct cfg *cfg, const int *idx);
+/* Close the sockets of `group` past slot `keep_slots - 1` (workers were scaled down). */
+void listen_trim(int group, int keep_slots);
+
+/* Close every socket (the master is exiting); unlink unix socket files. */
+void listen_close_all(void);
+
+/* The socket worker `slot` accepts on in group g, and whether it is shared. */
+int listen_fd_for(int g, int slot, bool *shared);
+
+#endif

@@ -1,0 +1,254 @@
+/* sluice: command line, then either the master (start) or a control command talking to a
+ * running master through its pid file. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+#include "master/daemon.h"
+#include "master/master.h"
+#include "master/pidfile.h"
+
+#define STOP_WAIT_MS 10000
+
+static const char usage[] =
+    "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status] [-d] [-t] [-v] [-h]\n"
+    "  start    run the server (default); in the foreground unless -d\n"
+    "  stop     fast stop (SIGTERM) and wait until the master has exited\n"
+    "  quit     graceful stop (SIGQUIT): in-flight requests finish; wait for the exit\n"
+    "  reload   check the configuration, then SIGHUP: new workers, old ones drain\n"
+    "  reopen   reopen log files (SIGUSR1)\n"
+    "  status   exit 0 when running, 3 when not\n"
+    "  -c FILE  configuration file (default: ./sluice.ini if present, else built-in defaults)\n"
+    "  -d       daemonise (start only)\n"
+    "  -t       check the configuration and exit\n"
+    "  -v       print the version\n"
+    "  -h       this help\n";
+
+enum command { CMD_START, CMD_STOP, CMD_QUIT, CMD_RELOAD, CMD_REOPEN, CMD_STATUS };
+
+static const struct {
+    const char *name;
+    enum command cmd;
+    int sig;
+} commands[] = {
+    {"start", CMD_START, 0},        {"stop", CMD_STOP, SIGTERM},  {"quit", CMD_QUIT, SIGQUIT},
+    {"reload", CMD_RELOAD, SIGHUP}, {"reopen", CMD_REOPEN, SIGUSR1}, {"status", CMD_STATUS, 0},
+};
+
+struct options {
+    const char *cfg_path;
+    int cmd; /* index into commands */
+    bool daemon, test;
+};
+
+static void
+parse_args(int argc, char **argv, struct options *o)
+{
+    int c;
+    while ((c = getopt(argc, argv, "c:dtvh")) != -1) {
+        switch (c) {
+        case 'c':
+            o->cfg_path = optarg;
+            break;
+        case 'd':
+            o->daemon = true;
+            break;
+        case 't':
+            o->test = true;
+            break;
+        case 'v':
+            printf("sluice %s\n", SLUICE_VERSION);
+            exit(0);
+        case 'h':
+            fputs(usage, stdout);
+            exit(0);
+        default:
+            fputs(usage, stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        size_t i;
+        for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            if (strcmp(argv[optind], commands[i].name) == 0)
+                break;
+        if (i == sizeof(commands) / sizeof(commands[0]) || optind + 1 < argc) {
+            fprintf(stderr, "sluice: unknown command '%s'\n", argv[optind]);
+            fputs(usage, stderr);
+            exit(2);
+        }
+        o->cmd = (int)i;
+    }
+}
+
+/* Use the whole descriptor allowance the hard limit grants: max_connections = auto is derived
+ * from it, and each connection may hold a socket and a file. */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int
+test_config(const struct options *o)
+{
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    char err[CFG_ERR_MAX];
+    const char *name = o->cfg_path ? o->cfg_path : "sluice.ini";
+    if (cfg == NULL)
+        return 1;
+    int rc = cfg_load(cfg, o->cfg_path, err, sizeof(err));
+    if (rc == 0 && cfg->file[0] == '\0') {
+        fprintf(stderr, "sluice: built-in default configuration test is successful\n");
+    } else if (rc == 0) {
+        fprintf(stderr, "sluice: configuration file %s test is successful\n", cfg->file);
+    } else {
+        fprintf(stderr, "sluice: %s\n", err);
+        fprintf(stderr, "sluice: configuration file %s test failed\n", name);
+    }
+    free(cfg);
+    return rc == 0 ? 0 : 1;
+}
+
+static int
+control(const struct options *o)
+{
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    char err[CFG_ERR_MAX];
+    enum command cmd = commands[o->cmd].cmd;
+    int not_running = cmd == CMD_STATUS ? 3 : 1;
+    pid_t pid;
+    int fd = -1;
+
+    if (cfg == NULL)
+        return 1;
+    /* A reload is checked here first, so the operator sees the error and nothing is sent. */
+    int rc = cmd == CMD_RELOAD ? cfg_load(cfg, o->cfg_path, err, sizeof(err))
+                               : cfg_read(cfg, o->cfg_path, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        free(cfg);
+        return 1;
+    }
+    rc = 1;
+    switch (pidfile_probe(cfg->pid_file, &pid, &fd)) {
+    case PIDFILE_NONE:
+        fprintf(stderr, "sluice: not running (no pid file %s)\n", cfg->pid_file);
+        rc = not_running;
+        goto out;
+    case PIDFILE_STALE:
+        fprintf(stderr, "sluice: not running (stale pid file %s names pid %d)\n", cfg->pid_file,
+                (int)pid);
+        rc = not_running;
+        goto out;
+    case PIDFILE_ERROR:
+        fprintf(stderr, "sluice: cannot read pid file %s: %s\n", cfg->pid_file, strerror(errno));
+        goto out;
+    case PIDFILE_RUNNING:
+        break;
+    }
+    if (pid <= 0) {
+        fprintf(stderr, "sluice: pid file %s is locked but holds no pid yet\n", cfg->pid_file);
+        goto out;
+    }
+    if (cmd == CMD_STATUS) {
+        printf("sluice: running (pid %d)\n", (int)pid);
+        rc = 0;
+        goto out;
+    }
+    if (kill(pid, commands[o->cmd].sig) < 0) {
+        fprintf(stderr, "sluice: cannot signal pid %d: %s\n", (int)pid, strerror(errno));
+        goto out;
+    }
+    if (cmd == CMD_RELOAD || cmd == CMD_REOPEN) {
+        printf("sluice: %s signalled (pid %d)\n", commands[o->cmd].name, (int)pid);
+        rc = 0;
+        goto out;
+    }
+    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
+    rc = pidfile_wait_released(fd, wait_ms);
+    fd = -1;
+    if (rc == 0)
+        printf("sluice: stopped (pid %d)\n", (int)pid);
+    else
+        fprintf(stderr, "sluice: pid %d still running after %d s\n", (int)pid, wait_ms / 1000);
+    rc = rc == 0 ? 0 : 1;
+out:
+    if (fd >= 0)
+        close(fd);
+    free(cfg);
+    return rc;
+}
+
+static int
+start(const struct options *o)
+{
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    char err[CFG_ERR_MAX];
+    char abs_path[PATH_MAX];
+    pid_t other, stale;
+
+    raise_nofile();
+    if (cfg == NULL || cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", cfg ? err : "out of memory");
+        return 1;
+    }
+    /* Reload re-reads the same file even if it was named relative to where we started. */
+    const char *reload_path = NULL;
+    if (cfg->file[0])
+        reload_path = realpath(cfg->file, abs_path) ? abs_path : cfg->file;
+
+    int pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale);
+    if (pid_fd < 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "sluice: already running (pid %d, pid file %s)\n", (int)other,
+                    cfg->pid_file);
+        else
+            fprintf(stderr, "sluice: cannot open pid file %s: %s\n", cfg->pid_file,
+                    strerror(errno));
+        return 1;
+    }
+    if (log_open(cfg->error_log, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return 1;
+    }
+    log_set_level(cfg->log_level);
+    if (stale)
+        log_notice("pid file %s named pid %d, which is not running; taken over", cfg->pid_file,
+                   (int)stale);
+    int notify_fd = -1;
+    if (o->daemon && daemonize(&notify_fd) < 0) {
+        fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pidfile_write(pid_fd) < 0) {
+        fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file,
+                strerror(errno));
+        return 1;
+    }
+    return master_run(cfg, reload_path, pid_fd, notify_fd);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct options o = {0};
+    parse_args(argc, argv, &o);
+    if (o.test)
+        return test_config(&o);
+    if (commands[o.cmd].cmd != CMD_START)
+        return control(&o);
+    return start(&o);
+}

@@ -1,0 +1,577 @@
+/* Master: binds the sockets, forks and supervises the workers, reloads and stops them. Its loop
+ * is epoll over a signalfd and one socketpair per worker; it never blocks on a child. */
+#include "master/master.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "master/listen.h"
+#include "worker/worker.h"
+
+#define MAX_GENS 4                /* active, starting, and up to two being retired */
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 30000
+#define QUICK_DEATH_MS 1000       /* a worker dying sooner than this backs its slot off */
+#define BACKOFF_RESET_MS 60000    /* a worker living this long resets its slot's back-off */
+#define FAST_STOP_KILL_MS 10000   /* TERM'd workers still alive after this are killed */
+
+enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
+
+struct gen;
+
+struct proc {
+    pid_t pid; /* 0 = no process in this slot */
+    int ipc_fd;
+    bool ready;
+    int64_t started_ms;
+    struct gen *gen;
+    int slot;
+};
+
+struct gen {
+    enum gen_state state;
+    unsigned id;
+    struct cfg *cfg;
+    int lidx[CFG_MAX_LISTEN];
+    struct proc procs[CFG_MAX_WORKERS];
+    int64_t backoff_ms[CFG_MAX_WORKERS];
+    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
+    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
+};
+
+enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
+
+static struct {
+    int epfd, sigfd, pid_fd, notify_fd;
+    const char *cfg_path;
+    struct gen gens[MAX_GENS];
+    unsigned next_gen_id;
+    enum stop_mode stopping;
+    int64_t stop_kill_at;
+    int exit_status;
+    bool started; /* the first generation has been ready */
+} m;
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+live_procs(const struct gen *g)
+{
+    int n = 0;
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        n += g->procs[i].pid != 0;
+    return n;
+}
+
+static void
+signal_gen(struct gen *g, int sig)
+{
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (g->procs[i].pid)
+            kill(g->procs[i].pid, sig);
+}
+
+static struct gen *
+gen_in(enum gen_state state)
+{
+    for (int i = 0; i < MAX_GENS; i++)
+        if (m.gens[i].state == state)
+            return &m.gens[i];
+    return NULL;
+}
+
+/* In the child: close every descriptor that belongs to the master or to other workers, so that
+ * the pid file lock ends with the master and a socket the master closes really closes. */
+static void
+child_close_fds(const struct gen *g, int slot, struct worker_args *args)
+{
+    close(m.epfd);
+    close(m.sigfd);
+    close(m.pid_fd);
+    if (m.notify_fd >= 0)
+        close(m.notify_fd);
+    for (int i = 0; i < MAX_GENS; i++)
+        for (int j = 0; j < CFG_MAX_WORKERS; j++)
+            if (m.gens[i].procs[j].pid && m.gens[i].procs[j].ipc_fd >= 0)
+                close(m.gens[i].procs[j].ipc_fd);
+    args->nlisten = 0;
+    for (int k = 0; k < g->cfg->nlisten; k++) {
+        bool shared;
+        int fd = listen_fd_for(g->lidx[k], slot, &shared);
+        args->listen_fds[args->nlisten] = fd;
+        args->listen_shared[args->nlisten++] = shared;
+    }
+    for (int j = 0; j < LISTEN_MAX_GROUPS; j++) {
+        const struct listen_group *lg = &listen_groups[j];
+        for (int f = 0; lg->used && f < lg->nfds; f++) {
+            bool mine = false;
+            for (int k = 0; k < args->nlisten; k++)
+                mine |= args->listen_fds[k] == lg->fds[f];
+            if (!mine)
+                close(lg->fds[f]);
+        }
+    }
+}
+
+static int
+spawn(struct gen *g, int slot)
+{
+    int sv[2];
+    struct proc *p = &g->procs[slot];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        log_error("socketpair for worker %d", slot);
+        return -1;
+    }
+    pid_t master_pid = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork of worker %d", slot);
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        struct worker_args args = {
+            .cfg = g->cfg, .slot = slot, .generation = g->id,
+            .ipc_fd = sv[1], .master_pid = master_pid,
+        };
+        close(sv[0]);
+        child_close_fds(g, slot, &args);
+        worker_main(&args);
+    }
+    close(sv[1]);
+    *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g,
+                       .slot = slot};
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
+    if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0)
+        log_error("epoll_ctl for worker %d", slot);
+    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
+    return 0;
+}
+
+static void
+write_port_file(const struct gen *g)
+{
+    char tmp[CFG_PATH_MAX + 16];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", g->cfg->port_file);
+    FILE *f = fopen(tmp, "we");
+    if (f == NULL) {
+        log_error("writing port file '%s'", tmp);
+        return;
+    }
+    for (int i = 0; i < g->cfg->nlisten; i++)
+        fprintf(f, "%s\n", listen_groups[g->lidx[i]].bound.text);
+    /* rename makes it appear complete or not at all: readers poll for it. */
+    if (fclose(f) != 0 || rename(tmp, g->cfg->port_file) < 0)
+        log_error("writing port file '%s'", g->cfg->port_file);
+}
+
+static void
+gen_free(struct gen *g)
+{
+    listen_release(g->cfg, g->lidx);
+    free(g->cfg);
+    memset(g, 0, sizeof(*g));
+    /* Sockets of slots the active generation no longer has can go now. */
+    struct gen *active = gen_in(GEN_ACTIVE);
+    if (active)
+        for (int i = 0; i < active->cfg->nlisten; i++)
+            listen_trim(active->lidx[i], active->cfg->workers);
+}
+
+static void
+retire(struct gen *g, int sig)
+{
+    g->state = GEN_RETIRING;
+    g->kill_at = now_ms() + g->cfg->graceful_timeout_ms + 1000;
+    signal_gen(g, sig);
+    if (live_procs(g) == 0)
+        gen_free(g);
+}
+
+static void
+gen_promote(struct gen *g)
+{
+    struct gen *old = gen_in(GEN_ACTIVE);
+    g->state = GEN_ACTIVE;
+    write_port_file(g);
+    if (old) {
+        log_notice("generation %u ready (%d workers); generation %u finishing its requests",
+                   g->id, g->cfg->workers, old->id);
+        retire(old, SIGQUIT);
+    } else {
+        log_notice("ready: %d workers", g->cfg->workers);
+    }
+    if (!m.started && m.notify_fd >= 0) {
+        ssize_t rc = write(m.notify_fd, "R", 1);
+        (void)rc;
+        close(m.notify_fd);
+        m.notify_fd = -1;
+    }
+    m.started = true;
+}
+
+static void
+on_ipc(struct proc *p)
+{
+    struct ipc_msg msg;
+    ssize_t n = recv(p->ipc_fd, &msg, sizeof(msg), MSG_DONTWAIT);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            /* The worker is exiting; SIGCHLD does the bookkeeping. */
+            epoll_ctl(m.epfd, EPOLL_CTL_DEL, p->ipc_fd, NULL);
+        }
+        return;
+    }
+    if (n != sizeof(msg) || msg.type != IPC_READY || p->ready)
+        return;
+    p->ready = true;
+    log_info("worker %d (pid %d) ready", p->slot, (int)p->pid);
+    struct gen *g = p->gen;
+    if (g->state != GEN_STARTING)
+        return;
+    for (int i = 0; i < g->cfg->workers; i++)
+        if (!g->procs[i].ready)
+            return;
+    gen_promote(g);
+}
+
+static void
+start_stop(enum stop_mode mode, int status)
+{
+    if (m.stopping == STOP_FAST || m.stopping == mode)
+        return;
+    m.stopping = mode;
+    m.exit_status = status;
+    int64_t grace = 0;
+    for (int i = 0; i < MAX_GENS; i++)
+        if (m.gens[i].state != GEN_FREE) {
+            signal_gen(&m.gens[i], mode == STOP_FAST ? SIGTERM : SIGQUIT);
+            if (m.gens[i].cfg->graceful_timeout_ms > grace)
+                grace = m.gens[i].cfg->graceful_timeout_ms;
+        }
+    m.stop_kill_at = now_ms() + (mode == STOP_FAST ? FAST_STOP_KILL_MS : grace + 1000);
+    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
+}
+
+/* A worker of `g` exited before it ever reported ready. */
+static void
+start_failed(struct gen *g, struct proc *p)
+{
+    struct gen *active = gen_in(GEN_ACTIVE);
+    if (active == NULL) {
+        log_errorx("worker %d failed to start; stopping", p->slot);
+        start_stop(STOP_FAST, 1);
+        return;
+    }
+    log_errorx("reload failed: worker %d of generation %u exited before it was ready; "
+               "generation %u keeps serving",
+               p->slot, g->id, active->id);
+    retire(g, SIGTERM);
+}
+
+static void
+schedule_respawn(struct gen *g, struct proc *p, int64_t now)
+{
+    int s = p->slot;
+    int64_t lived = now - p->started_ms;
+    if (lived >= BACKOFF_RESET_MS)
+        g->backoff_ms[s] = 0;
+    if (lived < QUICK_DEATH_MS) {
+        g->backoff_ms[s] = g->backoff_ms[s] ? g->backoff_ms[s] * 2 : BACKOFF_MIN_MS;
+        if (g->backoff_ms[s] > BACKOFF_MAX_MS)
+            g->backoff_ms[s] = BACKOFF_MAX_MS;
+        log_warnx("worker %d died %lld ms after it started; respawning in %lld ms", s,
+                  (long long)lived, (long long)g->backoff_ms[s]);
+        g->respawn_at[s] = now + g->backoff_ms[s];
+    } else {
+        g->respawn_at[s] = now;
+    }
+}
+
+static void
+reap(void)
+{
+    int status;
+    pid_t pid;
+    int64_t now = now_ms();
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct proc *p = NULL;
+        for (int i = 0; i < MAX_GENS && !p; i++)
+            for (int j = 0; j < CFG_MAX_WORKERS && !p; j++)
+                if (m.gens[i].procs[j].pid == pid)
+                    p = &m.gens[i].procs[j];
+        if (p == NULL)
+            continue;
+        struct gen *g = p->gen;
+        bool expected = m.stopping || g->state == GEN_RETIRING;
+        if (WIFSIGNALED(status))
+            LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
+                   "worker %d (pid %d) killed by signal %d%s", p->slot, (int)pid,
+                   WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+        else
+            LOG_AT(expected && WEXITSTATUS(status) == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, 0,
+                   "worker %d (pid %d) exited with status %d", p->slot, (int)pid,
+                   WEXITSTATUS(status));
+        close(p->ipc_fd);
+        p->pid = 0;
+        p->ipc_fd = -1;
+        if (m.stopping)
+            continue;
+        if (g->state == GEN_RETIRING) {
+            if (live_procs(g) == 0) {
+                log_info("generation %u has exited", g->id);
+                gen_free(g);
+            }
+        } else if (!p->ready) {
+            start_failed(g, p);
+        } else {
+            p->ready = false;
+            schedule_respawn(g, p, now);
+        }
+    }
+}
+
+static void
+reload(void)
+{
+    char err[CFG_ERR_MAX];
+    struct gen *active = gen_in(GEN_ACTIVE);
+
+    if (gen_in(GEN_STARTING)) {
+        log_warnx("reload: a reload is already in progress; ignored");
+        return;
+    }
+    struct gen *g = gen_in(GEN_FREE);
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    if (cfg == NULL || g == NULL) {
+        log_errorx("reload: %s; keeping generation %u",
+                   cfg ? "too many generations still draining" : "out of memory",
+                   active ? active->id : 0);
+        free(cfg);
+        return;
+    }
+    if (cfg_load(cfg, m.cfg_path, err, sizeof(err)) < 0) {
+        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
+        free(cfg);
+        return;
+    }
+    /* At most two generations serve or drain at once: an older one still draining is cut
+     * short so that repeated reloads cannot pile up workers. */
+    for (int i = 0; i < MAX_GENS; i++)
+        if (m.gens[i].state == GEN_RETIRING && m.gens[i].kill_at > now_ms()) {
+            log_notice("reload: cutting generation %u short", m.gens[i].id);
+            signal_gen(&m.gens[i], SIGTERM);
+            m.gens[i].kill_at = now_ms() + FAST_STOP_KILL_MS;
+        }
+    memset(g, 0, sizeof(*g));
+    if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
+        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
+        free(cfg);
+        return;
+    }
+    if (strcmp(cfg->error_log, active ? active->cfg->error_log : "") != 0 &&
+        log_open(cfg->error_log, err, sizeof(err)) < 0)
+        log_errorx("reload: %s; logging stays where it was", err);
+    log_set_level(cfg->log_level);
+    g->state = GEN_STARTING;
+    g->cfg = cfg;
+    g->id = ++m.next_gen_id;
+    log_notice("reload: starting generation %u", g->id);
+    for (int s = 0; s < cfg->workers; s++)
+        if (spawn(g, s) < 0) {
+            log_errorx("reload failed: cannot start worker %d", s);
+            retire(g, SIGTERM);
+            return;
+        }
+}
+
+static void
+on_signal(void)
+{
+    struct signalfd_siginfo si;
+    while (read(m.sigfd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+        case SIGINT:
+            start_stop(STOP_FAST, 0);
+            break;
+        case SIGQUIT:
+            start_stop(STOP_GRACEFUL, 0);
+            break;
+        case SIGHUP:
+            if (!m.stopping)
+                reload();
+            break;
+        case SIGUSR1:
+            log_notice("reopening logs");
+            if (log_reopen() < 0)
+                log_error("reopening the error log");
+            for (int i = 0; i < MAX_GENS; i++)
+                if (m.gens[i].state != GEN_FREE)
+                    signal_gen(&m.gens[i], SIGUSR1);
+            break;
+        case SIGCHLD:
+            reap();
+            break;
+        }
+    }
+}
+
+/* Deadlines: due respawns, retiring generations past their grace, a stop past its limit. */
+static int64_t
+run_timers(int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < MAX_GENS; i++) {
+        struct gen *g = &m.gens[i];
+        if (g->state == GEN_RETIRING) {
+            if (now >= g->kill_at) {
+                log_warnx("generation %u: %d workers still busy after graceful_timeout; killed",
+                          g->id, live_procs(g));
+                signal_gen(g, SIGKILL);
+                g->kill_at = INT64_MAX;
+            }
+            if (g->kill_at < next)
+                next = g->kill_at;
+            continue;
+        }
+        if (g->state != GEN_ACTIVE && g->state != GEN_STARTING)
+            continue;
+        for (int s = 0; s < g->cfg->workers && !m.stopping; s++) {
+            if (g->respawn_at[s] == 0)
+                continue;
+            if (now >= g->respawn_at[s]) {
+                g->respawn_at[s] = 0;
+                spawn(g, s);
+            } else if (g->respawn_at[s] < next) {
+                next = g->respawn_at[s];
+            }
+        }
+    }
+    if (m.stopping) {
+        if (now >= m.stop_kill_at) {
+            int left = 0;
+            for (int i = 0; i < MAX_GENS; i++)
+                left += live_procs(&m.gens[i]);
+            log_warnx("%d workers did not stop in time; killed", left);
+            for (int i = 0; i < MAX_GENS; i++)
+                signal_gen(&m.gens[i], SIGKILL);
+            m.stop_kill_at = INT64_MAX;
+        }
+        if (m.stop_kill_at < next)
+            next = m.stop_kill_at;
+    }
+    return next;
+}
+
+static int
+setup_signals(void)
+{
+    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD};
+    static const int ignored[] = {SIGPIPE, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU};
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        sigaddset(&set, handled[i]);
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        signal(ignored[i], SIG_IGN);
+    /* Handlers would only set flags; a signalfd in the loop does the same without races. */
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void
+cleanup(const struct cfg *cfg)
+{
+    listen_close_all();
+    unlink(cfg->port_file);
+    unlink(cfg->pid_file);
+    close(m.pid_fd);
+}
+
+int
+master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
+{
+    char err[CFG_ERR_MAX];
+    struct gen *g = &m.gens[0];
+    struct cfg last;
+
+    m.pid_fd = pid_fd;
+    m.notify_fd = notify_fd;
+    m.cfg_path = cfg_path;
+    if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        if (strcmp(cfg->error_log, "stderr") != 0)
+            log_errorx("%s", err);
+        return 1;
+    }
+    m.sigfd = setup_signals();
+    m.epfd = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    if (m.sigfd < 0 || m.epfd < 0 || epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.sigfd, &ev) < 0) {
+        log_error("setting up the master loop");
+        return 1;
+    }
+    g->state = GEN_STARTING;
+    g->cfg = cfg;
+    g->id = ++m.next_gen_id;
+    log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers,
+               cfg->root);
+    for (int s = 0; s < cfg->workers; s++)
+        if (spawn(g, s) < 0) {
+            start_stop(STOP_FAST, 1);
+            break;
+        }
+
+    for (;;) {
+        int64_t now = now_ms();
+        int64_t next = run_timers(now);
+        if (m.stopping) {
+            int left = 0;
+            for (int i = 0; i < MAX_GENS; i++)
+                left += live_procs(&m.gens[i]);
+            if (left == 0)
+                break;
+        }
+        int timeout = next == INT64_MAX ? -1 : (int)(next - now < 0 ? 0 : next - now);
+        struct epoll_event events[32];
+        int n = epoll_wait(m.epfd, events, 32, timeout);
+        if (n < 0 && errno != EINTR) {
+            log_error("epoll_wait");
+            start_stop(STOP_FAST, 1);
+        }
+        for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == NULL)
+                on_signal();
+            else
+                on_ipc(events[i].data.ptr);
+        }
+    }
+
+    struct gen *active = gen_in(GEN_ACTIVE);
+    last = active ? *active->cfg : *cfg;
+    cleanup(&last);
+    log_notice("exiting");
+    return m.exit_status;
+}

@@ -1,0 +1,13 @@
+/* The master process: supervision of the worker generations, signals, reload. */
+#ifndef SLUICE_MASTER_H
+#define SLUICE_MASTER_H
+
+#include "common/cfg.h"
+
+/* Serve `cfg` (loaded and checked; ownership passes to the master) until stopped. `cfg_path` is
+ * the file to re-read on reload (NULL: built-in defaults / ./sluice.ini, as at start). `pid_fd`
+ * is the locked pid file; `notify_fd` (or -1) gets one byte once every worker is ready, and is
+ * closed without it when start-up fails. Returns the process exit status. */
+int master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd);
+
+#endif

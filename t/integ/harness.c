@@ -1,0 +1,1088 @@
+/* Integration-test harness: temp dir + config, fork/exec of the real binary, bounded waits on
+ * the port file, raw-socket HTTP, CLI runs, and the error-log scan that fails a test on
+ * crit/alert/sanitizer lines. See harness.h for the contracts. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "harness.h"
+
+#include <check.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define START_TIMEOUT_MS 10000
+#define STOP_TIMEOUT_MS 10000
+#define IO_TIMEOUT_S 10
+#define BODY_UNTIL_CLOSE_MAX (64 << 20)
+
+const char SRV_INDEX_HTML[] = "<!doctype html>\n<title>sluice test</title>\n"
+                              "<p>hello from the sluice integration suite</p>\n";
+
+/*
+ * Guard: every process the harness starts is remembered here (by pid, not by struct srv
+ * pointer: a passing test's stack is gone by the time exit handlers run). When a test fails,
+ * Check exits the test process, and the atexit handler SIGKILLs whatever is still running,
+ * so a failed assertion never leaks a server. Check's own killpg() covers foreground masters
+ * on a timeout; a daemonised master left its process group, hence srv_guard_pid.
+ */
+struct child {
+    pid_t pid;
+    bool ours;   /* our child: waitpid works; else a daemon we only know by pid */
+    bool reaped; /* ours and waited for */
+    int status;
+};
+
+#define GUARD_MAX 32
+static struct child guard[GUARD_MAX];
+static bool guard_registered;
+
+/* Temp dirs of instances not yet through srv_finish, with their logs: at exit these belong to a
+ * failed test, so the log tail goes to stderr and the dir is removed (SLUICE_TEST_KEEP=1 keeps
+ * it for a post-mortem). */
+#define DIRS_MAX 8
+static struct {
+    char dir[SRV_PATH_MAX];
+    char log[SRV_PATH_MAX];
+} guard_dirs[DIRS_MAX];
+
+static void guard_kill_all(void);
+
+static void
+guard_register(void)
+{
+    if (!guard_registered) {
+        atexit(guard_kill_all);
+        guard_registered = true;
+    }
+}
+
+static void
+guard_add(pid_t pid, bool ours)
+{
+    guard_register();
+    for (int i = 0; i < GUARD_MAX; i++) {
+        if (guard[i].pid == 0) {
+            guard[i] = (struct child){.pid = pid, .ours = ours};
+            return;
+        }
+    }
+    ck_abort_msg("harness: more than %d live processes", GUARD_MAX);
+}
+
+static struct child *
+guard_find(pid_t pid)
+{
+    for (int i = 0; i < GUARD_MAX; i++)
+        if (guard[i].pid == pid)
+            return &guard[i];
+    return NULL;
+}
+
+static void
+guard_remove(pid_t pid)
+{
+    struct child *c = guard_find(pid);
+    if (c != NULL)
+        memset(c, 0, sizeof(*c));
+}
+
+/* Reap every foreground master of ours that has exited (without blocking), so a CLI command
+ * that waits for a master to go away does not wait on our zombie. */
+static void
+guard_reap(void)
+{
+    for (int i = 0; i < GUARD_MAX; i++) {
+        struct child *c = &guard[i];
+        int st;
+        if (c->pid == 0 || !c->ours || c->reaped)
+            continue;
+        if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+            c->reaped = true;
+            c->status = st;
+        }
+    }
+}
+
+/* SIGKILL a master we started and the workers it forked (collected first: once the master is
+ * gone they are re-parented and no longer identifiable). */
+static void
+kill_tree(pid_t master)
+{
+    pid_t kids[256];
+    int n = worker_pids(master, kids, 256);
+    if (n > 256)
+        n = 256;
+    kill(master, SIGKILL);
+    for (int i = 0; i < n; i++)
+        kill(kids[i], SIGKILL);
+}
+
+static void rm_tree(const char *dir);
+static const char *log_tail(const char *log, char *buf, size_t max);
+
+static void
+guard_add_dir(const struct srv *s)
+{
+    guard_register();
+    for (int i = 0; i < DIRS_MAX; i++) {
+        if (guard_dirs[i].dir[0] == '\0') {
+            snprintf(guard_dirs[i].dir, SRV_PATH_MAX, "%s", s->dir);
+            snprintf(guard_dirs[i].log, SRV_PATH_MAX, "%s", s->log);
+            return;
+        }
+    }
+    ck_abort_msg("harness: more than %d instances in one test", DIRS_MAX);
+}
+
+static void
+guard_remove_dir(const char *dir)
+{
+    for (int i = 0; i < DIRS_MAX; i++)
+        if (strcmp(guard_dirs[i].dir, dir) == 0)
+            guard_dirs[i].dir[0] = '\0';
+}
+
+static void
+guard_kill_all(void)
+{
+    guard_reap();
+    for (int i = 0; i < GUARD_MAX; i++) {
+        struct child *c = &guard[i];
+        if (c->pid == 0 || c->reaped)
+            continue;
+        if (c->ours || pid_alive(c->pid))
+            kill_tree(c->pid);
+        if (c->ours)
+            waitpid(c->pid, NULL, 0);
+        memset(c, 0, sizeof(*c));
+    }
+    bool keep = getenv("SLUICE_TEST_KEEP") != NULL;
+    for (int i = 0; i < DIRS_MAX; i++) {
+        if (guard_dirs[i].dir[0] == '\0')
+            continue;
+        char tail[1600];
+        fprintf(stderr, "harness: test ended without srv_finish; %s%s; tail of %s:\n%s\n",
+                keep ? "kept " : "removed ", guard_dirs[i].dir, guard_dirs[i].log,
+                log_tail(guard_dirs[i].log, tail, sizeof(tail)));
+        if (!keep)
+            rm_tree(guard_dirs[i].dir);
+        guard_dirs[i].dir[0] = '\0';
+    }
+}
+
+void
+srv_guard_pid(pid_t pid)
+{
+    guard_add(pid, false);
+}
+
+void
+srv_unguard_pid(pid_t pid)
+{
+    guard_remove(pid);
+}
+
+/* ---- small utilities ---- */
+
+int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static const char *
+sluice_bin(void)
+{
+    const char *bin = getenv("SLUICE_BIN");
+    return bin != NULL && *bin != '\0' ? bin : "./sluice";
+}
+
+void
+write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_msg(n > 0, "write %s: %s", path, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    ck_assert_msg(close(fd) == 0, "close %s: %s", path, strerror(errno));
+}
+
+char *
+read_file_all(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        if (used + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+        ssize_t n = read(fd, buf + used, cap - used - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(fd);
+    buf[used] = '\0';
+    if (len != NULL)
+        *len = used;
+    return buf;
+}
+
+/* mkdir -p for the parents of `path` (not the last component). */
+static void
+mkdir_parents(const char *path)
+{
+    char buf[SRV_PATH_MAX * 2];
+    ck_assert_msg(strlen(path) < sizeof(buf), "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", buf,
+                      strerror(errno));
+        *p = '/';
+    }
+}
+
+bool
+pid_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+bool
+pid_wait_gone(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        guard_reap();
+        if (!pid_alive(pid))
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+int
+worker_pids(pid_t master, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "pid (comm) S ppid ...": comm may hold spaces and parens, so parse after the last ')'. */
+        const char *p = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (p == NULL || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid != master || state == 'Z' || state == 'X')
+            continue;
+        if (n < max)
+            pids[n] = (pid_t)atoi(de->d_name);
+        n++;
+    }
+    closedir(d);
+    qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
+    return n;
+}
+
+/* The last `max` bytes of the error log, for failure messages. */
+static const char *
+log_tail(const char *log, char *buf, size_t max)
+{
+    size_t len;
+    char *all = read_file_all(log, &len);
+    if (all == NULL) {
+        snprintf(buf, max, "(no log at %s)", log);
+        return buf;
+    }
+    const char *start = len + 1 > max ? all + len - (max - 1) : all;
+    snprintf(buf, max, "%s", start);
+    free(all);
+    return buf;
+}
+
+/* ---- instance lifecycle ---- */
+
+char *
+srv_path(const struct srv *s, const char *rel, char *buf, size_t buflen)
+{
+    int n = snprintf(buf, buflen, "%s/%s", s->dir, rel);
+    ck_assert_msg(n > 0 && (size_t)n < buflen, "path too long: %s/%s", s->dir, rel);
+    return buf;
+}
+
+void
+srv_init(struct srv *s)
+{
+    memset(s, 0, sizeof(*s));
+    const char *tmp = getenv("TMPDIR");
+    if (tmp == NULL || *tmp == '\0')
+        tmp = "/tmp";
+    int n = snprintf(s->dir, sizeof(s->dir), "%s/sluice-test-XXXXXX", tmp);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(s->dir) - 32, "TMPDIR too long");
+    ck_assert_msg(mkdtemp(s->dir) != NULL, "mkdtemp %s: %s", s->dir, strerror(errno));
+    srv_path(s, "sluice.ini", s->cfg, sizeof(s->cfg));
+    srv_path(s, "www", s->root, sizeof(s->root));
+    srv_path(s, "sluice.pid", s->pid_file, sizeof(s->pid_file));
+    srv_path(s, "sluice.port", s->port_file, sizeof(s->port_file));
+    srv_path(s, "error.log", s->log, sizeof(s->log));
+    ck_assert_msg(mkdir(s->root, 0755) == 0, "mkdir %s: %s", s->root, strerror(errno));
+    guard_add_dir(s);
+    srv_write_file(s, "index.html", SRV_INDEX_HTML, strlen(SRV_INDEX_HTML));
+}
+
+void
+srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len)
+{
+    char path[SRV_PATH_MAX * 2];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->root, relpath);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", relpath);
+    mkdir_parents(path);
+    write_file(path, data, len);
+}
+
+/* Does `extra` set `key` (on a line of its own, "key = ..." or "key=...")? */
+static bool
+cfg_sets_key(const char *extra, const char *key)
+{
+    size_t klen = strlen(key);
+    for (const char *line = extra; line != NULL && *line != '\0';) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (strncmp(line, key, klen) == 0) {
+            const char *p = line + klen;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            if (*p == '=')
+                return true;
+        }
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
+    return false;
+}
+
+void
+srv_write_config(struct srv *s, const char *extra_cfg)
+{
+    const struct {
+        const char *key;
+        const char *value;
+    } defaults[] = {
+        {"listen", "127.0.0.1:0"},    {"workers", "2"},          {"root", s->root},
+        {"pid_file", s->pid_file},    {"port_file", s->port_file}, {"error_log", "stderr"},
+        {"log_level", "info"},
+    };
+    char text[8192];
+    size_t used = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        if (extra_cfg != NULL && cfg_sets_key(extra_cfg, defaults[i].key))
+            continue;
+        int n = snprintf(text + used, sizeof(text) - used, "%s = %s\n", defaults[i].key,
+                         defaults[i].value);
+        ck_assert_msg(n > 0 && n < 196, "config line too long for sluice: %s = %s",
+                      defaults[i].key, defaults[i].value);
+        used += (size_t)n;
+    }
+    if (extra_cfg != NULL) {
+        size_t elen = strlen(extra_cfg);
+        ck_assert_msg(used + elen + 2 < sizeof(text), "extra config too long");
+        memcpy(text + used, extra_cfg, elen);
+        used += elen;
+        if (elen > 0 && extra_cfg[elen - 1] != '\n')
+            text[used++] = '\n';
+    }
+    write_file(s->cfg, text, used);
+}
+
+int
+srv_read_port_file(const struct srv *s)
+{
+    char *text = read_file_all(s->port_file, NULL);
+    if (text == NULL)
+        return -1;
+    int port = -1;
+    char *nl = strchr(text, '\n');
+    if (nl != NULL) {
+        *nl = '\0';
+        char *colon = strrchr(text, ':');
+        char *end;
+        long v = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
+        if (colon != NULL && end != colon + 1 && *end == '\0' && v > 0 && v < 65536)
+            port = (int)v;
+    }
+    free(text);
+    return port;
+}
+
+pid_t
+srv_read_pid_file(const struct srv *s)
+{
+    char *text = read_file_all(s->pid_file, NULL);
+    if (text == NULL)
+        return -1;
+    char *end;
+    long v = strtol(text, &end, 10);
+    pid_t pid = end != text && (*end == '\n' || *end == '\0') && v > 0 ? (pid_t)v : -1;
+    free(text);
+    return pid;
+}
+
+/* In a freshly forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else
+ * inherited, default signal mask. Never returns on failure paths: the caller execs next. */
+static void
+child_setup_fds(int outfd, int errfd)
+{
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
+        _exit(126);
+    close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+void
+srv_spawn(struct srv *s)
+{
+    const char *bin = sluice_bin();
+    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
+                  strerror(errno));
+    unlink(s->port_file); /* never mistake an old port file for this start */
+    int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    ck_assert_msg(logfd >= 0, "open %s: %s", s->log, strerror(errno));
+
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        child_setup_fds(logfd, logfd);
+        execl(bin, bin, "-c", s->cfg, (char *)NULL);
+        dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+    close(logfd);
+    guard_add(pid, true);
+    s->pid = pid;
+    s->reaped = false;
+    s->port = -1;
+
+    char tail[2048];
+    int64_t deadline = now_ms() + START_TIMEOUT_MS;
+    for (;;) {
+        guard_reap();
+        struct child *c = guard_find(pid);
+        if (c != NULL && c->reaped) {
+            s->reaped = true;
+            s->status = c->status;
+            guard_remove(pid);
+            ck_abort_msg("sluice exited during start (wait status 0x%x); log:\n%s", s->status,
+                         log_tail(s->log, tail, sizeof(tail)));
+        }
+        s->port = srv_read_port_file(s);
+        if (s->port > 0)
+            return;
+        if (now_ms() >= deadline)
+            ck_abort_msg("no complete port file %s after %d ms; log:\n%s", s->port_file,
+                         START_TIMEOUT_MS, log_tail(s->log, tail, sizeof(tail)));
+        sleep_ms(10);
+    }
+}
+
+void
+srv_start(struct srv *s, const char *extra_cfg)
+{
+    srv_init(s);
+    srv_write_config(s, extra_cfg);
+    srv_spawn(s);
+}
+
+int
+srv_wait_exit(struct srv *s, int timeout_ms)
+{
+    if (s->reaped)
+        return s->status;
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        guard_reap();
+        struct child *c = guard_find(s->pid);
+        ck_assert_msg(c != NULL, "harness: pid %d is not a master we started", (int)s->pid);
+        if (c->reaped) {
+            s->reaped = true;
+            s->status = c->status;
+            guard_remove(s->pid);
+            return s->status;
+        }
+        if (now_ms() >= deadline)
+            return -1;
+        sleep_ms(10);
+    }
+}
+
+void
+srv_stop(struct srv *s)
+{
+    if (s->pid > 0 && !s->reaped) {
+        ck_assert_msg(kill(s->pid, SIGTERM) == 0, "kill TERM %d: %s", (int)s->pid,
+                      strerror(errno));
+        int st = srv_wait_exit(s, STOP_TIMEOUT_MS);
+        if (st == -1) {
+            kill_tree(s->pid);
+            srv_wait_exit(s, STOP_TIMEOUT_MS);
+            ck_abort_msg("master %d still running %d ms after SIGTERM (killed)", (int)s->pid,
+                         STOP_TIMEOUT_MS);
+        }
+        srv_check_log(s);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                      "master %d after SIGTERM: wait status 0x%x (want exit 0)", (int)s->pid, st);
+    }
+    srv_finish(s);
+}
+
+void
+srv_check_log(const struct srv *s)
+{
+    static const char *const bad[] = {"[crit]", "[alert]", "AddressSanitizer", "LeakSanitizer",
+                                      "runtime error:"};
+    char *text = read_file_all(s->log, NULL);
+    if (text == NULL)
+        return;
+    for (char *line = text; line != NULL && *line != '\0';) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            if (strstr(line, bad[i]) != NULL) {
+                char msg[1024];
+                snprintf(msg, sizeof(msg), "%s", line);
+                free(text);
+                ck_abort_msg("%s holds '%s': %s", s->log, bad[i], msg);
+            }
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(text);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void
+rm_tree(const char *dir)
+{
+    if (strstr(dir, "/sluice-test-") != NULL) /* never anything but our own temp dirs */
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void
+srv_finish(struct srv *s)
+{
+    srv_check_log(s);
+    guard_remove_dir(s->dir);
+    if (getenv("SLUICE_TEST_KEEP") == NULL)
+        rm_tree(s->dir);
+    s->dir[0] = '\0';
+}
+
+/* ---- CLI ---- */
+
+static int
+tmp_file(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[SRV_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/sluice-cmd-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    int fd = mkostemp(path, O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
+    unlink(path);
+    return fd;
+}
+
+static void
+read_back(int fd, char *buf, size_t buflen)
+{
+    size_t used = 0;
+    lseek(fd, 0, SEEK_SET);
+    while (buflen > 0 && used + 1 < buflen) {
+        ssize_t n = read(fd, buf + used, buflen - used - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    if (buflen > 0)
+        buf[used] = '\0';
+    close(fd);
+}
+
+static void
+check_no_sanitizer(const char *text)
+{
+    static const char *const bad[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(strstr(text, bad[i]) == NULL, "sluice CLI output holds '%s':\n%s", bad[i],
+                      text);
+}
+
+int
+run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t errlen,
+           int timeout_ms)
+{
+    const char *bin = sluice_bin();
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = bin;
+    for (int i = 0; args[i] != NULL; i++) {
+        ck_assert_int_lt(argc, 31);
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+
+    /* Files, not pipes: a daemonised master may keep the descriptors open for its whole life,
+     * and we must not wait for it to close them. */
+    int outfd = tmp_file();
+    int errfd = err != NULL ? tmp_file() : outfd;
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        child_setup_fds(outfd, errfd);
+        execv(bin, (char *const *)argv);
+        dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+
+    int st = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        guard_reap();
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            char text[2048], cmd[1024];
+            size_t used = 0;
+            for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
+                used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "",
+                                         argv[i]);
+            read_back(outfd, text, sizeof(text));
+            ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms,
+                         text);
+        }
+        sleep_ms(5);
+    }
+    guard_reap();
+    read_back(outfd, out, outlen);
+    check_no_sanitizer(out);
+    if (err != NULL) {
+        read_back(errfd, err, errlen);
+        check_no_sanitizer(err);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+run_cmd(const char *const args[], char *out, size_t outlen)
+{
+    return run_cmd_io(args, out, outlen, NULL, 0, 20000);
+}
+
+int
+srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen)
+{
+    const char *args[] = {"-c", s->cfg, verb, NULL};
+    return run_cmd(args, out, outlen);
+}
+
+/* ---- error log ---- */
+
+int
+log_count(const struct srv *s, const char *needle)
+{
+    char *text = read_file_all(s->log, NULL);
+    if (text == NULL)
+        return 0;
+    int n = 0;
+    size_t nlen = strlen(needle);
+    for (const char *p = text; nlen > 0 && (p = strstr(p, needle)) != NULL; p += nlen)
+        n++;
+    free(text);
+    return n;
+}
+
+bool
+log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (log_count(s, needle) >= count)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
+}
+
+/* ---- sockets ---- */
+
+int
+conn_open_rcvbuf(int port, int rcvbuf)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+    int64_t deadline = now_ms() + 2000;
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (rcvbuf > 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+        if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
+            return fd;
+        int e = errno;
+        close(fd);
+        ck_assert_msg(e == ECONNREFUSED && now_ms() < deadline, "connect 127.0.0.1:%d: %s", port,
+                      strerror(e));
+        sleep_ms(10);
+    }
+}
+
+int
+conn_open(int port)
+{
+    return conn_open_rcvbuf(port, 0);
+}
+
+void
+conn_send(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_msg(n > 0, "send: %s", strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void
+conn_sendstr(int fd, const char *s)
+{
+    conn_send(fd, s, strlen(s));
+}
+
+bool
+conn_wait_closed(int fd, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - now_ms());
+        if (left <= 0)
+            return false;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return false;
+        char c;
+        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
+            return true;
+        if (n > 0)
+            return false; /* more bytes where the stream should have ended */
+    }
+}
+
+/* ---- HTTP ---- */
+
+static int
+resp_fail(struct http_resp *r, const char *what, ssize_t n)
+{
+    if (n == 0)
+        snprintf(r->err, sizeof(r->err), "%s: connection closed by server", what);
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+        snprintf(r->err, sizeof(r->err), "%s: no data for %d s", what, IO_TIMEOUT_S);
+    else
+        snprintf(r->err, sizeof(r->err), "%s: %s", what, strerror(errno));
+    return -1;
+}
+
+int
+http_try_read_head(int fd, struct http_resp *r)
+{
+    memset(r, 0, offsetof(struct http_resp, head));
+    r->head_len = 0;
+    r->nhdr = 0;
+    r->body = NULL;
+    r->body_len = 0;
+    r->err[0] = '\0';
+    /* One byte at a time: never consume bytes of a following pipelined response. */
+    for (;;) {
+        if (r->head_len + 1 >= sizeof(r->head)) {
+            snprintf(r->err, sizeof(r->err), "header block over %zu bytes", sizeof(r->head));
+            return -1;
+        }
+        ssize_t n = recv(fd, r->head + r->head_len, 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            char what[64];
+            snprintf(what, sizeof(what), "reading header after %zu bytes", r->head_len);
+            return resp_fail(r, what, n);
+        }
+        r->head_len++;
+        if (r->head_len >= 4 && memcmp(r->head + r->head_len - 4, "\r\n\r\n", 4) == 0)
+            break;
+    }
+    r->head[r->head_len] = '\0';
+
+    char *line = r->head;
+    char *eol = strstr(line, "\r\n");
+    *eol = '\0';
+    char reason[8];
+    if (sscanf(line, "%15s %3d%c", r->version, &r->status, reason) < 2 ||
+        strncmp(r->version, "HTTP/1.", 7) != 0 || r->status < 100 || r->status > 599) {
+        snprintf(r->err, sizeof(r->err), "bad status line '%.100s'", line);
+        return -1;
+    }
+    for (line = eol + 2; *line != '\0' && *line != '\r'; line = eol + 2) {
+        eol = strstr(line, "\r\n");
+        *eol = '\0';
+        char *colon = strchr(line, ':');
+        if (colon == NULL || colon == line || r->nhdr == HTTP_MAX_HEADERS) {
+            snprintf(r->err, sizeof(r->err), "bad header line '%.100s'", line);
+            return -1;
+        }
+        *colon = '\0';
+        char *value = colon + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        for (char *end = eol; end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
+            end[-1] = '\0';
+        r->hdr[r->nhdr].name = line;
+        r->hdr[r->nhdr].value = value;
+        r->nhdr++;
+    }
+    return 0;
+}
+
+static int
+read_exact(int fd, struct http_resp *r, size_t len)
+{
+    r->body = malloc(len + 1);
+    ck_assert_ptr_nonnull(r->body);
+    while (r->body_len < len) {
+        ssize_t n = recv(fd, r->body + r->body_len, len - r->body_len, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            char what[96];
+            snprintf(what, sizeof(what), "reading body after %zu of %zu bytes", r->body_len,
+                     len);
+            r->body[r->body_len] = '\0';
+            return resp_fail(r, what, n);
+        }
+        r->body_len += (size_t)n;
+    }
+    r->body[len] = '\0';
+    return 0;
+}
+
+static int
+read_until_close(int fd, struct http_resp *r)
+{
+    size_t cap = 4096;
+    r->body = malloc(cap);
+    ck_assert_ptr_nonnull(r->body);
+    for (;;) {
+        if (r->body_len + 1 >= cap) {
+            if (cap >= BODY_UNTIL_CLOSE_MAX) {
+                snprintf(r->err, sizeof(r->err), "body without length over %d bytes",
+                         BODY_UNTIL_CLOSE_MAX);
+                return -1;
+            }
+            cap *= 2;
+            r->body = realloc(r->body, cap);
+            ck_assert_ptr_nonnull(r->body);
+        }
+        ssize_t n = recv(fd, r->body + r->body_len, cap - r->body_len - 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            break;
+        if (n < 0) {
+            r->body[r->body_len] = '\0';
+            return resp_fail(r, "reading body until close", n);
+        }
+        r->body_len += (size_t)n;
+    }
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+int
+http_try_read_body(int fd, struct http_resp *r, int flags)
+{
+    if ((flags & HTTP_NO_BODY) || r->status / 100 == 1 || r->status == 204 || r->status == 304)
+        return 0;
+    const char *cl = http_header(r, "Content-Length");
+    if (cl != NULL) {
+        char *end;
+        errno = 0;
+        unsigned long long len = strtoull(cl, &end, 10);
+        if (errno != 0 || end == cl || *end != '\0' || len > (1ULL << 32)) {
+            snprintf(r->err, sizeof(r->err), "bad Content-Length '%s'", cl);
+            return -1;
+        }
+        return read_exact(fd, r, (size_t)len);
+    }
+    if (http_header(r, "Transfer-Encoding") != NULL) {
+        snprintf(r->err, sizeof(r->err), "Transfer-Encoding '%s' on a static response",
+                 http_header(r, "Transfer-Encoding"));
+        return -1;
+    }
+    return read_until_close(fd, r);
+}
+
+int
+http_try_read(int fd, struct http_resp *r, int flags)
+{
+    if (http_try_read_head(fd, r) != 0)
+        return -1;
+    return http_try_read_body(fd, r, flags);
+}
+
+void
+http_read_response(int fd, struct http_resp *r, int flags)
+{
+    int rc = http_try_read(fd, r, flags);
+    ck_assert_msg(rc == 0, "reading HTTP response: %s", r->err);
+}
+
+const char *
+http_header(const struct http_resp *r, const char *name)
+{
+    for (int i = 0; i < r->nhdr; i++)
+        if (strcasecmp(r->hdr[i].name, name) == 0)
+            return r->hdr[i].value;
+    return NULL;
+}
+
+void
+http_resp_free(struct http_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+    r->body_len = 0;
+}
+
+int
+http_simple(int port, const char *method, const char *target, struct http_resp *r)
+{
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method,
+                     target);
+    ck_assert(n > 0 && (size_t)n < sizeof(req));
+    int fd = conn_open(port);
+    conn_send(fd, req, (size_t)n);
+    http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
+    close(fd);
+    return r->status;
+}

@@ -1,0 +1,511 @@
+/* Integration tests of the command line: -t/-v/-h, and stop/quit/status/reload/-d against a
+ * real running master (pid file, flock, daemonising). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "harness.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OUT_MAX 8192
+
+static void
+assert_contains(const char *text, const char *needle, const char *what)
+{
+    ck_assert_msg(strstr(text, needle) != NULL, "%s: '%s' not in output:\n%s", what, needle,
+                  text);
+}
+
+static void
+assert_contains_nocase(const char *text, const char *needle, const char *what)
+{
+    ck_assert_msg(strcasestr(text, needle) != NULL, "%s: '%s' not in output:\n%s", what, needle,
+                  text);
+}
+
+static bool
+file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static void
+assert_serving(const struct srv *s)
+{
+    struct http_resp r;
+    int st = http_simple(s->port, "GET", "/", &r);
+    ck_assert_msg(st == 200, "GET / on port %d: status %d", s->port, st);
+    ck_assert_str_eq(r.body, SRV_INDEX_HTML);
+    http_resp_free(&r);
+}
+
+/* Write sluice.ini from `lines` verbatim (so line numbers are the test's). */
+static void
+write_raw_config(const struct srv *s, const char *lines)
+{
+    write_file(s->cfg, lines, strlen(lines));
+}
+
+/* `sluice -c cfg -t`: exit code, stdout and stderr apart. */
+static int
+config_test(const struct srv *s, char *out, char *err)
+{
+    const char *args[] = {"-c", s->cfg, "-t", NULL};
+    return run_cmd_io(args, out, OUT_MAX, err, OUT_MAX, 20000);
+}
+
+/* ---- -t, -v, -h ---- */
+
+START_TEST(t_good_config)
+{
+    struct srv s;
+    char out[OUT_MAX], err[OUT_MAX];
+    srv_init(&s);
+    srv_write_config(&s, NULL);
+
+    ck_assert_int_eq(config_test(&s, out, err), 0);
+    assert_contains(err, "test is successful", "-t stderr");
+    assert_contains(err, s.cfg, "-t stderr");
+    ck_assert_msg(!file_exists(s.pid_file), "-t wrote a pid file");
+    ck_assert_msg(!file_exists(s.port_file), "-t wrote a port file");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(t_unknown_key_names_file_and_line)
+{
+    struct srv s;
+    char out[OUT_MAX], err[OUT_MAX], text[2048];
+    srv_init(&s);
+    snprintf(text, sizeof(text),
+             "; sluice test config\n"
+             "listen = 127.0.0.1:0\n"
+             "wrokers = 2\n"
+             "root = %s\n",
+             s.root);
+    write_raw_config(&s, text);
+
+    ck_assert_int_eq(config_test(&s, out, err), 1);
+    assert_contains(err, "sluice.ini:3:", "-t stderr");
+    assert_contains(err, "wrokers", "-t stderr");
+    assert_contains(err, "did you mean 'workers'", "-t stderr");
+    assert_contains(err, "test failed", "-t stderr");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(t_bad_value_names_file_line_and_key)
+{
+    struct srv s;
+    char out[OUT_MAX], err[OUT_MAX], text[2048];
+    srv_init(&s);
+    snprintf(text, sizeof(text),
+             "listen = 127.0.0.1:0\n"
+             "root = %s\n"
+             "workers = abc\n",
+             s.root);
+    write_raw_config(&s, text);
+
+    ck_assert_int_eq(config_test(&s, out, err), 1);
+    assert_contains(err, "sluice.ini:3:", "-t stderr");
+    assert_contains(err, "workers", "-t stderr");
+    assert_contains(err, "'abc'", "-t stderr");
+    srv_finish(&s);
+}
+END_TEST
+
+/* More errors on line 3: each must name file:line and what is wrong, exit 1. */
+START_TEST(t_other_errors)
+{
+    struct srv s;
+    char out[OUT_MAX], err[OUT_MAX], text[2048], missing[SRV_PATH_MAX + 32];
+    srv_init(&s);
+    snprintf(missing, sizeof(missing), "root = %s/no-such-dir", s.dir);
+    const struct {
+        const char *line3;
+        const char *needle;
+    } cases[] = {
+        {"workers = 0", "workers"},
+        {"workers = 65", "workers"},
+        {"reuseport = yes", "reuseport"},
+        {"keepalive_timeout = 2h", "keepalive_timeout"},
+        {"listen = not-an-address", "listen"},
+        {"[foo]", "[foo]"},
+        {"listen", "syntax error"},
+        {"index = a/b.html", "index"},
+        {"log_level = loud", "log_level"},
+        {missing, "no-such-dir"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        bool sets_root = strncmp(cases[i].line3, "root", 4) == 0;
+        snprintf(text, sizeof(text), "listen = 127.0.0.1:0\n%s%s\n%s\n", sets_root ? "" : "root = ",
+                 sets_root ? "; root below" : s.root, cases[i].line3);
+        write_raw_config(&s, text);
+        int rc = config_test(&s, out, err);
+        ck_assert_msg(rc == 1, "'%s': exit %d, want 1; stderr:\n%s", cases[i].line3, rc, err);
+        assert_contains(err, "sluice.ini:3:", cases[i].line3);
+        assert_contains(err, cases[i].needle, cases[i].line3);
+    }
+
+    /* A scalar key twice: the error is on the second, naming the first. */
+    snprintf(text, sizeof(text), "root = %s\nworkers = 2\nworkers = 3\n", s.root);
+    write_raw_config(&s, text);
+    ck_assert_int_eq(config_test(&s, out, err), 1);
+    assert_contains(err, "sluice.ini:3:", "duplicate");
+    assert_contains(err, "duplicate key (first set at line 2)", "duplicate");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(t_missing_file)
+{
+    struct srv s;
+    char out[OUT_MAX], err[OUT_MAX];
+    srv_init(&s);
+    srv_path(&s, "nope.ini", s.cfg, sizeof(s.cfg));
+
+    ck_assert_int_eq(config_test(&s, out, err), 1);
+    assert_contains(err, "nope.ini", "-t stderr");
+    assert_contains(err, "cannot open", "-t stderr");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(version_and_help)
+{
+    char out[OUT_MAX], err[OUT_MAX];
+    const char *v[] = {"-v", NULL};
+    ck_assert_int_eq(run_cmd_io(v, out, sizeof(out), err, sizeof(err), 20000), 0);
+    ck_assert_str_eq(out, "sluice 0.1.0\n");
+
+    const char *h[] = {"-h", NULL};
+    ck_assert_int_eq(run_cmd_io(h, out, sizeof(out), err, sizeof(err), 20000), 0);
+    assert_contains_nocase(out, "usage", "-h stdout");
+    assert_contains(out, "-c", "-h stdout");
+
+    const char *bad[] = {"-Z", NULL};
+    ck_assert_int_eq(run_cmd_io(bad, out, sizeof(out), err, sizeof(err), 20000), 2);
+    assert_contains_nocase(err, "usage", "bad option stderr");
+}
+END_TEST
+
+/* ---- running-instance commands ---- */
+
+START_TEST(stop_via_cli)
+{
+    struct srv s;
+    char out[OUT_MAX], want[64];
+    srv_start(&s, NULL);
+    ck_assert_int_eq(srv_read_pid_file(&s), s.pid);
+
+    int rc = srv_ctl(&s, "stop", out, sizeof(out));
+    ck_assert_msg(rc == 0, "stop: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "stopped (pid %d)", (int)s.pid);
+    assert_contains(out, want, "stop");
+    /* `stop` waits until the master is gone, so it is (at most) a zombie by now. */
+    ck_assert_msg(!pid_alive(s.pid), "master %d still alive after stop returned", (int)s.pid);
+    int st = srv_wait_exit(&s, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x",
+                  st);
+    ck_assert_msg(!file_exists(s.pid_file), "pid file left behind");
+    ck_assert_msg(!file_exists(s.port_file), "port file left behind");
+    ck_assert_msg(log_count(&s, "exiting") >= 1, "no 'exiting' line in the log");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(quit_via_cli)
+{
+    struct srv s;
+    char out[OUT_MAX], want[64];
+    srv_start(&s, NULL);
+    assert_serving(&s);
+
+    int rc = srv_ctl(&s, "quit", out, sizeof(out));
+    ck_assert_msg(rc == 0, "quit: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "stopped (pid %d)", (int)s.pid);
+    assert_contains(out, want, "quit");
+    int st = srv_wait_exit(&s, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x",
+                  st);
+    ck_assert_msg(!file_exists(s.pid_file), "pid file left behind");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(status_running_then_stopped)
+{
+    struct srv s;
+    char out[OUT_MAX], want[64];
+    srv_start(&s, NULL);
+
+    int rc = srv_ctl(&s, "status", out, sizeof(out));
+    ck_assert_msg(rc == 0, "status while running: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "running (pid %d)", (int)s.pid);
+    assert_contains(out, want, "status");
+
+    ck_assert_int_eq(srv_ctl(&s, "stop", out, sizeof(out)), 0);
+    rc = srv_ctl(&s, "status", out, sizeof(out));
+    ck_assert_msg(rc == 3, "status after stop: exit %d, want 3:\n%s", rc, out);
+    assert_contains(out, "not running", "status after stop");
+    int st = srv_wait_exit(&s, 5000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x", st);
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(stop_without_pid_file)
+{
+    struct srv s;
+    char out[OUT_MAX];
+    srv_init(&s);
+    srv_write_config(&s, NULL);
+
+    int rc = srv_ctl(&s, "stop", out, sizeof(out));
+    ck_assert_msg(rc == 1, "stop, nothing running: exit %d, want 1:\n%s", rc, out);
+    assert_contains(out, "not running (no pid file", "stop");
+    assert_contains(out, s.pid_file, "stop");
+    rc = srv_ctl(&s, "status", out, sizeof(out));
+    ck_assert_msg(rc == 3, "status, nothing running: exit %d, want 3:\n%s", rc, out);
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(stale_pid_file)
+{
+    struct srv s;
+    char out[OUT_MAX], text[32], want[64];
+    srv_init(&s);
+    srv_write_config(&s, NULL);
+
+    /* A pid that surely names no sluice: a child of ours, already reaped. */
+    pid_t dead = fork();
+    ck_assert_int_ge(dead, 0);
+    if (dead == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+    snprintf(text, sizeof(text), "%d\n", (int)dead);
+    write_file(s.pid_file, text, strlen(text));
+
+    int rc = srv_ctl(&s, "stop", out, sizeof(out));
+    ck_assert_msg(rc == 1, "stop with stale pid file: exit %d, want 1:\n%s", rc, out);
+    snprintf(want, sizeof(want), "stale pid file");
+    assert_contains(out, want, "stop");
+    snprintf(want, sizeof(want), "names pid %d", (int)dead);
+    assert_contains(out, want, "stop");
+    rc = srv_ctl(&s, "status", out, sizeof(out));
+    ck_assert_msg(rc == 3, "status with stale pid file: exit %d, want 3:\n%s", rc, out);
+
+    srv_spawn(&s); /* start over the stale file */
+    ck_assert_int_eq(srv_read_pid_file(&s), s.pid);
+    assert_serving(&s);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(second_instance_refused)
+{
+    struct srv s;
+    char out[OUT_MAX], want[128];
+    srv_start(&s, NULL);
+
+    const char *args[] = {"-c", s.cfg, "start", NULL};
+    int rc = run_cmd_io(args, out, sizeof(out), NULL, 0, 10000);
+    ck_assert_msg(rc == 1, "second start: exit %d, want 1:\n%s", rc, out);
+    snprintf(want, sizeof(want), "already running (pid %d", (int)s.pid);
+    assert_contains(out, want, "second start");
+    ck_assert_int_eq(srv_read_pid_file(&s), s.pid);
+    ck_assert_int_eq(srv_read_port_file(&s), s.port);
+    ck_assert(pid_alive(s.pid));
+    assert_serving(&s);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(daemonize)
+{
+    struct srv s;
+    char out[OUT_MAX], extra[SRV_PATH_MAX + 32];
+    srv_init(&s);
+    /* A daemon has no useful stderr: log to the file the harness scans. */
+    snprintf(extra, sizeof(extra), "error_log = %s\n", s.log);
+    srv_write_config(&s, extra);
+
+    const char *args[] = {"-c", s.cfg, "-d", NULL};
+    int rc = run_cmd_io(args, out, sizeof(out), NULL, 0, 15000);
+    pid_t pid = srv_read_pid_file(&s);
+    if (pid > 0)
+        srv_guard_pid(pid);
+    ck_assert_msg(rc == 0, "sluice -d: exit %d:\n%s", rc, out);
+    ck_assert_msg(pid > 0, "no pid file after sluice -d returned");
+    ck_assert_msg(pid_alive(pid), "daemon %d not running", (int)pid);
+    ck_assert_msg(getsid(pid) != getsid(0), "daemon did not leave our session");
+    /* The parent returns only once the daemon serves: the port file is already complete. */
+    s.port = srv_read_port_file(&s);
+    ck_assert_msg(s.port > 0, "no complete port file when sluice -d returned");
+    assert_serving(&s);
+    ck_assert_int_ge(log_count(&s, "ready: 2 workers"), 1);
+
+    rc = srv_ctl(&s, "stop", out, sizeof(out));
+    ck_assert_msg(rc == 0, "stop: exit %d:\n%s", rc, out);
+    ck_assert_msg(pid_wait_gone(pid, 5000), "daemon %d still running after stop", (int)pid);
+    srv_unguard_pid(pid);
+    ck_assert_msg(!file_exists(s.pid_file), "pid file left behind");
+    srv_finish(&s);
+}
+END_TEST
+
+START_TEST(reload_invalid_keeps_serving)
+{
+    struct srv s;
+    char out[OUT_MAX];
+    pid_t before[8], after[8];
+    srv_start(&s, NULL);
+    int n = worker_pids(s.pid, before, 8);
+    ck_assert_int_eq(n, 2);
+
+    srv_write_config(&s, "workers = abc");
+    int rc = srv_ctl(&s, "reload", out, sizeof(out));
+    ck_assert_msg(rc == 1, "reload with a bad config: exit %d, want 1:\n%s", rc, out);
+    assert_contains(out, "sluice.ini:", "reload");
+    assert_contains(out, "workers", "reload");
+    ck_assert(pid_alive(s.pid));
+    assert_serving(&s);
+    /* No signal was sent: the same workers serve. */
+    ck_assert_int_eq(worker_pids(s.pid, after, 8), 2);
+    ck_assert_msg(after[0] == before[0] && after[1] == before[1],
+                  "workers changed after a refused reload");
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(reopen_via_cli)
+{
+    struct srv s;
+    char out[OUT_MAX], want[64], extra[SRV_PATH_MAX + 32], logf[SRV_PATH_MAX], old[SRV_PATH_MAX];
+    srv_init(&s);
+    srv_path(&s, "sluice.log", logf, sizeof(logf));
+    srv_path(&s, "sluice.log.1", old, sizeof(old));
+    snprintf(extra, sizeof(extra), "error_log = %s\n", logf);
+    srv_write_config(&s, extra);
+    srv_spawn(&s);
+    ck_assert_msg(file_exists(logf), "error_log file %s not created", logf);
+
+    ck_assert_int_eq(rename(logf, old), 0); /* what logrotate does before `reopen` */
+    int rc = srv_ctl(&s, "reopen", out, sizeof(out));
+    ck_assert_msg(rc == 0, "reopen: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "reopen signalled (pid %d)", (int)s.pid);
+    assert_contains(out, want, "reopen");
+    int64_t deadline = now_ms() + 5000;
+    while (!file_exists(logf)) {
+        ck_assert_msg(now_ms() < deadline, "%s not re-created 5 s after reopen", logf);
+        sleep_ms(10);
+    }
+    assert_serving(&s);
+
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    int st = srv_wait_exit(&s, 10000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "wait status 0x%x", st);
+    char stdio_log[SRV_PATH_MAX];
+    strcpy(stdio_log, s.log);
+    const char *logs[] = {old, logf};
+    for (size_t i = 0; i < 2; i++) { /* scan every log this instance wrote */
+        strcpy(s.log, logs[i]);
+        srv_check_log(&s);
+    }
+    strcpy(s.log, logf);
+    ck_assert_msg(log_count(&s, "exiting") >= 1, "no 'exiting' line in the reopened log");
+    strcpy(s.log, stdio_log);
+    srv_finish(&s);
+}
+END_TEST
+
+static bool
+disjoint(const pid_t *a, int na, const pid_t *b, int nb)
+{
+    for (int i = 0; i < na; i++)
+        for (int j = 0; j < nb; j++)
+            if (a[i] == b[j])
+                return false;
+    return true;
+}
+
+START_TEST(reload_valid_new_generation)
+{
+    struct srv s;
+    struct http_resp r;
+    char out[OUT_MAX], want[64];
+    pid_t before[8], after[8];
+    srv_start(&s, NULL);
+    srv_write_file(&s, "other/home.html", "<p>home</p>\n", 12);
+    ck_assert_int_eq(worker_pids(s.pid, before, 8), 2);
+    int st = http_simple(s.port, "GET", "/other/", &r);
+    ck_assert_msg(st != 200, "GET /other/ served before index changed");
+    http_resp_free(&r);
+
+    srv_write_config(&s, "index = home.html index.html");
+    int rc = srv_ctl(&s, "reload", out, sizeof(out));
+    ck_assert_msg(rc == 0, "reload: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "reload signalled (pid %d)", (int)s.pid);
+    assert_contains(out, want, "reload");
+
+    /* The old generation retires once the new one is ready. */
+    int n = 0;
+    int64_t deadline = now_ms() + 10000;
+    for (;;) {
+        n = worker_pids(s.pid, after, 8);
+        if (n == 2 && disjoint(before, 2, after, 2))
+            break;
+        ck_assert_msg(now_ms() < deadline,
+                      "10 s after reload: %d workers (%d %d), old were %d %d", n,
+                      n > 0 ? (int)after[0] : 0, n > 1 ? (int)after[1] : 0, (int)before[0],
+                      (int)before[1]);
+        sleep_ms(10);
+    }
+    ck_assert(pid_alive(s.pid));
+    ck_assert_msg(srv_read_port_file(&s) == s.port, "listen port changed across reload");
+    assert_serving(&s);
+    ck_assert_int_eq(http_simple(s.port, "GET", "/other/", &r), 200);
+    ck_assert_str_eq(r.body, "<p>home</p>\n");
+    http_resp_free(&r);
+    srv_stop(&s);
+}
+END_TEST
+
+Suite *
+integ_cli_suite(void)
+{
+    Suite *s = suite_create("integ_cli");
+    TCase *tc = tcase_create("config_test");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, t_good_config);
+    tcase_add_test(tc, t_unknown_key_names_file_and_line);
+    tcase_add_test(tc, t_bad_value_names_file_line_and_key);
+    tcase_add_test(tc, t_other_errors);
+    tcase_add_test(tc, t_missing_file);
+    tcase_add_test(tc, version_and_help);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("control");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, stop_via_cli);
+    tcase_add_test(tc, quit_via_cli);
+    tcase_add_test(tc, status_running_then_stopped);
+    tcase_add_test(tc, stop_without_pid_file);
+    tcase_add_test(tc, stale_pid_file);
+    tcase_add_test(tc, second_instance_refused);
+    tcase_add_test(tc, daemonize);
+    tcase_add_test(tc, reload_invalid_keeps_serving);
+    tcase_add_test(tc, reload_valid_new_generation);
+    tcase_add_test(tc, reopen_via_cli);
+    suite_add_tcase(s, tc);
+    return s;
+}

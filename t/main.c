@@ -1,0 +1,24 @@
+/* The one test runner: every unit and integration suite, one Check summary.
+ * CK_RUN_SUITE=name / CK_RUN_CASE=name select a part (Check's own variables). */
+#include <check.h>
+#include <stdlib.h>
+
+Suite *cfg_suite(void);
+Suite *path_suite(void);
+Suite *integ_http_suite(void);
+Suite *integ_cli_suite(void);
+Suite *integ_master_suite(void);
+
+int
+main(void)
+{
+    SRunner *sr = srunner_create(cfg_suite());
+    srunner_add_suite(sr, path_suite());
+    srunner_add_suite(sr, integ_http_suite());
+    srunner_add_suite(sr, integ_cli_suite());
+    srunner_add_suite(sr, integ_master_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

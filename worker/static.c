@@ -1,0 +1,153 @@
+/* Static file resolution. Confinement is the kernel's job: openat2 with RESOLVE_BENEATH refuses
+ * any path, ".." or symlink that would leave the root, and RESOLVE_NO_MAGICLINKS refuses
+ * /proc-style links. Without openat2 each component is opened with O_NOFOLLOW instead, so no
+ * symlink is followed at all. */
+#include "worker/static.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+static bool have_openat2 = true;
+
+/* O_NONBLOCK so that a FIFO planted under the root cannot block the worker in open(2). */
+#define OPEN_FLAGS (O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+
+static int
+open_walk(int root_fd, const char *rel)
+{
+    char buf[CFG_PATH_MAX];
+    char *save = NULL;
+    int dir = root_fd;
+    if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    char *comp = strtok_r(buf, "/", &save);
+    if (comp == NULL)
+        return openat(root_fd, ".", OPEN_FLAGS | O_DIRECTORY);
+    while (comp) {
+        char *next = strtok_r(NULL, "/", &save);
+        int fd = openat(dir, comp, OPEN_FLAGS | O_NOFOLLOW | (next ? O_DIRECTORY : 0));
+        int saved = errno;
+        if (dir != root_fd)
+            close(dir);
+        if (fd < 0) {
+            errno = saved == ELOOP ? ENOENT : saved;
+            return -1;
+        }
+        dir = fd;
+        comp = next;
+    }
+    return dir;
+}
+
+static int
+open_beneath(int root_fd, const char *rel)
+{
+    if (have_openat2) {
+        struct open_how how = {
+            .flags = OPEN_FLAGS,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        };
+        return (int)syscall(SYS_openat2, root_fd, *rel ? rel : ".", &how, sizeof(how));
+    }
+    return open_walk(root_fd, rel);
+}
+
+void
+static_init(int root_fd)
+{
+    int fd = -1;
+    have_openat2 = true;
+    fd = open_beneath(root_fd, "");
+    if (fd < 0 && errno == ENOSYS) {
+        have_openat2 = false;
+        log_warnx("openat2(2) unavailable (Linux < 5.6): confining paths by opening each "
+                  "component with O_NOFOLLOW; symlinks under root are not followed");
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static int
+errno_status(int err)
+{
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case EXDEV: /* the path or a symlink left the root */
+    case ELOOP:
+    case ENAMETOOLONG:
+        return 404;
+    case EACCES:
+    case EPERM:
+        return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static int
+fill(int fd, const char *name, struct static_file *f)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return 500;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return 403;
+    }
+    f->fd = fd;
+    f->size = st.st_size;
+    f->mtime = st.st_mtim;
+    f->type = mime_type(name);
+    return 200;
+}
+
+int
+static_open(int root_fd, const struct cfg *cfg, const char *rel, struct static_file *f)
+{
+    struct stat st;
+    size_t rl = strlen(rel);
+
+    f->fd = -1;
+    int fd = open_beneath(root_fd, rel);
+    if (fd < 0)
+        return errno_status(errno);
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return 500;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return fill(fd, rel, f);
+    close(fd);
+    if (rl > 0 && rel[rl - 1] != '/')
+        return 301;
+
+    for (int i = 0; i < cfg->nindex; i++) {
+        char path[CFG_PATH_MAX];
+        if (snprintf(path, sizeof(path), "%s%s", rel, cfg->index[i]) >= (int)sizeof(path))
+            return 404;
+        fd = open_beneath(root_fd, path);
+        if (fd >= 0)
+            return fill(fd, path, f);
+        if (errno != ENOENT)
+            return errno_status(errno);
+    }
+    return 403;
+}

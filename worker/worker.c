@@ -1,0 +1,319 @@
+/* A worker process: one epoll loop that accepts, reads, parses and sends (see worker.h). */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/ipc.h"
+#include "common/log.h"
+#include "worker/conn.h"
+#include "worker/loop.h"
+#include "worker/resp.h"
+#include "worker/static.h"
+
+#define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
+#define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
+#define EVENTS_MAX 256
+
+struct loop loop;
+
+struct listener {
+    struct ev_io io;
+    bool shared; /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
+};
+
+static struct listener listeners[WORKER_MAX_FDS];
+static int nlisteners;
+static bool accepting;             /* listeners are in epoll */
+static int64_t accept_resume_ms;   /* EMFILE back-off ends, 0 = none */
+static int64_t quit_deadline_ms;   /* graceful stop gives up here */
+static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
+static struct ev_io sig_io, ipc_io;
+static bool stop_now;
+
+int
+ev_set(struct ev_io *io, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = io};
+    int op = events == 0 ? EPOLL_CTL_DEL : io->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+    if (epoll_ctl(loop.epfd, op, io->fd, &ev) < 0) {
+        log_error("epoll_ctl(fd %d)", io->fd);
+        return -1;
+    }
+    io->events = events;
+    return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+set_accepting(bool on)
+{
+    if (on == accepting)
+        return;
+    for (int i = 0; i < nlisteners; i++) {
+        struct listener *l = &listeners[i];
+        /* EPOLLEXCLUSIVE can only be given with EPOLL_CTL_ADD, hence del/add, not mod. */
+        ev_set(&l->io, on ? (EPOLLIN | (l->shared ? EPOLLEXCLUSIVE : 0)) : 0);
+    }
+    accepting = on;
+}
+
+static void
+on_accept(struct ev_io *io, uint32_t events)
+{
+    (void)events;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        if (conn_pool_full()) {
+            /* At max_connections: stop accepting; the kernel backlog holds the rest until a
+             * connection closes (resumed in before-sleep). */
+            log_info("max_connections (%d) reached; accepting paused", loop.cfg->max_connections);
+            set_accepting(false);
+            return;
+        }
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_start(fd);
+            continue;
+        }
+        switch (errno) {
+        case EAGAIN:
+            return;
+        case EINTR:
+        case ECONNABORTED:
+        case EPROTO:
+            continue;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+            /* Level-triggered: the pending connection would wake us again at once. Step back
+             * for a moment rather than spin at 100% CPU. */
+            if (loop.now_ms - last_emfile_log_ms >= 5000) {
+                log_warn("accept4: pausing accepts for %d ms", ACCEPT_BACKOFF_MS);
+                last_emfile_log_ms = loop.now_ms;
+            }
+            set_accepting(false);
+            accept_resume_ms = loop.now_ms + ACCEPT_BACKOFF_MS;
+            return;
+        default:
+            log_error("accept4");
+            return;
+        }
+    }
+}
+
+static void
+begin_graceful_stop(void)
+{
+    if (loop.quitting)
+        return;
+    log_info("graceful stop: %d connections in flight", conn_count());
+    loop.quitting = true;
+    set_accepting(false);
+    accept_resume_ms = 0;
+    for (int i = 0; i < nlisteners; i++)
+        close(listeners[i].io.fd); /* the master keeps its own copy for the next worker */
+    nlisteners = 0;
+    conn_close_idle();
+    quit_deadline_ms = loop.now_ms + loop.cfg->graceful_timeout_ms;
+}
+
+static void
+on_signal(struct ev_io *io, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    (void)events;
+    while (read(io->fd, &si, sizeof(si)) == sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGTERM:
+            stop_now = true;
+            break;
+        case SIGQUIT:
+            begin_graceful_stop();
+            break;
+        case SIGUSR1:
+            if (log_reopen() < 0)
+                log_error("reopening the error log");
+            break;
+        }
+    }
+}
+
+static void
+on_ipc(struct ev_io *io, uint32_t events)
+{
+    struct ipc_msg msg;
+    ssize_t n = recv(io->fd, &msg, sizeof(msg), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+        /* The master is gone: finish what is in flight and leave. */
+        log_notice("master went away; stopping");
+        ev_set(io, 0);
+        begin_graceful_stop();
+    }
+}
+
+static void
+drop_privileges(const struct cfg *cfg)
+{
+    if (cfg->user[0] == '\0' || geteuid() != 0)
+        return;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL)
+        fatalx("user '%s' does not exist", cfg->user);
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0)
+        fatal("dropping privileges to user '%s'", cfg->user);
+}
+
+/* Signals: the master blocked them all before fork. A worker reads TERM, QUIT and USR1 from a
+ * signalfd and ignores what only the master acts on (INT from a terminal's Ctrl-C goes to the
+ * whole process group; the master turns it into TERM for its workers). */
+static int
+setup_signals(void)
+{
+    static const int ignored[] = {SIGINT, SIGHUP, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU, SIGPIPE};
+    sigset_t mine;
+    sigemptyset(&mine);
+    sigaddset(&mine, SIGTERM);
+    sigaddset(&mine, SIGQUIT);
+    sigaddset(&mine, SIGUSR1);
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+        signal(ignored[i], SIG_IGN);
+    sigprocmask(SIG_SETMASK, &mine, NULL);
+    return signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void
+setup(const struct worker_args *args)
+{
+    char role[32];
+    snprintf(role, sizeof(role), "worker %d", args->slot);
+    log_set_role(role);
+    /* Die with the master rather than linger as an orphan holding the port. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != args->master_pid)
+        exit(0);
+
+    loop.cfg = args->cfg;
+    loop.slot = args->slot;
+    loop.now_ms = mono_ms();
+    resp_update_date(time(NULL));
+    tq_init(&loop.tq_header, args->cfg->header_timeout_ms);
+    tq_init(&loop.tq_keepalive, args->cfg->keepalive_timeout_ms);
+    tq_init(&loop.tq_send, args->cfg->send_timeout_ms);
+
+    int sfd = setup_signals();
+    if (sfd < 0)
+        fatal("signalfd");
+    loop.root_fd = open(args->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (loop.root_fd < 0)
+        fatal("opening root '%s'", args->cfg->root);
+    drop_privileges(args->cfg);
+    static_init(loop.root_fd);
+    if (conn_pool_init(args->cfg->max_connections) < 0)
+        fatal("allocating %d connections", args->cfg->max_connections);
+
+    loop.epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop.epfd < 0)
+        fatal("epoll_create1");
+    sig_io = (struct ev_io){.fd = sfd, .cb = on_signal};
+    ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
+    if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
+        exit(1);
+    for (int i = 0; i < args->nlisten; i++) {
+        listeners[i].io = (struct ev_io){.fd = args->listen_fds[i], .cb = on_accept};
+        listeners[i].shared = args->listen_shared[i];
+    }
+    nlisteners = args->nlisten;
+    set_accepting(true);
+}
+
+static int
+next_timeout_ms(void)
+{
+    int64_t d = conn_next_deadline();
+    if (accept_resume_ms && accept_resume_ms < d)
+        d = accept_resume_ms;
+    if (loop.quitting && quit_deadline_ms < d)
+        d = quit_deadline_ms;
+    if (d == INT64_MAX)
+        return -1;
+    d -= loop.now_ms;
+    return d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+}
+
+void
+worker_main(const struct worker_args *args)
+{
+    struct epoll_event events[EVENTS_MAX];
+
+    setup(args);
+    struct ipc_msg ready = {.type = IPC_READY, .slot = (uint32_t)args->slot,
+                            .generation = args->generation};
+    if (send(args->ipc_fd, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready))
+        fatal("reporting ready to the master");
+    log_debug("serving (generation %u)", args->generation);
+
+    /* The loop, in the order its phases run:
+     *  1. epoll_wait, for at most the nearest deadline (timeout queues, accept back-off,
+     *     graceful-stop limit). Level-triggered: a handler may stop early (one read per event,
+     *     512 KiB of sendfile per turn, 64 accepts) and is simply woken again, which keeps the
+     *     loop fair without bookkeeping of what is left to drain.
+     *  2. refresh the clock and the cached Date header;
+     *  3. dispatch events: listeners accept, connections read/parse/send, signals, the master;
+     *  4. expire timeouts, each queue from its head;
+     *  5. before sleep: return closed connections to the pool, resume accepting below the
+     *     limit or after the EMFILE back-off, and leave once stopping is done. */
+    for (;;) {
+        int n = epoll_wait(loop.epfd, events, EVENTS_MAX, next_timeout_ms());
+        if (n < 0 && errno != EINTR)
+            fatal("epoll_wait");
+        loop.now_ms = mono_ms();
+        resp_update_date(time(NULL));
+        for (int i = 0; i < n; i++) {
+            struct ev_io *io = events[i].data.ptr;
+            io->cb(io, events[i].events);
+        }
+        conn_expire_timeouts();
+
+        if (stop_now) {
+            conn_close_all();
+            log_debug("stopped");
+            exit(0);
+        }
+        conn_reap();
+        if (loop.quitting) {
+            if (conn_count() == 0)
+                exit(0);
+            if (loop.now_ms >= quit_deadline_ms) {
+                log_warnx("graceful_timeout: closing %d connections still in flight",
+                          conn_count());
+                exit(0);
+            }
+            continue;
+        }
+        if (accept_resume_ms && loop.now_ms >= accept_resume_ms)
+            accept_resume_ms = 0;
+        if (!accepting && accept_resume_ms == 0 && !conn_pool_full())
+            set_accepting(true);
+    }
+}
