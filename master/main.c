@@ -199,18 +199,23 @@ start(const struct options *o)
     char err[CFG_ERR_MAX];
     char abs_path[PATH_MAX];
     pid_t other, stale;
+    int pid_fd = -1;
 
     raise_nofile();
-    if (cfg == NULL || cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
-        fprintf(stderr, "sluice: %s\n", cfg ? err : "out of memory");
+    if (cfg == NULL) {
+        fprintf(stderr, "sluice: out of memory\n");
         return 1;
+    }
+    if (cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        goto fail;
     }
     /* Reload re-reads the same file even if it was named relative to where we started. */
     const char *reload_path = NULL;
     if (cfg->file[0])
         reload_path = realpath(cfg->file, abs_path) ? abs_path : cfg->file;
 
-    int pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale);
+    pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale);
     if (pid_fd < 0) {
         if (errno == EWOULDBLOCK)
             fprintf(stderr, "sluice: already running (pid %d, pid file %s)\n", (int)other,
@@ -218,11 +223,11 @@ start(const struct options *o)
         else
             fprintf(stderr, "sluice: cannot open pid file %s: %s\n", cfg->pid_file,
                     strerror(errno));
-        return 1;
+        goto fail;
     }
     if (log_open(cfg->error_log, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        return 1;
+        goto fail;
     }
     log_set_level(cfg->log_level);
     if (stale)
@@ -231,14 +236,24 @@ start(const struct options *o)
     int notify_fd = -1;
     if (o->daemon && daemonize(&notify_fd) < 0) {
         fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
-        return 1;
+        goto fail;
     }
     if (pidfile_write(pid_fd) < 0) {
         fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file,
                 strerror(errno));
-        return 1;
+        goto fail;
     }
     return master_run(cfg, reload_path, pid_fd, notify_fd);
+
+fail:
+    if (pid_fd >= 0) {
+        /* Taken but not written: leave no empty pid file behind. A stale one stays as it was. */
+        if (!stale)
+            unlink(cfg->pid_file);
+        close(pid_fd);
+    }
+    free(cfg);
+    return 1;
 }
 
 int

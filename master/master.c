@@ -524,6 +524,9 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         fprintf(stderr, "sluice: %s\n", err);
         if (strcmp(cfg->error_log, "stderr") != 0)
             log_errorx("%s", err);
+        unlink(cfg->pid_file);
+        close(pid_fd);
+        free(cfg);
         return 1;
     }
     m.sigfd = setup_signals();
