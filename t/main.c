@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 Suite *cfg_suite(void);
+Suite *cfg_example_suite(void);
 Suite *path_suite(void);
 Suite *integ_http_suite(void);
 Suite *integ_cli_suite(void);
@@ -13,6 +14,7 @@ int
 main(void)
 {
     SRunner *sr = srunner_create(cfg_suite());
+    srunner_add_suite(sr, cfg_example_suite());
     srunner_add_suite(sr, path_suite());
     srunner_add_suite(sr, integ_http_suite());
     srunner_add_suite(sr, integ_cli_suite());
