@@ -26,6 +26,7 @@ enum key_type {
     K_INT,
     K_BOOL,
     K_DURATION,
+    K_SIZE,
     K_PATH,
     K_LOG_PATH,
     K_LEVEL,
@@ -65,6 +66,25 @@ static const struct key keys[] = {
      "longest time without write progress"},
     {"graceful_timeout", K_DURATION, F(graceful_timeout_ms), 0, HOUR_MS, "30s",
      "how long a graceful stop waits for in-flight requests"},
+    {"body_timeout", K_DURATION, F(body_timeout_ms), 1, HOUR_MS, "60s",
+     "longest gap between two reads of a request body"},
+    {"send_min_rate", K_SIZE, F(send_min_rate), 0, 1LL << 40, "1k",
+     "bytes per second a response must average per period once sending that long; 0 = off"},
+    {"send_min_rate_period", K_DURATION, F(send_min_rate_period_ms), 1000, HOUR_MS, "60s",
+     "the window send_min_rate is measured over"},
+    {"max_request_line", K_SIZE, F(max_request_line), 256, 1 << 20, "8k",
+     "longest request line; longer: 414"},
+    {"max_header_size", K_SIZE, F(max_header_size), 1024, 1 << 20, "16k",
+     "request line and header fields together; larger: 431"},
+    {"max_headers", K_INT, F(max_headers), 1, 256, "100", "header fields per request; more: 431"},
+    {"max_body_size", K_SIZE, F(max_body_size), 0, 1LL << 40, "1m",
+     "largest request body; larger: 413 before it is read"},
+    {"max_keepalive_requests", K_INT, F(max_keepalive_requests), 1, 1000000, "1000",
+     "requests per connection; the last one is answered with Connection: close"},
+    {"max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 1000000, "0",
+     "connections from one client address across all workers; more: 503; 0 = off"},
+    {"worker_memory_limit", K_SIZE, F(worker_memory_limit), 0, 1LL << 40, "0",
+     "request buffers a worker may hold before it stops accepting; 0 = off"},
     {"pid_file", K_PATH, F(pid_file), 0, 0, "sluice.pid", "pid file, locked while running"},
     {"port_file", K_PATH, F(port_file), 0, 0, "sluice.port",
      "written when ready: the bound address of each listener"},
@@ -375,6 +395,7 @@ auto_max_connections(void)
 static int
 key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
 {
+    static char range_why[96]; /* single-threaded: the loader runs in one process at a time */
     void *field = (char *)cfg + k->off;
     int64_t v;
 
@@ -403,10 +424,23 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
         return 0;
     case K_INT:
         if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
-            *why = "expected an integer 1..65535";
+            snprintf(range_why, sizeof(range_why), "expected an integer %lld..%lld",
+                     (long long)k->min, (long long)k->max);
+            *why = range_why;
             return -1;
         }
         *(int *)field = (int)v;
+        return 0;
+    case K_SIZE:
+        if (cfg_parse_size(val, &v, why) < 0)
+            return -1;
+        if (v < k->min || v > k->max) {
+            snprintf(range_why, sizeof(range_why), "expected a size from %lld to %lld bytes",
+                     (long long)k->min, (long long)k->max);
+            *why = range_why;
+            return -1;
+        }
+        *(int64_t *)field = v;
         return 0;
     case K_BOOL:
         return cfg_parse_bool(val, (bool *)field, why);
@@ -414,7 +448,9 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
         if (cfg_parse_duration_ms(val, &v, why) < 0)
             return -1;
         if (v < k->min || v > k->max) {
-            *why = k->min ? "expected a duration from 1ms to 1h" : "expected a duration up to 1h";
+            snprintf(range_why, sizeof(range_why), "expected a duration from %lldms to 1h",
+                     (long long)k->min);
+            *why = k->min ? range_why : "expected a duration up to 1h";
             return -1;
         }
         *(int64_t *)field = v;
@@ -631,6 +667,15 @@ int
 cfg_check(const struct cfg *cfg, char *err, size_t errlen)
 {
     char where[CFG_PATH_MAX + 16];
+
+    if (cfg->max_request_line > cfg->max_header_size) {
+        snprintf(err, errlen,
+                 "%s%smax_request_line (%lld) is larger than max_header_size (%lld), which "
+                 "includes it",
+                 cfg->file, cfg->file[0] ? ": " : "", (long long)cfg->max_request_line,
+                 (long long)cfg->max_header_size);
+        return -1;
+    }
 
     if (cfg->root_line)
         snprintf(where, sizeof(where), "%s:%d: ", cfg->file, cfg->root_line);

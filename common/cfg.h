@@ -51,6 +51,16 @@ struct cfg {
     int64_t header_timeout_ms;
     int64_t send_timeout_ms;
     int64_t graceful_timeout_ms;
+    int64_t body_timeout_ms;
+    int64_t send_min_rate;         /* bytes per second, 0 = off */
+    int64_t send_min_rate_period_ms;
+    int64_t max_request_line;
+    int64_t max_header_size;
+    int max_headers;
+    int64_t max_body_size;
+    int max_keepalive_requests;
+    int max_connections_per_ip;    /* 0 = off */
+    int64_t worker_memory_limit;   /* bytes, 0 = off */
     char pid_file[CFG_PATH_MAX];  /* absolute */
     char port_file[CFG_PATH_MAX]; /* absolute */
     char error_log[CFG_PATH_MAX]; /* "stderr" or absolute */

@@ -1,6 +1,10 @@
-/* Connections (see conn.h). Memory: an idle connection is one struct conn (about 80 bytes) and
- * owns no buffer; a connection with a request in progress owns one struct rbuf (input, parsed
- * request, response header) from the free list, returned when the response is done. */
+/* Connections (see conn.h).
+ *
+ * Memory: an idle connection is one struct conn and owns no buffer. While a request is read it
+ * owns one input buffer (max_header_size bytes plus the parsed header table); once the response
+ * header is built the input buffer goes back unless pipelined bytes wait in it, and the response
+ * header buffer goes back as soon as it is sent. A long download therefore holds only the
+ * struct and the file descriptor: sendfile moves the bytes. */
 #include "worker/conn.h"
 
 #include <errno.h>
@@ -11,18 +15,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "worker/bufpool.h"
 #include "worker/http.h"
-#include "worker/loop.h"
 #include "worker/resp.h"
 
-#define RBUF_IN 16384
-#define RBUF_CACHE 64              /* free buffers kept per worker; more are given back */
+#define BUF_CACHE 64                /* free buffers of each kind kept per worker */
 #define SENDFILE_CHUNK (512 * 1024) /* per turn, so one fast client cannot hog the loop */
+#define RESP_SLACK 1024             /* response header room beyond the longest target */
 
 enum conn_state {
     CONN_IDLE,    /* between requests, no buffer */
@@ -31,40 +34,48 @@ enum conn_state {
     CONN_CLOSED,  /* fd closed, waiting for conn_reap */
 };
 
-struct rbuf {
-    struct rbuf *next_free;
-    size_t len; /* bytes in `in` */
-    size_t pos; /* bytes of `in` the parser has consumed */
+/* A request's bytes and parse state. Layout in one pooled block: this struct, then the header
+ * table (max_headers entries), then max_header_size bytes of input. */
+struct ibuf {
+    void *free_link; /* used by the pool while free */
+    size_t len;      /* bytes in data */
+    size_t pos;      /* bytes of data the parser has consumed */
+    char *data;
     struct http_req req;
-    struct resp out;
-    char in[RBUF_IN];
 };
 
 struct conn {
     struct ev_io io;
     struct tq_node timer;
-    struct rbuf *rb;
+    const struct transport *tp;
+    void *tp_ctx;
+    struct ibuf *in;   /* NULL when idle */
+    struct resp *out;  /* response header being sent, NULL otherwise */
     struct conn *next; /* free list or reap list */
     int file_fd;
     off_t file_pos, file_end;
-    enum conn_state state;
+    int64_t send_start_ms;    /* send_min_rate: when this response started */
+    int64_t rate_window_ms;   /* start of the current measuring window */
+    int64_t rate_window_sent; /* bytes sent before the window */
+    int64_t sent;             /* bytes of this response sent so far */
+    uint32_t nrequests;
+    uint8_t state;
     bool close_after; /* close once the current response is sent */
-    bool sent_any;    /* some response bytes went out on this request */
 };
 
 static struct conn *pool;
 static struct conn *free_conns;
 static struct conn *closed_conns;
 static int pool_max, nconns;
-static struct rbuf *free_rbufs;
-static int nfree_rbufs;
+static struct bufpool in_pool, out_pool;
+static size_t in_data_cap;
 
 static void conn_io(struct ev_io *io, uint32_t events);
-static void conn_run(struct conn *c);
 
 int
 conn_pool_init(int max)
 {
+    const struct http_limits *lim = &loop.limits;
     pool = calloc((size_t)max, sizeof(*pool));
     if (pool == NULL)
         return -1;
@@ -73,6 +84,12 @@ conn_pool_init(int max)
         free_conns = &pool[i];
     }
     pool_max = max;
+    in_data_cap = lim->max_header_size;
+    bufpool_init(&in_pool,
+                 sizeof(struct ibuf) + (size_t)lim->max_headers * sizeof(struct http_header) +
+                     in_data_cap,
+                 BUF_CACHE);
+    bufpool_init(&out_pool, sizeof(struct resp) + lim->max_request_line + RESP_SLACK, BUF_CACHE);
     return 0;
 }
 
@@ -88,44 +105,58 @@ conn_count(void)
     return nconns;
 }
 
-static struct rbuf *
-rbuf_get(void)
+void
+conn_trim_buffers(void)
 {
-    struct rbuf *rb = free_rbufs;
-    if (rb) {
-        free_rbufs = rb->next_free;
-        nfree_rbufs--;
-    } else if ((rb = malloc(sizeof(*rb))) == NULL) {
-        return NULL;
+    void *b;
+    while ((b = in_pool.free) != NULL) {
+        in_pool.free = *(void **)b;
+        in_pool.nfree--;
+        free(b);
+        bufpool_bytes -= (int64_t)in_pool.size;
     }
-    rb->len = rb->pos = 0;
-    return rb;
+    while ((b = out_pool.free) != NULL) {
+        out_pool.free = *(void **)b;
+        out_pool.nfree--;
+        free(b);
+        bufpool_bytes -= (int64_t)out_pool.size;
+    }
+}
+
+static struct conn *
+conn_of_io(struct ev_io *io)
+{
+    return (struct conn *)((char *)io - offsetof(struct conn, io));
+}
+
+static struct conn *
+conn_of_timer(struct tq_node *n)
+{
+    return (struct conn *)((char *)n - offsetof(struct conn, timer));
 }
 
 static void
-rbuf_put(struct rbuf *rb)
+watch(struct conn *c, uint32_t events)
 {
-    if (nfree_rbufs >= RBUF_CACHE) {
-        free(rb);
-        return;
-    }
-    rb->next_free = free_rbufs;
-    free_rbufs = rb;
-    nfree_rbufs++;
+    if (c->io.events != events)
+        ev_set(&c->io, events);
 }
 
-int
-conn_start(int fd)
+struct ev_io *
+conn_start(int fd, const struct transport *tp, void *ctx)
 {
     struct conn *c = free_conns;
     if (c == NULL) {
+        tp->release(ctx);
         close(fd);
-        return -1;
+        return NULL;
     }
     free_conns = c->next;
     memset(c, 0, sizeof(*c));
     c->io.fd = fd;
     c->io.cb = conn_io;
+    c->tp = tp;
+    c->tp_ctx = ctx;
     c->file_fd = -1;
     c->state = CONN_IDLE;
     nconns++;
@@ -135,17 +166,18 @@ conn_start(int fd)
      * latency on the last segment. Fails harmlessly on unix sockets. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (ev_set(&c->io, EPOLLIN) < 0) {
+        tp->release(ctx);
         close(fd);
         c->state = CONN_CLOSED;
         c->next = closed_conns;
         closed_conns = c;
         nconns--;
-        return -1;
+        return NULL;
     }
     /* A fresh connection gets header_timeout for its first request, like nginx's
      * client_header_timeout; keep-alive idleness applies only between requests. */
     tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
-    return 0;
+    return &c->io;
 }
 
 static void
@@ -154,14 +186,17 @@ conn_close(struct conn *c, const char *why)
     if (c->state == CONN_CLOSED)
         return;
     log_debug("closing connection fd %d: %s", c->io.fd, why);
-    close(c->io.fd); /* also removes it from epoll */
+    c->tp->release(c->tp_ctx);
+    if (c->io.fd >= 0)
+        close(c->io.fd); /* also removes it from epoll */
     c->io.events = 0;
     if (c->file_fd >= 0)
         close(c->file_fd);
     c->file_fd = -1;
-    if (c->rb)
-        rbuf_put(c->rb);
-    c->rb = NULL;
+    bufpool_put(&in_pool, c->in);
+    bufpool_put(&out_pool, c->out);
+    c->in = NULL;
+    c->out = NULL;
     tq_disarm(&c->timer);
     c->state = CONN_CLOSED;
     c->next = closed_conns;
@@ -180,97 +215,150 @@ conn_reap(void)
     }
 }
 
+/* Begin a request in c->in, whose first c->in->len bytes may already hold some of it. */
 static void
 start_request(struct conn *c)
 {
-    http_req_init(&c->rb->req, c->rb->in);
-    resp_reset(&c->rb->out);
-    c->sent_any = false;
+    struct ibuf *in = c->in;
+    struct http_header *headers = (struct http_header *)(in + 1);
+    in->data = (char *)(headers + loop.limits.max_headers);
+    in->pos = 0;
+    http_req_init(&in->req, in->data, &loop.limits, headers);
     c->state = CONN_READING;
-    tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
 }
 
-/* Answer the parsed request: build the response header and, for a file, remember what to
- * sendfile. Reading stays paused until the response is out (pipelined bytes wait in rb->in or
- * in the socket buffer, so one connection cannot make the worker buffer without bound). */
+static bool
+take_input_buffer(struct conn *c)
+{
+    if (c->in)
+        return true;
+    if ((c->in = bufpool_get(&in_pool)) == NULL) {
+        log_warnx("out of memory for a request buffer; closing connection");
+        conn_close(c, "no buffer");
+        return false;
+    }
+    c->in->len = 0;
+    start_request(c);
+    /* The first request keeps the deadline armed at accept; a later one starts its
+     * header_timeout with its first byte. Either way later bytes never extend it. */
+    if (c->nrequests > 0)
+        tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
+    return true;
+}
+
+/* Answer the request in c->in (error_status 0: dispatch it). Reading stays paused until the
+ * response is out: pipelined bytes wait in the buffer or in the socket. */
 static void
 respond(struct conn *c, int error_status)
 {
-    struct rbuf *rb = c->rb;
+    struct ibuf *in = c->in;
     struct resp_file file = {.fd = -1};
 
-    if (loop.quitting || loop.cfg->keepalive_timeout_ms == 0)
-        c->close_after = true;
+    if (c->out == NULL && (c->out = bufpool_get(&out_pool)) == NULL) {
+        conn_close(c, "no buffer for the response");
+        return;
+    }
+    struct resp *out = c->out;
+    out->cap = out_pool.size - sizeof(struct resp);
+    out->close = c->close_after || loop.quitting || loop.cfg->keepalive_timeout_ms == 0 ||
+                 c->nrequests + 1 >= (uint32_t)loop.cfg->max_keepalive_requests;
     if (error_status)
-        resp_error(&rb->out, &rb->req, error_status, &c->close_after);
+        resp_error(out, &in->req, error_status, NULL);
     else
-        resp_handle(&rb->out, &rb->req, &file, &c->close_after);
+        resp_dispatch(out, &in->req, &file);
+    c->close_after = out->close;
+    c->nrequests++;
     c->file_fd = file.fd;
     c->file_pos = file.offset;
     c->file_end = file.offset + file.length;
     c->state = CONN_SENDING;
+    c->send_start_ms = c->rate_window_ms = loop.now_ms;
+    c->sent = c->rate_window_sent = 0;
     tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    if (in->pos == in->len && !c->close_after) {
+        /* Nothing pipelined: the request buffer is not needed while the response goes out. */
+        bufpool_put(&in_pool, in);
+        c->in = NULL;
+    }
 }
 
-/* Parse what is buffered. Returns true when a response is ready to send. */
+/* Interim 100 Continue: a short write on a fresh response stream; if the socket cannot take 25
+ * bytes at once the client is not reading, and the connection is given up. */
+static bool
+send_continue(struct conn *c)
+{
+    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, msg, sizeof(msg) - 1, false);
+    if (n == (ssize_t)sizeof(msg) - 1)
+        return true;
+    conn_close(c, "cannot send 100 Continue");
+    return false;
+}
+
+/* Parse what is buffered. Returns true when a response is ready to send (or the connection was
+ * closed), false when more bytes are needed. */
 static bool
 parse_buffered(struct conn *c)
 {
-    struct rbuf *rb = c->rb;
-    size_t used = 0;
-    if (rb->pos == rb->len)
-        return false;
-    enum http_feed_result r = http_feed(&rb->req, rb->in + rb->pos, rb->len - rb->pos, &used);
-    rb->pos += used;
-    switch (r) {
-    case HTTP_COMPLETE:
-        respond(c, 0);
-        return true;
-    case HTTP_ERROR:
-        c->close_after = true; /* the stream can no longer be trusted */
-        respond(c, rb->req.status);
-        return true;
-    case HTTP_NEED_MORE:
+    struct ibuf *in = c->in;
+    struct http_req *req = &in->req;
+
+    while (in->pos < in->len) {
+        size_t used = 0;
+        enum http_feed_result r = http_feed(req, in->data + in->pos, in->len - in->pos, &used);
+        in->pos += used;
+        switch (r) {
+        case HTTP_COMPLETE:
+            respond(c, 0);
+            return true;
+        case HTTP_ERROR:
+            c->close_after = true; /* the stream can no longer be trusted */
+            respond(c, req->status);
+            return true;
+        case HTTP_HEADERS:
+            if (req->expect_continue && !send_continue(c))
+                return true;
+            if (req->has_body)
+                tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+            continue;
+        case HTTP_NEED_MORE:
+            break;
+        }
         break;
     }
-    if (rb->req.headers_done && rb->req.body_start && rb->pos > rb->req.body_start) {
-        /* Body bytes already parsed are not kept: the request line and headers stay where they
-         * are, and the unparsed tail moves down over the consumed body. */
-        size_t tail = rb->len - rb->pos;
-        memmove(rb->in + rb->req.body_start, rb->in + rb->pos, tail);
-        rb->pos = rb->req.body_start;
-        rb->len = rb->pos + tail;
+    if (req->headers_done && in->pos > req->header_end) {
+        /* Body bytes already parsed are not kept: the request line and headers stay where
+         * they are, and the unparsed tail moves down over the consumed body. */
+        size_t tail = in->len - in->pos;
+        memmove(in->data + req->header_end, in->data + in->pos, tail);
+        in->pos = req->header_end;
+        in->len = in->pos + tail;
     }
-    if (rb->len == RBUF_IN) {
-        /* The buffer is full and the header is not complete: too large to serve. */
+    if (in->len == in_data_cap && !req->headers_done) {
+        /* Cannot happen with the scanner's limits in place; kept as the last line of defence
+         * against a buffer that could not take another byte. */
         c->close_after = true;
-        respond(c, rb->req.nheaders == 0 ? 414 : 431);
+        respond(c, 431);
         return true;
     }
     return false;
 }
 
-/* One read(2) per readiness event: the loop is level-triggered, so more data means another
- * event, and other connections get their turn in between. Returns false when closed. */
+/* One read per readiness event: the loop is level-triggered, so more data means another event,
+ * and other connections get their turn in between. Returns false when closed. */
 static bool
 read_some(struct conn *c)
 {
-    if (c->rb == NULL) {
-        if ((c->rb = rbuf_get()) == NULL) {
-            log_warnx("out of memory for a request buffer; closing connection");
-            conn_close(c, "no buffer");
-            return false;
-        }
-        start_request(c);
-    }
-    struct rbuf *rb = c->rb;
-    if (rb->len == RBUF_IN) /* parse_buffered answers a full buffer before we get here */
+    if (!take_input_buffer(c))
+        return false;
+    struct ibuf *in = c->in;
+    if (in->len == in_data_cap)
         return true;
-    ssize_t n = read(c->io.fd, rb->in + rb->len, RBUF_IN - rb->len);
+    ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len);
     if (n > 0) {
-        rb->len += (size_t)n;
-        if (rb->req.headers_done) /* body bytes: the header timer now measures body gaps */
-            tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
+        in->len += (size_t)n;
+        if (in->req.headers_done)
+            tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
         return true;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -279,17 +367,54 @@ read_some(struct conn *c)
     return false;
 }
 
+/* send_min_rate: once a response has been sending for a whole period, each period must move
+ * at least rate x period bytes. nginx's send_timeout alone lets a client that reads a byte a
+ * minute hold a transfer forever. */
+static bool
+too_slow(struct conn *c)
+{
+    const struct cfg *cfg = loop.cfg;
+    if (cfg->send_min_rate == 0 || loop.now_ms - c->rate_window_ms < cfg->send_min_rate_period_ms)
+        return false;
+    int64_t need = cfg->send_min_rate * cfg->send_min_rate_period_ms / 1000;
+    if (c->sent - c->rate_window_sent < need)
+        return true;
+    c->rate_window_ms = loop.now_ms;
+    c->rate_window_sent = c->sent;
+    return false;
+}
+
 enum send_result { SEND_DONE, SEND_BLOCKED, SEND_YIELD, SEND_CLOSED };
+
+static enum send_result
+progress(struct conn *c, ssize_t n)
+{
+    c->sent += n;
+    tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    if (too_slow(c)) {
+        log_info("closing a connection below send_min_rate (%lld bytes in %lld ms)",
+                 (long long)(c->sent - c->rate_window_sent),
+                 (long long)(loop.now_ms - c->rate_window_ms));
+        conn_close(c, "send_min_rate");
+        return SEND_CLOSED;
+    }
+    return SEND_DONE;
+}
 
 static enum send_result
 send_some(struct conn *c)
 {
-    struct resp *out = &c->rb->out;
     bool more_body = c->file_fd >= 0 && c->file_pos < c->file_end;
+    struct resp *out = c->out;
 
-    while (out->sent < out->len) {
-        ssize_t n = send(c->io.fd, out->buf + out->sent, out->len - out->sent,
-                         MSG_NOSIGNAL | (more_body ? MSG_MORE : 0));
+    while (out) {
+        if (out->sent == out->len) {
+            bufpool_put(&out_pool, out);
+            c->out = out = NULL;
+            break;
+        }
+        ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, out->buf + out->sent, out->len - out->sent,
+                                more_body);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -299,15 +424,15 @@ send_some(struct conn *c)
             return SEND_CLOSED;
         }
         out->sent += (size_t)n;
-        c->sent_any = true;
-        tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+        if (progress(c, n) == SEND_CLOSED)
+            return SEND_CLOSED;
     }
     if (!more_body)
         return SEND_DONE;
 
     off_t left = c->file_end - c->file_pos;
-    ssize_t n = sendfile(c->io.fd, c->file_fd, &c->file_pos,
-                         (size_t)(left < SENDFILE_CHUNK ? left : SENDFILE_CHUNK));
+    ssize_t n = c->tp->sendfile(c->io.fd, c->tp_ctx, c->file_fd, &c->file_pos,
+                                (size_t)(left < SENDFILE_CHUNK ? left : SENDFILE_CHUNK));
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return SEND_BLOCKED;
@@ -320,8 +445,8 @@ send_some(struct conn *c)
         conn_close(c, "file truncated");
         return SEND_CLOSED;
     }
-    c->sent_any = true;
-    tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    if (progress(c, n) == SEND_CLOSED)
+        return SEND_CLOSED;
     return c->file_pos < c->file_end ? SEND_YIELD : SEND_DONE;
 }
 
@@ -329,26 +454,26 @@ send_some(struct conn *c)
 static void
 finish_response(struct conn *c)
 {
-    struct rbuf *rb = c->rb;
     if (c->file_fd >= 0)
         close(c->file_fd);
     c->file_fd = -1;
     if (c->close_after || loop.quitting) {
         /* Half-close first so the client reads the whole response before it sees the end. */
-        shutdown(c->io.fd, SHUT_WR);
+        c->tp->shutdown(c->io.fd, c->tp_ctx);
         conn_close(c, "response with Connection: close sent");
         return;
     }
-    size_t tail = rb->len - rb->pos;
-    if (tail > 0) {
-        memmove(rb->in, rb->in + rb->pos, tail);
-        rb->len = tail;
-        rb->pos = 0;
+    struct ibuf *in = c->in;
+    if (in && in->pos < in->len) {
+        size_t tail = in->len - in->pos;
+        memmove(in->data, in->data + in->pos, tail);
+        in->len = tail;
         start_request(c);
+        tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
         return;
     }
-    rbuf_put(rb);
-    c->rb = NULL;
+    bufpool_put(&in_pool, in);
+    c->in = NULL;
     c->state = CONN_IDLE;
     tq_arm(&loop.tq_keepalive, &c->timer, loop.now_ms);
 }
@@ -358,12 +483,9 @@ static void
 conn_run(struct conn *c)
 {
     for (;;) {
-        if (c->state == CONN_READING) {
-            if (!parse_buffered(c)) {
-                if (c->io.events != EPOLLIN)
-                    ev_set(&c->io, EPOLLIN);
-                return;
-            }
+        if (c->state == CONN_READING && !parse_buffered(c)) {
+            watch(c, EPOLLIN);
+            return;
         }
         if (c->state != CONN_SENDING)
             return;
@@ -372,19 +494,15 @@ conn_run(struct conn *c)
             return;
         case SEND_BLOCKED:
         case SEND_YIELD: /* level-triggered EPOLLOUT fires again at once if there is room */
-            if (c->io.events != EPOLLOUT)
-                ev_set(&c->io, EPOLLOUT);
+            watch(c, EPOLLOUT);
             return;
         case SEND_DONE:
             finish_response(c);
-            if (c->state == CONN_CLOSED)
+            if (c->state == CONN_IDLE)
+                watch(c, EPOLLIN);
+            if (c->state != CONN_READING)
                 return;
-            if (c->state == CONN_IDLE) {
-                if (c->io.events != EPOLLIN)
-                    ev_set(&c->io, EPOLLIN);
-                return;
-            }
-            break; /* pipelined request in the buffer */
+            break; /* a pipelined request is in the buffer */
         }
     }
 }
@@ -392,7 +510,7 @@ conn_run(struct conn *c)
 static void
 conn_io(struct ev_io *io, uint32_t events)
 {
-    struct conn *c = (struct conn *)((char *)io - offsetof(struct conn, io));
+    struct conn *c = conn_of_io(io);
     if (c->state == CONN_CLOSED)
         return;
     if ((events & EPOLLERR) && c->state != CONN_READING) {
@@ -409,12 +527,13 @@ expire(struct tq *q, const char *what)
 {
     struct tq_node *n;
     while ((n = tq_pop_expired(q, loop.now_ms)) != NULL) {
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, timer));
-        if (c->state == CONN_READING && c->rb && c->rb->len > 0 && !c->sent_any) {
+        struct conn *c = conn_of_timer(n);
+        if (c->state == CONN_READING && c->in && c->in->len > 0) {
             /* A request was started and nothing answered yet: say why, best effort. */
             c->close_after = true;
             respond(c, 408);
-            send_some(c);
+            if (c->state == CONN_SENDING)
+                send_some(c);
         }
         conn_close(c, what);
     }
@@ -424,6 +543,7 @@ void
 conn_expire_timeouts(void)
 {
     expire(&loop.tq_header, "header timeout");
+    expire(&loop.tq_body, "body timeout");
     expire(&loop.tq_keepalive, "keep-alive timeout");
     expire(&loop.tq_send, "send timeout");
 }
@@ -432,11 +552,13 @@ int64_t
 conn_next_deadline(void)
 {
     int64_t d = tq_next_deadline(&loop.tq_header);
-    int64_t k = tq_next_deadline(&loop.tq_keepalive);
-    int64_t s = tq_next_deadline(&loop.tq_send);
-    if (k < d)
-        d = k;
-    return s < d ? s : d;
+    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send};
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        int64_t e = tq_next_deadline(others[i]);
+        if (e < d)
+            d = e;
+    }
+    return d;
 }
 
 void
@@ -444,16 +566,13 @@ conn_close_idle(void)
 {
     struct tq_node *n, *next;
     /* Every connection idle between requests is on the keep-alive queue... */
-    while ((n = loop.tq_keepalive.head.next) != &loop.tq_keepalive.head) {
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, timer));
-        conn_close(c, "graceful stop");
-    }
+    while ((n = loop.tq_keepalive.head.next) != &loop.tq_keepalive.head)
+        conn_close(conn_of_timer(n), "graceful stop");
     /* ...and one accepted but silent so far waits on the header queue without a buffer. */
     for (n = loop.tq_header.head.next; n != &loop.tq_header.head; n = next) {
         next = n->next;
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, timer));
-        if (c->state == CONN_IDLE)
-            conn_close(c, "graceful stop");
+        if (conn_of_timer(n)->state == CONN_IDLE)
+            conn_close(conn_of_timer(n), "graceful stop");
     }
 }
 
@@ -461,6 +580,6 @@ void
 conn_close_all(void)
 {
     for (int i = 0; i < pool_max; i++)
-        if (pool[i].io.fd > 0 && pool[i].state != CONN_CLOSED && pool[i].io.cb)
+        if (pool[i].io.cb && pool[i].state != CONN_CLOSED)
             conn_close(&pool[i], "stop");
 }

@@ -1,22 +1,27 @@
-/* Client connections: a fixed per-worker pool of small structs, request buffers taken from a
- * free list only while a request is in progress, and the read -> parse -> send state machine. */
+/* Client connections: a fixed per-worker pool of small structs, request and response buffers
+ * taken from free lists only while needed, and the read -> parse -> send state machine. */
 #ifndef SLUICE_CONN_H
 #define SLUICE_CONN_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Allocate the pool for `max` connections. Returns 0 or -1 (ENOMEM). Call once per worker. */
+#include "worker/loop.h"
+#include "worker/transport.h"
+
+/* Allocate the pool for `max` connections and the buffer pools sized from loop.cfg. Returns 0
+ * or -1 (ENOMEM). Call once per worker, after loop.cfg and loop.limits are set. */
 int conn_pool_init(int max);
 
-/* Take ownership of an accepted, non-blocking socket. Returns 0, or -1 when the pool is full
- * (the caller checks conn_pool_full() first; the fd is closed either way on failure). */
-int conn_start(int fd);
+/* Take ownership of an accepted, non-blocking socket using transport `tp` (ctx: its state).
+ * Returns the connection's ev_io (its callback drives the connection), or NULL when the pool is
+ * full or epoll refused the fd; the fd is closed then. */
+struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx);
 
 bool conn_pool_full(void);
 int conn_count(void);
 
-/* Run the expiry of all three timeout queues against loop.now_ms. */
+/* Run the expiry of the timeout queues against loop.now_ms. */
 void conn_expire_timeouts(void);
 /* Earliest deadline over the timeout queues, INT64_MAX when none. */
 int64_t conn_next_deadline(void);
@@ -29,5 +34,8 @@ void conn_close_all(void);
 /* Before sleep: return connections closed during this iteration to the pool. Deferred so that a
  * struct is never reused while an event for its old fd may still be in the current batch. */
 void conn_reap(void);
+
+/* Give cached free buffers back to the allocator (worker_memory_limit reached). */
+void conn_trim_buffers(void);
 
 #endif

@@ -1,6 +1,13 @@
 /* http-parser glue (see http.h). http-parser calls back with spans of the buffer; because the
  * buffer only grows while a request's header is read, a span that arrives in pieces over several
- * reads is contiguous and can be extended in place. */
+ * reads is contiguous and is extended in place.
+ *
+ * Order of the checks for every batch of new bytes:
+ *   1. scan_header_bytes: the raw header section (request line shape and length, obs-fold,
+ *      bare CR, NUL, total size), before the parser sees the bytes;
+ *   2. http-parser, with the callbacks checking field names and counting fields and body bytes;
+ *   3. check_headers, once, when the section is complete (version, Host, Transfer-Encoding,
+ *      Content-Length limit, Expect). */
 #include "worker/http.h"
 
 #include <http_parser.h>
@@ -9,10 +16,151 @@
 
 _Static_assert(sizeof(http_parser) <= HTTP_PARSER_SPACE, "HTTP_PARSER_SPACE too small");
 
+#define CHUNK_OVERHEAD_BASE 8192 /* trailers and slack */
+#define CHUNK_OVERHEAD_EACH 64   /* per chunk: size line with a short extension, CRLFs */
+
 static struct http_req *
 req_of(http_parser *p)
 {
     return p->data;
+}
+
+static http_parser *
+parser_of(struct http_req *req)
+{
+    return (http_parser *)req->parser;
+}
+
+/* RFC 9110 tchar */
+static bool
+is_tchar(unsigned char c)
+{
+    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
+        return true;
+    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+bool
+http_is_token(const char *p, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)p[i]))
+            return false;
+    return true;
+}
+
+static bool
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* uri-host [ ":" port ]: IP-literal in brackets, or reg-name / IPv4 (unreserved, pct-encoded,
+ * sub-delims). Empty is allowed (RFC 9112 3.2: a target without authority). */
+bool
+http_host_valid(const char *p, size_t n)
+{
+    size_t i = 0;
+    if (n > 0 && p[0] == '[') {
+        for (i = 1; i < n && p[i] != ']'; i++)
+            if (!(is_digit(p[i]) || strchr("abcdefABCDEF:.", p[i]) || p[i] == 'v' || p[i] == 'V'))
+                return false;
+        if (i == n || i == 1)
+            return false;
+        i++;
+    } else {
+        for (; i < n && p[i] != ':'; i++) {
+            unsigned char c = (unsigned char)p[i];
+            if (c == '%') {
+                if (i + 2 >= n || !strchr("0123456789abcdefABCDEF", p[i + 1]) ||
+                    !strchr("0123456789abcdefABCDEF", p[i + 2]))
+                    return false;
+                i += 2;
+            } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
+                         strchr("-._~!$&'()*+,;=", c))) {
+                return false;
+            }
+        }
+    }
+    if (i == n)
+        return true;
+    if (p[i] != ':')
+        return false;
+    for (i++; i < n; i++)
+        if (!is_digit(p[i]))
+            return false;
+    return true;
+}
+
+static int
+fail(struct http_req *req, int status)
+{
+    if (req->status == 0)
+        req->status = status;
+    return -1;
+}
+
+/* request-line = method SP request-target SP HTTP-version, single spaces, visible ASCII. */
+static bool
+request_line_ok(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && is_tchar((unsigned char)s[i]))
+        i++;
+    if (i == 0 || i == n || s[i] != ' ')
+        return false;
+    size_t t = ++i;
+    while (i < n && s[i] > 0x20 && s[i] < 0x7f)
+        i++;
+    if (i == t || i == n || s[i] != ' ')
+        return false;
+    i++;
+    return n - i == 8 && memcmp(s + i, "HTTP/", 5) == 0 && is_digit(s[i + 5]) &&
+           s[i + 6] == '.' && is_digit(s[i + 7]);
+}
+
+/* Step 1: the raw header bytes. Offsets are absolute in the buffer, so bytes already scanned
+ * are skipped when the same bytes are offered again. Returns 0 or -1 (req->status set). */
+static int
+scan_header_bytes(struct http_req *req, const char *data, size_t len)
+{
+    const struct http_limits *lim = req->lim;
+    size_t end = (size_t)(data - req->base) + len;
+
+    for (size_t i = req->scanned; !req->scan_done && i < end; i++) {
+        unsigned char c = (unsigned char)req->base[i];
+        req->scanned = i + 1;
+        if (c == '\0')
+            return fail(req, 400);
+        if (c == '\r' && i + 1 < end && req->base[i + 1] != '\n')
+            return fail(req, 400); /* bare CR */
+        if (c != '\n') {
+            if (!req->seen_request_line && i - req->line_start >= lim->max_request_line)
+                return fail(req, 414);
+            if (i >= lim->max_header_size)
+                return fail(req, req->seen_request_line ? 431 : 414);
+            continue;
+        }
+        const char *line = req->base + req->line_start;
+        size_t ll = i - req->line_start;
+        if (ll > 0 && line[ll - 1] == '\r')
+            ll--;
+        req->line_start = i + 1;
+        if (!req->seen_request_line) {
+            if (ll == 0)
+                continue; /* empty lines before the request line are ignored (RFC 9112 2.2) */
+            if (!request_line_ok(line, ll))
+                return fail(req, 400);
+            req->seen_request_line = true;
+        } else if (ll == 0) {
+            req->scan_done = true;
+        } else if (line[0] == ' ' || line[0] == '\t') {
+            return fail(req, 400); /* obs-fold */
+        }
+    }
+    return 0;
 }
 
 static void
@@ -35,13 +183,15 @@ on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_req *req = req_of(p);
     if (req->in_value || req->nheaders == 0) {
-        if (req->nheaders == HTTP_MAX_HEADERS) {
-            req->status = 431;
-            return -1;
-        }
+        if (req->nheaders == req->lim->max_headers)
+            return fail(req, 431);
         req->nheaders++;
+        req->headers[req->nheaders - 1] = (struct http_header){{NULL, 0}, {NULL, 0}};
         req->in_value = false;
     }
+    /* http-parser takes "Host :" as a field called "Host "; RFC 9112 5.1 makes that a 400. */
+    if (!http_is_token(at, n))
+        return fail(req, 400);
     span_extend(&req->headers[req->nheaders - 1].name, at, n);
     return 0;
 }
@@ -55,6 +205,20 @@ on_header_value(http_parser *p, const char *at, size_t n)
     return 0;
 }
 
+static enum http_verb
+verb_of(unsigned method)
+{
+    switch (method) {
+    case HTTP_GET: return VERB_GET;
+    case HTTP_HEAD: return VERB_HEAD;
+    case HTTP_POST: return VERB_POST;
+    case HTTP_PUT: return VERB_PUT;
+    case HTTP_DELETE: return VERB_DELETE;
+    case HTTP_OPTIONS: return VERB_OPTIONS;
+    default: return VERB_OTHER;
+    }
+}
+
 static int
 on_headers_complete(http_parser *p)
 {
@@ -64,17 +228,14 @@ on_headers_complete(http_parser *p)
     req->minor = p->http_minor;
     req->keep_alive = http_should_keep_alive(p) != 0;
     req->method_name = http_method_str((enum http_method)p->method);
-    switch (p->method) {
-    case HTTP_GET:
-        req->verb = VERB_GET;
-        break;
-    case HTTP_HEAD:
-        req->verb = VERB_HEAD;
-        break;
-    default:
-        req->verb = VERB_OTHER;
-        break;
-    }
+    req->verb = verb_of(p->method);
+    req->chunked = (p->flags & F_CHUNKED) != 0;
+    req->content_length = (p->flags & F_CONTENTLENGTH) ? (int64_t)p->content_length : -1;
+    req->has_body = req->chunked || req->content_length > 0;
+    if (p->method == HTTP_CONNECT)
+        req->keep_alive = false; /* what follows is tunnel data, never a request */
+    /* Stop here so the caller can answer 413/417/100 before any body byte is read. */
+    http_parser_pause(p, 1);
     return 0;
 }
 
@@ -82,9 +243,17 @@ static int
 on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_req *req = req_of(p);
-    (void)n;
-    if (req->body_start == 0)
-        req->body_start = (size_t)(at - req->base);
+    (void)at;
+    req->body_bytes += (int64_t)n;
+    if (req->body_bytes > req->lim->max_body_size)
+        return fail(req, 413);
+    return 0;
+}
+
+static int
+on_chunk_header(http_parser *p)
+{
+    req_of(p)->nchunks++;
     return 0;
 }
 
@@ -103,51 +272,217 @@ static const http_parser_settings settings = {
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
     .on_message_complete = on_message_complete,
 };
 
 void
-http_req_init(struct http_req *req, const char *base)
+http_req_init(struct http_req *req, const char *base, const struct http_limits *lim,
+              struct http_header *headers)
 {
     memset(req, 0, sizeof(*req));
-    http_parser *p = (http_parser *)req->parser;
+    http_parser *p = parser_of(req);
     http_parser_init(p, HTTP_REQUEST);
     p->data = req;
     req->base = base;
+    req->lim = lim;
+    req->headers = headers;
+    req->content_length = -1;
+}
+
+static void
+trim(struct http_span *s)
+{
+    while (s->n > 0 && (s->p[0] == ' ' || s->p[0] == '\t')) {
+        s->p++;
+        s->n--;
+    }
+    while (s->n > 0 && (s->p[s->n - 1] == ' ' || s->p[s->n - 1] == '\t'))
+        s->n--;
+}
+
+static bool
+span_ieq(const struct http_span *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s->n == n && strncasecmp(s->p, lit, n) == 0;
+}
+
+/* Transfer-Encoding over all its field lines: the final coding must be chunked (else 400), and
+ * chunked is the only coding sluice decodes (another one: 501). */
+static int
+check_transfer_encoding(struct http_req *req)
+{
+    int nchunked = 0, nother = 0;
+    bool last_chunked = false, any = false;
+    for (int i = 0; i < req->nheaders; i++) {
+        const struct http_header *h = &req->headers[i];
+        if (!span_ieq(&h->name, "transfer-encoding"))
+            continue;
+        any = true;
+        const char *s = h->value.p, *end = h->value.p + h->value.n;
+        while (s <= end) {
+            const char *comma = memchr(s, ',', (size_t)(end - s));
+            struct http_span tok = {s, (size_t)((comma ? comma : end) - s)};
+            trim(&tok);
+            if (tok.n > 0) {
+                last_chunked = span_ieq(&tok, "chunked");
+                nchunked += last_chunked;
+                nother += !last_chunked;
+            }
+            s = (comma ? comma : end) + 1;
+        }
+    }
+    if (!any)
+        return 0;
+    if (!last_chunked || nchunked != 1)
+        return fail(req, 400);
+    if (nother)
+        return fail(req, 501);
+    return 0;
+}
+
+static int
+check_host(struct http_req *req)
+{
+    const struct http_span *host = NULL;
+    int nhost = 0;
+    for (int i = 0; i < req->nheaders; i++)
+        if (span_ieq(&req->headers[i].name, "host")) {
+            host = &req->headers[i].value;
+            nhost++;
+        }
+    if (nhost > 1 || (nhost == 0 && req->minor >= 1))
+        return fail(req, 400);
+    if (host && !http_host_valid(host->p, host->n))
+        return fail(req, 400);
+    if (host)
+        req->host = *host;
+
+    struct http_parser_url u;
+    http_parser_url_init(&u);
+    if (req->target.n == 1 && req->target.p[0] == '*')
+        return req->verb == VERB_OPTIONS ? 0 : fail(req, 400);
+    if (http_parser_parse_url(req->target.p, req->target.n, 0, &u) != 0)
+        return 0; /* authority-form (CONNECT): no route takes it, the answer is 405 */
+    if (u.field_set & (1 << UF_HOST)) {
+        /* absolute-form: the target's authority wins over the Host field (RFC 9112 3.2.2) */
+        req->host.p = req->target.p + u.field_data[UF_HOST].off;
+        req->host.n = u.field_data[UF_HOST].len;
+        if (u.field_set & (1 << UF_PORT))
+            req->host.n = (size_t)(req->target.p + u.field_data[UF_PORT].off +
+                                   u.field_data[UF_PORT].len - req->host.p);
+    }
+    return 0;
+}
+
+/* Step 3: rules that need the whole header section. */
+static int
+check_headers(struct http_req *req)
+{
+    for (int i = 0; i < req->nheaders; i++)
+        trim(&req->headers[i].value);
+    if (req->major != 1)
+        return fail(req, 505);
+    if (check_host(req) < 0 || check_transfer_encoding(req) < 0)
+        return -1;
+    if (req->content_length > req->lim->max_body_size)
+        return fail(req, 413);
+    const struct http_span *expect = http_header_get(req, "expect");
+    if (expect && req->minor >= 1) {
+        if (!span_ieq(expect, "100-continue"))
+            return fail(req, 417);
+        req->expect_continue = req->has_body;
+    }
+    return 0;
+}
+
+/* http-parser stops a request whose method it does not know with HPE_INVALID_METHOD after the
+ * first unknown byte. A method-shaped token (tchar+ then SP) is a method sluice does not
+ * implement: 501; anything else is junk: 400. Too few bytes to tell: wait for more. */
+static enum http_feed_result
+unknown_method(struct http_req *req, const char *data, size_t len, size_t *used)
+{
+    size_t i = 0;
+    while (i < len && (data[i] == '\r' || data[i] == '\n'))
+        i++;
+    size_t start = i;
+    while (i < len && is_tchar((unsigned char)data[i]))
+        i++;
+    if (i == len && i - start < 32) {
+        /* Parse again from the start once more bytes are in. */
+        http_parser_init(parser_of(req), HTTP_REQUEST);
+        parser_of(req)->data = req;
+        *used = 0;
+        return HTTP_NEED_MORE;
+    }
+    req->status = (i > start && i < len && data[i] == ' ') ? 501 : 400;
+    return HTTP_ERROR;
+}
+
+static int
+status_of(enum http_errno err)
+{
+    switch (err) {
+    case HPE_HEADER_OVERFLOW:
+        return 431;
+    case HPE_INVALID_TRANSFER_ENCODING:
+    default:
+        return 400;
+    }
 }
 
 enum http_feed_result
 http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
 {
-    http_parser *p = (http_parser *)req->parser;
+    http_parser *p = parser_of(req);
+
+    *used = 0;
+    if (!req->scan_done && scan_header_bytes(req, data, len) < 0)
+        return HTTP_ERROR;
+    if (HTTP_PARSER_ERRNO(p) == HPE_PAUSED)
+        http_parser_pause(p, 0);
+
+    bool in_body = req->headers_done;
     size_t n = http_parser_execute(p, &settings, data, len);
     *used = n;
     enum http_errno err = HTTP_PARSER_ERRNO(p);
+
+    if (in_body) {
+        /* Chunk extensions and trailers are parsed and dropped; bound how much of that a
+         * client may send per byte of body so it cannot keep a worker busy on framing. */
+        req->body_parsed += (int64_t)n;
+        if (req->chunked && req->body_parsed - req->body_bytes >
+                                CHUNK_OVERHEAD_BASE + (int64_t)req->nchunks * CHUNK_OVERHEAD_EACH) {
+            fail(req, 400);
+            return HTTP_ERROR;
+        }
+    }
     if (err == HPE_PAUSED && req->complete)
         return HTTP_COMPLETE;
+    if (err == HPE_PAUSED && req->headers_done && !in_body) {
+        /* Paused in on_headers_complete: the header's final LF is not consumed yet. */
+        req->header_end = (size_t)(data - req->base) + n + 1;
+        return check_headers(req) < 0 ? HTTP_ERROR : HTTP_HEADERS;
+    }
+    if (err == HPE_INVALID_METHOD)
+        return unknown_method(req, data, len, used);
     if (err != HPE_OK) {
         if (req->status == 0)
-            req->status = (err == HPE_HEADER_OVERFLOW) ? 431 : 400;
+            req->status = status_of(err);
         return HTTP_ERROR;
     }
-    if (p->upgrade) {
-        /* Upgrade/CONNECT: not supported; the request is answered and the connection closed. */
-        req->complete = true;
-        req->keep_alive = false;
+    if (p->upgrade && req->complete)
         return HTTP_COMPLETE;
-    }
     return req->complete ? HTTP_COMPLETE : HTTP_NEED_MORE;
 }
 
 const struct http_span *
 http_header_get(const struct http_req *req, const char *name)
 {
-    size_t nl = strlen(name);
-    for (int i = 0; i < req->nheaders; i++) {
-        const struct http_header *h = &req->headers[i];
-        if (h->name.n == nl && strncasecmp(h->name.p, name, nl) == 0)
-            return &h->value;
-    }
+    for (int i = 0; i < req->nheaders; i++)
+        if (span_ieq(&req->headers[i].name, name))
+            return &req->headers[i].value;
     return NULL;
 }
 

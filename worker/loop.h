@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/cfg.h"
+#include "worker/http.h"
 #include "worker/tq.h"
 
 struct ev_io;
@@ -25,15 +26,18 @@ struct loop {
     int slot;
     int64_t now_ms;    /* CLOCK_MONOTONIC, refreshed once per loop iteration */
     char date[40];     /* cached "Date:" value, refreshed when the second changes */
-    struct tq tq_header;    /* request started, header (or body) not in yet */
+    struct tq tq_header;    /* request started, header section not in yet */
+    struct tq tq_body;      /* between two reads of a request body */
     struct tq tq_keepalive; /* idle between requests */
     struct tq tq_send;      /* response in flight, waiting for the client */
     bool quitting;          /* graceful stop: no new requests on idle connections */
+    struct http_limits limits;
 };
 
 extern struct loop loop;
 
-/* Register, change or remove `io`. Return 0 or -1 with errno (logged). ev_set with 0 removes. */
+/* Register, change or remove `io`. Return 0 or -1 with errno (logged). ev_set with 0 removes.
+ * With loop.epfd < 0 (tests and the fuzzer drive connections by hand) it only records events. */
 int ev_set(struct ev_io *io, uint32_t events);
 
 #endif

@@ -1,4 +1,4 @@
-/* Response building and the static-file handler (see resp.h). */
+/* Response building and request dispatch (see resp.h). */
 #include "worker/resp.h"
 
 #include <stdarg.h>
@@ -7,14 +7,7 @@
 #include <unistd.h>
 
 #include "worker/loop.h"
-#include "worker/path.h"
-#include "worker/static.h"
-
-void
-resp_reset(struct resp *out)
-{
-    out->len = out->sent = 0;
-}
+#include "worker/route.h"
 
 void
 resp_update_date(time_t now)
@@ -32,7 +25,9 @@ const char *
 resp_reason(int status)
 {
     switch (status) {
+    case 100: return "Continue";
     case 200: return "OK";
+    case 204: return "No Content";
     case 301: return "Moved Permanently";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
@@ -41,6 +36,7 @@ resp_reason(int status)
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
@@ -50,129 +46,136 @@ resp_reason(int status)
     }
 }
 
-/* Append to the header block; returns -1 (and leaves len past the limit) when it does not fit. */
-static int
-put(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int
-put(struct resp *out, const char *fmt, ...)
+static void
+vput(struct resp *out, const char *fmt, va_list ap)
 {
-    va_list ap;
-    if (out->len >= sizeof(out->buf))
-        return -1;
-    va_start(ap, fmt);
-    int n = vsnprintf(out->buf + out->len, sizeof(out->buf) - out->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(out->buf) - out->len) {
-        out->len = sizeof(out->buf);
-        return -1;
+    if (out->overflow)
+        return;
+    int n = vsnprintf(out->buf + out->len, out->cap - out->len, fmt, ap);
+    if (n < 0 || (size_t)n >= out->cap - out->len) {
+        out->overflow = true;
+        return;
     }
     out->len += (size_t)n;
-    return 0;
 }
 
 static void
-put_status(struct resp *out, int status)
+put(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+put(struct resp *out, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    vput(out, fmt, ap);
+    va_end(ap);
+}
+
+void
+resp_start(struct resp *out, int status)
+{
+    out->len = out->sent = 0;
+    out->overflow = false;
     put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status),
         loop.date);
 }
 
-static void
-put_connection(struct resp *out, const struct http_req *req, bool *close_after)
+void
+resp_header(struct resp *out, const char *fmt, ...)
 {
-    if (!req->keep_alive)
-        *close_after = true;
-    put(out, "Connection: %s\r\n\r\n", *close_after ? "close" : "keep-alive");
+    va_list ap;
+    va_start(ap, fmt);
+    vput(out, fmt, ap);
+    va_end(ap);
+    put(out, "\r\n");
 }
 
-static void
-error_with(struct resp *out, const struct http_req *req, int status, bool *close_after,
-           const char *extra_name, const char *extra_value, size_t extra_len)
+void
+resp_end(struct resp *out, const struct http_req *req)
+{
+    if (!req->keep_alive)
+        out->close = true;
+    put(out, "Connection: %s\r\n\r\n", out->close ? "close" : "keep-alive");
+}
+
+void
+resp_body(struct resp *out, const char *p, size_t n)
+{
+    if (out->overflow || n > out->cap - out->len) {
+        out->overflow = true;
+        return;
+    }
+    memcpy(out->buf + out->len, p, n);
+    out->len += n;
+}
+
+void
+resp_error(struct resp *out, const struct http_req *req, int status, const char *extra)
 {
     char body[256];
     int blen = snprintf(body, sizeof(body),
                         "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
                         "<body><h1>%d %s</h1></body></html>\n",
                         status, resp_reason(status), status, resp_reason(status));
-    resp_reset(out);
-    put_status(out, status);
-    put(out, "Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n", blen);
-    if (extra_name)
-        put(out, "%s: %.*s\r\n", extra_name, (int)extra_len, extra_value);
+    /* After these the stream cannot be trusted (or the client is too slow or too big). */
     if (status == 400 || status == 408 || status >= 413)
-        *close_after = true;
-    put_connection(out, req, close_after);
+        out->close = true;
+    resp_start(out, status);
+    resp_header(out, "Content-Type: text/html; charset=utf-8");
+    resp_header(out, "Content-Length: %d", blen);
+    if (extra)
+        resp_header(out, "%s", extra);
+    resp_end(out, req);
     if (req->verb != VERB_HEAD)
-        put(out, "%s", body);
-    if (out->len >= sizeof(out->buf)) {
-        /* Only a huge Location can overflow; answer 414 instead of a cut header. */
-        error_with(out, req, 414, close_after, NULL, NULL, 0);
-    }
-}
-
-void
-resp_error(struct resp *out, const struct http_req *req, int status, bool *close_after)
-{
-    error_with(out, req, status, close_after, NULL, NULL, 0);
+        resp_body(out, body, (size_t)blen);
+    if (out->overflow && extra) /* only a huge extra line can overflow */
+        resp_error(out, req, 500, NULL);
 }
 
 static void
-redirect_slash(struct resp *out, const struct http_req *req, struct http_span path,
-               struct http_span query, bool *close_after)
+answer_options(struct resp *out, const struct http_req *req, const char *allow)
 {
-    char loc[RESP_HEAD_MAX];
-    int n = snprintf(loc, sizeof(loc), "%.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "",
-                     (int)query.n, query.p ? query.p : "");
-    if (n < 0 || (size_t)n >= sizeof(loc)) {
-        resp_error(out, req, 414, close_after);
-        return;
-    }
-    error_with(out, req, 301, close_after, "Location", loc, (size_t)n);
+    resp_start(out, 200);
+    resp_header(out, "Allow: %s", allow);
+    resp_header(out, "Content-Length: 0");
+    resp_end(out, req);
 }
 
 void
-resp_handle(struct resp *out, const struct http_req *req, struct resp_file *file,
-            bool *close_after)
+resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *file)
 {
     struct http_span path, query;
-    char rel[CFG_PATH_MAX];
-    struct static_file f;
+    char allow[96];
 
     file->fd = -1;
-    if (req->verb == VERB_OTHER) {
-        error_with(out, req, 405, close_after, "Allow", "GET, HEAD", 9);
+    if (req->target.n == 1 && req->target.p[0] == '*') {
+        /* OPTIONS * asks about the server as a whole (http.c lets no other method use "*"). */
+        answer_options(out, req, "GET, HEAD, OPTIONS");
         return;
     }
-    if (http_target_path(req, &path, &query) < 0 ||
-        path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
-        resp_error(out, req, 400, close_after);
+    if (http_target_path(req, &path, &query) < 0) {
+        resp_error(out, req, req->verb == VERB_OTHER ? 405 : 400, NULL);
         return;
     }
-    int status = static_open(loop.root_fd, loop.cfg, rel, &f);
-    if (status == 301) {
-        redirect_slash(out, req, path, query, close_after);
+    const struct handler *h = route_match(path.p, path.n);
+    if (h == NULL) {
+        resp_error(out, req, 404, NULL);
         return;
     }
-    if (status != 200) {
-        resp_error(out, req, status, close_after);
+    if (!(h->verbs & (1u << req->verb))) {
+        snprintf(allow, sizeof(allow), "Allow: %s", h->allow);
+        resp_error(out, req, 405, allow);
         return;
     }
-
-    char lm[40];
-    struct tm tm;
-    gmtime_r(&f.mtime.tv_sec, &tm);
-    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    resp_reset(out);
-    put_status(out, 200);
-    put(out, "Content-Type: %s\r\nContent-Length: %lld\r\nLast-Modified: %s\r\n", f.type,
-        (long long)f.size, lm);
-    put_connection(out, req, close_after);
-    if (req->verb == VERB_HEAD || f.size == 0) {
-        close(f.fd);
+    if (req->verb == VERB_OPTIONS) {
+        answer_options(out, req, h->allow);
         return;
     }
-    file->fd = f.fd;
-    file->offset = 0;
-    file->length = f.size;
+    h->respond(req, path, query, out, file);
+    if (out->overflow) {
+        if (file->fd >= 0)
+            close(file->fd);
+        file->fd = -1;
+        resp_error(out, req, 500, NULL);
+    }
 }

@@ -1,5 +1,5 @@
-/* Responses: the status line and headers for a request, error pages, and the static-file
- * handler that decides what a GET or HEAD gets. */
+/* Responses: building the header block (and small bodies) of an answer, error pages, and the
+ * dispatch of a parsed request to the handler its route names. */
 #ifndef SLUICE_RESP_H
 #define SLUICE_RESP_H
 
@@ -9,34 +9,40 @@
 
 #include "worker/http.h"
 
-#define RESP_HEAD_MAX 4096
-
-/* The bytes to send before any file body: header block, and a small body for error pages. */
+/* The bytes to send before any file body. Lives in a pooled buffer of `cap` bytes, taken when a
+ * response is built and given back once it is sent. */
 struct resp {
-    size_t len, sent;
-    char buf[RESP_HEAD_MAX];
+    size_t len, sent, cap;
+    bool close;      /* in: the connection must close after this response; handlers may set it */
+    bool overflow;   /* a put did not fit: the block is unusable */
+    char buf[];
 };
 
 /* A file body to send after `resp`: `length` bytes from `offset`; fd -1 when there is none.
- * The fd is handed to the caller, who closes it. */
+ * The fd passes to the caller, who closes it. */
 struct resp_file {
     int fd;
     off_t offset, length;
 };
 
-void resp_reset(struct resp *out);
-
-/* Refresh loop.date when `now` is a new second. */
+/* Refresh the cached Date value when `now` is a new second. */
 void resp_update_date(time_t now);
-
-/* Build the answer to a parsed request (GET/HEAD of a static file, or an error).
- * Sets *close_after when the connection must close after this response. */
-void resp_handle(struct resp *out, const struct http_req *req, struct resp_file *file,
-                 bool *close_after);
-
-/* Build an error response with a small HTML body (none for HEAD). */
-void resp_error(struct resp *out, const struct http_req *req, int status, bool *close_after);
-
 const char *resp_reason(int status);
+
+/* Builders. resp_start resets `out` and writes the status line, Server and Date; resp_header
+ * adds one field line; resp_end adds Connection and the blank line (close when out->close or
+ * the request does not allow keep-alive); resp_body appends body bytes. */
+void resp_start(struct resp *out, int status);
+void resp_header(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void resp_end(struct resp *out, const struct http_req *req);
+void resp_body(struct resp *out, const char *p, size_t n);
+
+/* A complete error answer with a small HTML body (none for HEAD); `extra` is one more header
+ * line ("Allow: GET, HEAD") or NULL. 400, 408, 413 and up also set out->close. */
+void resp_error(struct resp *out, const struct http_req *req, int status, const char *extra);
+
+/* Answer a request whose header section (and body) is in: route it and let the handler build
+ * the response; `file` gets the body file, if any. */
+void resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *file);
 
 #endif

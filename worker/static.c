@@ -15,6 +15,9 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "worker/loop.h"
+#include "worker/path.h"
+#include "worker/route.h"
 
 static bool have_openat2 = true;
 
@@ -151,3 +154,61 @@ static_open(int root_fd, const struct cfg *cfg, const char *rel, struct static_f
     }
     return 403;
 }
+
+/* A directory named without its trailing '/': send the client to the slash form, query kept.
+ * The Location reuses the path as the client wrote it (still percent-encoded). */
+static void
+redirect_slash(const struct http_req *req, struct http_span path, struct http_span query,
+               struct resp *out)
+{
+    resp_start(out, 301);
+    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "",
+                (int)query.n, query.p ? query.p : "");
+    resp_header(out, "Content-Length: 0");
+    resp_end(out, req);
+}
+
+static void
+static_respond(const struct http_req *req, struct http_span path, struct http_span query,
+               struct resp *out, struct resp_file *file)
+{
+    char rel[CFG_PATH_MAX];
+    struct static_file f;
+
+    if (path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
+        resp_error(out, req, 400, NULL);
+        return;
+    }
+    int status = static_open(loop.root_fd, loop.cfg, rel, &f);
+    if (status == 301) {
+        redirect_slash(req, path, query, out);
+        return;
+    }
+    if (status != 200) {
+        resp_error(out, req, status, NULL);
+        return;
+    }
+    char lm[40];
+    struct tm tm;
+    gmtime_r(&f.mtime.tv_sec, &tm);
+    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    resp_start(out, 200);
+    resp_header(out, "Content-Type: %s", f.type);
+    resp_header(out, "Content-Length: %lld", (long long)f.size);
+    resp_header(out, "Last-Modified: %s", lm);
+    resp_end(out, req);
+    if (req->verb == VERB_HEAD || f.size == 0) {
+        close(f.fd);
+        return;
+    }
+    file->fd = f.fd;
+    file->offset = 0;
+    file->length = f.size;
+}
+
+const struct handler static_handler = {
+    .name = "static",
+    .verbs = 1u << VERB_GET | 1u << VERB_HEAD | 1u << VERB_OPTIONS,
+    .allow = "GET, HEAD, OPTIONS",
+    .respond = static_respond,
+};

@@ -7,6 +7,10 @@
 
 #include "common/cfg.h"
 
+struct handler;
+/* The route handler for static files: GET, HEAD and OPTIONS under root. */
+extern const struct handler static_handler;
+
 struct static_file {
     int fd;           /* open for reading, owned by the caller; -1 unless the result is 200 */
     off_t size;

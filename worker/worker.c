@@ -21,7 +21,10 @@
 #include "worker/conn.h"
 #include "worker/loop.h"
 #include "worker/resp.h"
+#include "worker/route.h"
 #include "worker/static.h"
+#include "worker/transport.h"
+#include "worker/bufpool.h"
 
 #define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
 #define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
@@ -47,6 +50,10 @@ int
 ev_set(struct ev_io *io, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.ptr = io};
+    if (loop.epfd < 0) {
+        io->events = events;
+        return 0;
+    }
     int op = events == 0 ? EPOLL_CTL_DEL : io->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
     if (epoll_ctl(loop.epfd, op, io->fd, &ev) < 0) {
         log_error("epoll_ctl(fd %d)", io->fd);
@@ -91,7 +98,7 @@ on_accept(struct ev_io *io, uint32_t events)
         }
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            conn_start(fd);
+            conn_start(fd, &transport_plain, NULL);
             continue;
         }
         switch (errno) {
@@ -218,6 +225,13 @@ setup(const struct worker_args *args)
     loop.now_ms = mono_ms();
     resp_update_date(time(NULL));
     tq_init(&loop.tq_header, args->cfg->header_timeout_ms);
+    tq_init(&loop.tq_body, args->cfg->body_timeout_ms);
+    loop.limits = (struct http_limits){
+        .max_request_line = (size_t)args->cfg->max_request_line,
+        .max_header_size = (size_t)args->cfg->max_header_size,
+        .max_headers = args->cfg->max_headers,
+        .max_body_size = args->cfg->max_body_size,
+    };
     tq_init(&loop.tq_keepalive, args->cfg->keepalive_timeout_ms);
     tq_init(&loop.tq_send, args->cfg->send_timeout_ms);
 
@@ -229,6 +243,8 @@ setup(const struct worker_args *args)
         fatal("opening root '%s'", args->cfg->root);
     drop_privileges(args->cfg);
     static_init(loop.root_fd);
+    if (route_add("/", &static_handler) < 0)
+        fatalx("route table full");
     if (conn_pool_init(args->cfg->max_connections) < 0)
         fatal("allocating %d connections", args->cfg->max_connections);
 
@@ -313,7 +329,17 @@ worker_main(const struct worker_args *args)
         }
         if (accept_resume_ms && loop.now_ms >= accept_resume_ms)
             accept_resume_ms = 0;
-        if (!accepting && accept_resume_ms == 0 && !conn_pool_full())
+        bool over_budget = false;
+        if (loop.cfg->worker_memory_limit && bufpool_bytes >= loop.cfg->worker_memory_limit) {
+            conn_trim_buffers();
+            over_budget = bufpool_bytes >= loop.cfg->worker_memory_limit;
+            if (over_budget && accepting) {
+                log_warnx("worker_memory_limit (%lld bytes) reached; accepting paused",
+                          (long long)loop.cfg->worker_memory_limit);
+                set_accepting(false);
+            }
+        }
+        if (!accepting && accept_resume_ms == 0 && !conn_pool_full() && !over_budget)
             set_accepting(true);
     }
 }

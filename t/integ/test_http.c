@@ -7,6 +7,7 @@
 #include "harness.h"
 
 #include <check.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +24,7 @@ static void
 request_on(int fd, const char *method, const char *target, struct http_resp *r)
 {
     char req[1024];
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method,
-                     target);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", method, target);
     ck_assert(n > 0 && (size_t)n < sizeof(req));
     conn_send(fd, req, (size_t)n);
     http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
@@ -324,7 +324,7 @@ START_TEST(method_not_allowed)
         conn_sendstr(fd, req);
         http_read_response(fd, &r, 0);
         ck_assert_msg(r.status == 405, "%s /: status %d, want 405", methods[i], r.status);
-        assert_header(&r, "Allow", "GET, HEAD");
+        assert_header(&r, "Allow", "GET, HEAD, OPTIONS");
         http_resp_free(&r);
         close(fd);
     }
@@ -355,8 +355,8 @@ START_TEST(bad_request_closes)
         ck_assert_msg(rc == 0, "%s: %s", cases[i].what, r.err);
         ck_assert_msg(r.status == 400, "%s: status %d, want 400", cases[i].what, r.status);
         const char *c = http_header(&r, "Connection");
-        ck_assert_msg(c != NULL && strcasecmp(c, "close") == 0, "%s: Connection: %s",
-                      cases[i].what, c ? c : "(none)");
+        ck_assert_msg(c != NULL && strcasecmp(c, "close") == 0, "%s: Connection: %s", cases[i].what,
+                      c ? c : "(none)");
         ck_assert_msg(conn_wait_closed(fd, 5000), "%s: connection left open after 400",
                       cases[i].what);
         http_resp_free(&r);
@@ -376,14 +376,19 @@ START_TEST(dotdot_never_escapes)
     srv_write_file(&s, "sub/index.html", "sub\n", 4);
 
     const char *targets[] = {
-        "/../secret.txt",     "/%2e%2e/secret.txt", "/%2E%2E/secret.txt", "/a/../../secret.txt",
-        "/..%2fsecret.txt",   "/./../secret.txt",   "/sub/../../secret.txt",
-        "/sub/%2e%2e/%2e%2e/secret.txt", "/..",
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/secret.txt",
+        "/a/../../secret.txt",
+        "/..%2fsecret.txt",
+        "/./../secret.txt",
+        "/sub/../../secret.txt",
+        "/sub/%2e%2e/%2e%2e/secret.txt",
+        "/..",
     };
     for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
         int st = http_simple(s.port, "GET", targets[i], &r);
-        ck_assert_msg(st == 400 || st == 404, "GET %s: status %d, want 400 or 404", targets[i],
-                      st);
+        ck_assert_msg(st == 400 || st == 404, "GET %s: status %d, want 400 or 404", targets[i], st);
         ck_assert_msg(r.body == NULL || strstr(r.body, "TOP SECRET") == NULL,
                       "GET %s served the secret", targets[i]);
         http_resp_free(&r);
@@ -580,6 +585,198 @@ START_TEST(percent_encoded_names)
 }
 END_TEST
 
+/* Framing a proxy in front could read differently is refused outright (DESIGN.md: 400 + close). */
+START_TEST(ambiguous_framing_rejected)
+{
+    struct srv s;
+    struct http_resp r;
+    srv_start(&s, NULL);
+
+    const struct {
+        const char *what;
+        const char *req;
+    } cases[] = {
+        {"Content-Length with Transfer-Encoding",
+         "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+        {"two different Content-Lengths",
+         "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"},
+        {"obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n"},
+        {"bad chunk size",
+         "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int fd = conn_open(s.port);
+        conn_sendstr(fd, cases[i].req);
+        int rc = http_try_read(fd, &r, 0);
+        ck_assert_msg(rc == 0, "%s: %s", cases[i].what, r.err);
+        ck_assert_msg(r.status == 400, "%s: status %d, want 400", cases[i].what, r.status);
+        ck_assert_msg(conn_wait_closed(fd, 5000), "%s: connection left open after 400",
+                      cases[i].what);
+        http_resp_free(&r);
+        close(fd);
+    }
+    srv_stop(&s);
+}
+END_TEST
+
+/* A request body the server does not want is skipped, and the connection stays in step. */
+START_TEST(refused_body_skipped_on_keepalive)
+{
+    struct srv s;
+    struct http_resp r;
+    srv_start(&s, NULL);
+
+    int fd = conn_open(s.port);
+    conn_sendstr(fd, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+                     "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "5\r\nhello\r\n0\r\n\r\n"
+                     "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    for (int i = 0; i < 2; i++) {
+        http_read_response(fd, &r, 0);
+        ck_assert_int_eq(r.status, 405);
+        bool alive = keeps_alive(&r);
+        http_resp_free(&r);
+        if (!alive) { /* closing after a refused body is allowed, not required */
+            close(fd);
+            srv_stop(&s);
+            return;
+        }
+    }
+    http_read_response(fd, &r, 0);
+    ck_assert_int_eq(r.status, 200);
+    assert_body(&r, SRV_INDEX_HTML);
+    http_resp_free(&r);
+    close(fd);
+    srv_stop(&s);
+}
+END_TEST
+
+/* Bounds for "closed after about T": never before half of T, always within T + 2 s. */
+static void
+assert_closed_after(int fd, int64_t t0, int timeout_ms, const char *what)
+{
+    ck_assert_msg(conn_wait_closed(fd, timeout_ms + 2000), "%s: not closed within %d ms", what,
+                  timeout_ms + 2000);
+    int64_t took = now_ms() - t0;
+    ck_assert_msg(took >= timeout_ms / 2, "%s: closed after %lld ms, timeout is %d ms", what,
+                  (long long)took, timeout_ms);
+}
+
+START_TEST(header_timeout_closes)
+{
+    struct srv s;
+    struct http_resp r;
+    srv_start(&s, "header_timeout = 400ms");
+
+    /* Half a header section: answered 408 (or just closed) once header_timeout passes. */
+    int fd = conn_open(s.port);
+    int64_t t0 = now_ms();
+    conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\n");
+    if (http_try_read(fd, &r, 0) == 0) {
+        ck_assert_msg(r.status == 408, "partial header: status %d, want 408", r.status);
+        http_resp_free(&r);
+    }
+    assert_closed_after(fd, t0, 400, "partial header");
+    close(fd);
+
+    /* A connection that never sends a byte. */
+    fd = conn_open(s.port);
+    assert_closed_after(fd, now_ms(), 400, "silent connection");
+    close(fd);
+    srv_stop(&s);
+}
+END_TEST
+
+START_TEST(keepalive_timeout_closes)
+{
+    struct srv s;
+    struct http_resp r;
+    srv_start(&s, "keepalive_timeout = 500ms");
+
+    int fd = conn_open(s.port);
+    request_on(fd, "GET", "/", &r);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(keeps_alive(&r));
+    http_resp_free(&r);
+    assert_closed_after(fd, now_ms(), 500, "idle keep-alive");
+    close(fd);
+
+    /* keepalive_timeout = 0 disables keep-alive: every response closes. */
+    srv_stop(&s);
+    srv_start(&s, "keepalive_timeout = 0");
+    fd = conn_open(s.port);
+    request_on(fd, "GET", "/", &r);
+    ck_assert_int_eq(r.status, 200);
+    assert_header(&r, "Connection", "close");
+    ck_assert(conn_wait_closed(fd, 5000));
+    http_resp_free(&r);
+    close(fd);
+    srv_stop(&s);
+}
+END_TEST
+
+/* listen repeats: every listener is in the port file, in order, and serves. */
+START_TEST(several_listeners)
+{
+    struct srv s;
+    struct http_resp r;
+    char sock[SRV_PATH_MAX], extra[SRV_PATH_MAX + 64], want[SRV_PATH_MAX + 32];
+    srv_init(&s);
+    srv_path(&s, "sluice.sock", sock, sizeof(sock));
+    snprintf(extra, sizeof(extra), "listen = 127.0.0.1:0\nlisten = unix:%s\n", sock);
+    srv_write_config(&s, extra);
+    srv_spawn(&s);
+
+    char *ports = read_file_all(s.port_file, NULL);
+    ck_assert_ptr_nonnull(ports);
+    snprintf(want, sizeof(want), "127.0.0.1:%d\nunix:%s\n", s.port, sock);
+    ck_assert_msg(strcmp(ports, want) == 0, "port file:\n%s\nwant:\n%s", ports, want);
+    free(ports);
+
+    int fds[2] = {conn_open(s.port), conn_open_unix(sock)};
+    for (int i = 0; i < 2; i++) {
+        request_on(fds[i], "GET", "/", &r);
+        ck_assert_msg(r.status == 200, "%s listener: status %d", i ? "unix" : "tcp", r.status);
+        assert_body(&r, SRV_INDEX_HTML);
+        http_resp_free(&r);
+        close(fds[i]);
+    }
+    srv_stop(&s);
+}
+END_TEST
+
+/* At max_connections a worker stops accepting; the kernel backlog holds the next connection
+ * until a slot frees up, and then it is served. */
+START_TEST(max_connections_holds_the_rest)
+{
+    struct srv s;
+    struct http_resp r;
+    srv_start(&s, "workers = 1\nmax_connections = 2");
+
+    int held[2];
+    for (int i = 0; i < 2; i++) { /* two keep-alive connections, surely accepted */
+        held[i] = conn_open(s.port);
+        request_on(held[i], "GET", "/", &r);
+        ck_assert_int_eq(r.status, 200);
+        http_resp_free(&r);
+    }
+    int fd = conn_open(s.port); /* completes in the kernel backlog */
+    conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    ck_assert_msg(poll(&pfd, 1, 300) == 0, "third connection answered over max_connections = 2");
+
+    close(held[0]);
+    http_read_response(fd, &r, 0); /* served once a slot is free */
+    ck_assert_int_eq(r.status, 200);
+    assert_body(&r, SRV_INDEX_HTML);
+    http_resp_free(&r);
+    close(fd);
+    close(held[1]);
+    srv_stop(&s);
+}
+END_TEST
+
 Suite *
 integ_http_suite(void)
 {
@@ -604,6 +801,12 @@ integ_http_suite(void)
     tcase_add_test(tc, big_file_byte_exact);
     tcase_add_test(tc, empty_file);
     tcase_add_test(tc, percent_encoded_names);
+    tcase_add_test(tc, ambiguous_framing_rejected);
+    tcase_add_test(tc, refused_body_skipped_on_keepalive);
+    tcase_add_test(tc, header_timeout_closes);
+    tcase_add_test(tc, keepalive_timeout_closes);
+    tcase_add_test(tc, several_listeners);
+    tcase_add_test(tc, max_connections_holds_the_rest);
     suite_add_tcase(s, tc);
     return s;
 }

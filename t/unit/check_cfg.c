@@ -615,6 +615,11 @@ static const struct {
     {"graceful_timeout", "30s"},  {"pid_file", "sluice.pid"},
     {"port_file", "sluice.port"}, {"error_log", "stderr"},
     {"log_level", "notice"},      {"user", NULL},
+    {"body_timeout", "60s"},      {"send_min_rate", "1k"},
+    {"send_min_rate_period", "60s"}, {"max_request_line", "8k"},
+    {"max_header_size", "16k"},   {"max_headers", "100"},
+    {"max_body_size", "1m"},      {"max_keepalive_requests", "1000"},
+    {"max_connections_per_ip", "0"}, {"worker_memory_limit", "0"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 
