@@ -16,6 +16,7 @@
 
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/shm.h"
 #include "master/listen.h"
 #include "worker/worker.h"
 
@@ -52,6 +53,8 @@ struct gen {
 
 enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
 
+_Static_assert(MAX_GENS == SHM_GENS, "one shared-memory column per generation slot and worker");
+
 static struct {
     int epfd, sigfd, pid_fd, notify_fd;
     const char *cfg_path;
@@ -61,7 +64,15 @@ static struct {
     int64_t stop_kill_at;
     int exit_status;
     bool started; /* the first generation has been ready */
+    struct shm *shm;
 } m;
+
+/* A worker process's column in the shared region: its generation slot and worker slot. */
+static int
+shm_column(const struct gen *g, int slot)
+{
+    return (int)(g - m.gens) * CFG_MAX_WORKERS + slot;
+}
 
 static int64_t
 now_ms(void)
@@ -152,6 +163,7 @@ spawn(struct gen *g, int slot)
         struct worker_args args = {
             .cfg = g->cfg, .slot = slot, .generation = g->id,
             .ipc_fd = sv[1], .master_pid = master_pid,
+            .shm = m.shm, .shm_column = shm_column(g, slot),
         };
         close(sv[0]);
         child_close_fds(g, slot, &args);
@@ -335,6 +347,7 @@ reap(void)
         close(p->ipc_fd);
         p->pid = 0;
         p->ipc_fd = -1;
+        shm_ip_clear_column(m.shm, shm_column(g, p->slot));
         if (m.stopping)
             continue;
         if (g->state == GEN_RETIRING) {
@@ -524,6 +537,13 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         fprintf(stderr, "sluice: %s\n", err);
         if (strcmp(cfg->error_log, "stderr") != 0)
             log_errorx("%s", err);
+        unlink(cfg->pid_file);
+        close(pid_fd);
+        free(cfg);
+        return 1;
+    }
+    if ((m.shm = shm_create()) == NULL) {
+        log_error("creating the shared memory region");
         unlink(cfg->pid_file);
         close(pid_fd);
         free(cfg);

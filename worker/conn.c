@@ -61,6 +61,8 @@ struct conn {
     uint32_t nrequests;
     uint8_t state;
     bool close_after; /* close once the current response is sent */
+    bool peer_counted;
+    struct sockaddr_in6 peer; /* large enough for AF_INET too */
 };
 
 static struct conn *pool;
@@ -142,11 +144,21 @@ watch(struct conn *c, uint32_t events)
         ev_set(&c->io, events);
 }
 
+static void
+release_peer(struct conn *c)
+{
+    if (c->peer_counted)
+        shm_ip_release(loop.shm, loop.shm_column, (struct sockaddr *)&c->peer);
+    c->peer_counted = false;
+}
+
 struct ev_io *
-conn_start(int fd, const struct transport *tp, void *ctx)
+conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
 {
     struct conn *c = free_conns;
     if (c == NULL) {
+        if (counted_peer)
+            shm_ip_release(loop.shm, loop.shm_column, counted_peer);
         tp->release(ctx);
         close(fd);
         return NULL;
@@ -159,6 +171,12 @@ conn_start(int fd, const struct transport *tp, void *ctx)
     c->tp_ctx = ctx;
     c->file_fd = -1;
     c->state = CONN_IDLE;
+    if (counted_peer) {
+        c->peer_counted = true;
+        memcpy(&c->peer, counted_peer,
+               counted_peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                   : sizeof(struct sockaddr_in));
+    }
     nconns++;
 
     int one = 1;
@@ -166,6 +184,7 @@ conn_start(int fd, const struct transport *tp, void *ctx)
      * latency on the last segment. Fails harmlessly on unix sockets. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (ev_set(&c->io, EPOLLIN) < 0) {
+        release_peer(c);
         tp->release(ctx);
         close(fd);
         c->state = CONN_CLOSED;
@@ -187,6 +206,7 @@ conn_close(struct conn *c, const char *why)
         return;
     log_debug("closing connection fd %d: %s", c->io.fd, why);
     c->tp->release(c->tp_ctx);
+    release_peer(c);
     if (c->io.fd >= 0)
         close(c->io.fd); /* also removes it from epoll */
     c->io.events = 0;

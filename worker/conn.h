@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "worker/loop.h"
 #include "worker/transport.h"
 
@@ -14,9 +16,12 @@
 int conn_pool_init(int max);
 
 /* Take ownership of an accepted, non-blocking socket using transport `tp` (ctx: its state).
+ * `counted_peer` (or NULL) is the client address already counted in the shared
+ * max_connections_per_ip table: the connection releases it when it closes.
  * Returns the connection's ev_io (its callback drives the connection), or NULL when the pool is
- * full or epoll refused the fd; the fd is closed then. */
-struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx);
+ * full or epoll refused the fd; the fd is closed (and the count released) then. */
+struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx,
+                         const struct sockaddr *counted_peer);
 
 bool conn_pool_full(void);
 int conn_count(void);

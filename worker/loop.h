@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "common/cfg.h"
+#include "common/shm.h"
 #include "worker/http.h"
 #include "worker/tq.h"
 
@@ -32,6 +33,8 @@ struct loop {
     struct tq tq_send;      /* response in flight, waiting for the client */
     bool quitting;          /* graceful stop: no new requests on idle connections */
     struct http_limits limits;
+    struct shm *shm;  /* instance-wide shared region */
+    int shm_column;   /* this process's column in it */
 };
 
 extern struct loop loop;

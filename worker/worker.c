@@ -84,6 +84,28 @@ set_accepting(bool on)
     accepting = on;
 }
 
+/* max_connections_per_ip: counted across the instance in the shared table. Over the limit
+ * the client gets a 503 it can read and the connection is closed at once. */
+static void
+start_connection(int fd, const struct sockaddr *peer)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: sluice\r\n"
+                               "Content-Type: text/plain\r\nContent-Length: 36\r\n"
+                               "Connection: close\r\n\r\n"
+                               "Too many connections from your host\n";
+    int limit = loop.cfg->max_connections_per_ip;
+    int counted = limit > 0 ? shm_ip_acquire(loop.shm, loop.shm_column, peer, limit) : 1;
+    if (counted < 0) {
+        log_info("max_connections_per_ip (%d) reached for a client; answered 503", limit);
+        ssize_t rc = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)rc;
+        shutdown(fd, SHUT_WR);
+        close(fd);
+        return;
+    }
+    conn_start(fd, &transport_plain, NULL, counted == 0 ? peer : NULL);
+}
+
 static void
 on_accept(struct ev_io *io, uint32_t events)
 {
@@ -96,9 +118,11 @@ on_accept(struct ev_io *io, uint32_t events)
             set_accepting(false);
             return;
         }
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            conn_start(fd, &transport_plain, NULL);
+            start_connection(fd, (struct sockaddr *)&peer);
             continue;
         }
         switch (errno) {
@@ -221,6 +245,8 @@ setup(const struct worker_args *args)
         exit(0);
 
     loop.cfg = args->cfg;
+    loop.shm = args->shm;
+    loop.shm_column = args->shm_column;
     loop.slot = args->slot;
     loop.now_ms = mono_ms();
     resp_update_date(time(NULL));

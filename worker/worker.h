@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "common/cfg.h"
+#include "common/shm.h"
 
 #define WORKER_MAX_FDS (CFG_MAX_LISTEN * 2)
 
@@ -17,6 +18,8 @@ struct worker_args {
     int listen_fds[WORKER_MAX_FDS]; /* sockets this worker accepts on */
     bool listen_shared[WORKER_MAX_FDS]; /* shared by all workers: use EPOLLEXCLUSIVE */
     int nlisten;
+    struct shm *shm; /* the master's shared region */
+    int shm_column;  /* this process's column in it (see shm.h) */
 };
 
 /* Run worker `args->slot` in the freshly forked child: drop privileges, build the per-worker
