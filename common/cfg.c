@@ -28,6 +28,9 @@ enum key_type {
     K_DURATION,
     K_SIZE,
     K_PATH,
+    K_OPT_PATH, /* a path, or empty for unset */
+    K_WORD,     /* a short string without spaces; "off" stores "" where allowed */
+    K_SYMLINKS,
     K_LOG_PATH,
     K_LEVEL,
     K_USER,
@@ -92,6 +95,24 @@ static const struct key keys[] = {
     {"log_level", K_LEVEL, F(log_level), 0, 0, "notice",
      "debug, info, notice, warn, error, crit or alert"},
     {"user", K_USER, F(user), 0, 0, "", "user the workers run as when started as root"},
+    {"follow_symlinks", K_SYMLINKS, F(follow_symlinks), 0, 0, "inside",
+     "inside: follow symlinks that stay under root; off: follow none"},
+    {"serve_dotfiles", K_BOOL, F(serve_dotfiles), 0, 0, "off",
+     "serve names starting with '.' (/.well-known/ is always served)"},
+    {"autoindex", K_BOOL, F(autoindex), 0, 0, "off",
+     "an HTML listing for a directory without index file (off: 403)"},
+    {"mime_types", K_OPT_PATH, F(mime_types), 0, 0, "",
+     "a mime.types file (\"type ext ext\" lines) over the built-in table; unset: built-in only"},
+    {"default_type", K_WORD, F(default_type), 0, 0, "application/octet-stream",
+     "Content-Type for unknown extensions"},
+    {"charset", K_WORD, F(charset), 1, 0, "utf-8",
+     "charset parameter added to text/* types; off: none"},
+    {"gzip_static", K_BOOL, F(gzip_static), 0, 0, "off",
+     "serve FILE.br / FILE.gz to clients that accept them"},
+    {"sendfile_max_chunk", K_SIZE, F(sendfile_max_chunk), 4096, 1LL << 30, "512k",
+     "bytes one sendfile call may send before other connections get a turn"},
+    {"max_ranges", K_INT, F(max_ranges), 1, 64, "16",
+     "ranges per request after merging; more: the whole file is sent"},
 };
 
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
@@ -462,6 +483,41 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
             return -1;
         }
         return 0;
+    case K_OPT_PATH:
+        if (*val == '\0') {
+            *(char *)field = '\0';
+            return 0;
+        }
+        if (absolute_path(val, field, CFG_PATH_MAX) < 0) {
+            *why = "expected a path";
+            return -1;
+        }
+        return 0;
+    case K_WORD: {
+        size_t cap = k->off == F(default_type) ? sizeof(cfg->default_type) : sizeof(cfg->charset);
+        if (k->min && strcmp(val, "off") == 0) {
+            *(char *)field = '\0';
+            return 0;
+        }
+        if (*val == '\0' || strlen(val) >= cap || strpbrk(val, " \t\";,")) {
+            *why = k->off == F(default_type) ? "expected a media type such as text/plain"
+                                             : "expected a charset name such as utf-8, or off";
+            return -1;
+        }
+        if (k->off == F(default_type) && strchr(val, '/') == NULL) {
+            *why = "expected a media type such as text/plain";
+            return -1;
+        }
+        strcpy(field, val);
+        return 0;
+    }
+    case K_SYMLINKS:
+        if (strcmp(val, "inside") != 0 && strcmp(val, "off") != 0) {
+            *why = "expected inside or off";
+            return -1;
+        }
+        *(bool *)field = strcmp(val, "inside") == 0;
+        return 0;
     case K_LOG_PATH:
         if (strcmp(val, "stderr") == 0) {
             strcpy(field, "stderr");
@@ -660,6 +716,8 @@ load_handle(void *user, const char *section, const char *name, const char *value
         ld->cfg->root_line = ld->lineno;
     else if (k->off == F(user))
         ld->cfg->user_line = ld->lineno;
+    else if (k->off == F(mime_types))
+        ld->cfg->mime_types_line = ld->lineno;
     return 1;
 }
 
@@ -691,6 +749,11 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
     }
     close(fd);
 
+    if (cfg->mime_types[0] && access(cfg->mime_types, R_OK) < 0) {
+        snprintf(err, errlen, "%s:%d: mime_types: cannot read '%s': %s", cfg->file,
+                 cfg->mime_types_line, cfg->mime_types, strerror(errno));
+        return -1;
+    }
     if (cfg->user[0]) {
         errno = 0;
         if (getpwnam(cfg->user) == NULL) {

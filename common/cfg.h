@@ -67,8 +67,19 @@ struct cfg {
     enum cfg_log_level log_level;
     char user[64]; /* "" = unset */
 
+    bool follow_symlinks; /* follow_symlinks = inside (true) | off */
+    bool serve_dotfiles;
+    bool autoindex;
+    bool gzip_static;
+    char mime_types[CFG_PATH_MAX]; /* "" = built-in table only */
+    char default_type[128];
+    char charset[64]; /* "" = none (charset = off) */
+    int64_t sendfile_max_chunk;
+    int max_ranges;
+
     int root_line; /* config line of root, 0 when it is the default */
     int user_line;
+    int mime_types_line;
 };
 
 /* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving

@@ -24,7 +24,6 @@
 #include "worker/resp.h"
 
 #define BUF_CACHE 64                /* free buffers of each kind kept per worker */
-#define SENDFILE_CHUNK (512 * 1024) /* per turn, so one fast client cannot hog the loop */
 #define RESP_SLACK 1024             /* response header room beyond the longest target */
 
 enum conn_state {
@@ -46,17 +45,18 @@ struct ibuf {
 
 struct conn {
     struct ev_io io;
-    struct tq_node timer;
+    struct tq_node timer;      /* on one of the header, body, keep-alive and send queues */
+    struct tq_node rate_timer; /* on tq_rate while a response is sending (send_min_rate) */
     const struct transport *tp;
     void *tp_ctx;
     struct ibuf *in;   /* NULL when idle */
     struct resp *out;  /* response header being sent, NULL otherwise */
     struct conn *next; /* free list or reap list */
     int file_fd;
-    off_t file_pos, file_end;
-    int64_t send_start_ms;    /* send_min_rate: when this response started */
-    int64_t rate_window_ms;   /* start of the current measuring window */
-    int64_t rate_window_sent; /* bytes sent before the window */
+    off_t file_pos, file_end; /* file bytes of the current part still to send */
+    int part;                 /* index into out->parts; the part whose file bytes are sent */
+    bool in_file;             /* sending the file bytes of `part` */
+    int64_t rate_window_sent; /* send_min_rate: bytes sent before the current window */
     int64_t sent;             /* bytes of this response sent so far */
     uint32_t nrequests;
     uint8_t state;
@@ -218,6 +218,7 @@ conn_close(struct conn *c, const char *why)
     c->in = NULL;
     c->out = NULL;
     tq_disarm(&c->timer);
+    tq_disarm(&c->rate_timer);
     c->state = CONN_CLOSED;
     c->next = closed_conns;
     closed_conns = c;
@@ -289,12 +290,13 @@ respond(struct conn *c, int error_status)
     c->close_after = out->close;
     c->nrequests++;
     c->file_fd = file.fd;
-    c->file_pos = file.offset;
-    c->file_end = file.offset + file.length;
+    c->part = 0;
+    c->in_file = false;
     c->state = CONN_SENDING;
-    c->send_start_ms = c->rate_window_ms = loop.now_ms;
     c->sent = c->rate_window_sent = 0;
     tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    if (loop.cfg->send_min_rate)
+        tq_arm(&loop.tq_rate, &c->rate_timer, loop.now_ms);
     if (in->pos == in->len && !c->close_after) {
         /* Nothing pipelined: the request buffer is not needed while the response goes out. */
         bufpool_put(&in_pool, in);
@@ -387,23 +389,6 @@ read_some(struct conn *c)
     return false;
 }
 
-/* send_min_rate: once a response has been sending for a whole period, each period must move
- * at least rate x period bytes. nginx's send_timeout alone lets a client that reads a byte a
- * minute hold a transfer forever. */
-static bool
-too_slow(struct conn *c)
-{
-    const struct cfg *cfg = loop.cfg;
-    if (cfg->send_min_rate == 0 || loop.now_ms - c->rate_window_ms < cfg->send_min_rate_period_ms)
-        return false;
-    int64_t need = cfg->send_min_rate * cfg->send_min_rate_period_ms / 1000;
-    if (c->sent - c->rate_window_sent < need)
-        return true;
-    c->rate_window_ms = loop.now_ms;
-    c->rate_window_sent = c->sent;
-    return false;
-}
-
 enum send_result { SEND_DONE, SEND_BLOCKED, SEND_YIELD, SEND_CLOSED };
 
 static enum send_result
@@ -411,30 +396,16 @@ progress(struct conn *c, ssize_t n)
 {
     c->sent += n;
     tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
-    if (too_slow(c)) {
-        log_info("closing a connection below send_min_rate (%lld bytes in %lld ms)",
-                 (long long)(c->sent - c->rate_window_sent),
-                 (long long)(loop.now_ms - c->rate_window_ms));
-        conn_close(c, "send_min_rate");
-        return SEND_CLOSED;
-    }
     return SEND_DONE;
 }
 
+/* Buffer bytes up to `end`; SEND_DONE once they are all out. */
 static enum send_result
-send_some(struct conn *c)
+send_buffer(struct conn *c, size_t end, bool more)
 {
-    bool more_body = c->file_fd >= 0 && c->file_pos < c->file_end;
     struct resp *out = c->out;
-
-    while (out) {
-        if (out->sent == out->len) {
-            bufpool_put(&out_pool, out);
-            c->out = out = NULL;
-            break;
-        }
-        ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, out->buf + out->sent, out->len - out->sent,
-                                more_body);
+    while (out->sent < end) {
+        ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, out->buf + out->sent, end - out->sent, more);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -447,12 +418,19 @@ send_some(struct conn *c)
         if (progress(c, n) == SEND_CLOSED)
             return SEND_CLOSED;
     }
-    if (!more_body)
-        return SEND_DONE;
+    return SEND_DONE;
+}
 
+/* One sendfile call of the current part, at most sendfile_max_chunk bytes. */
+static enum send_result
+send_file(struct conn *c)
+{
     off_t left = c->file_end - c->file_pos;
+    off_t chunk = loop.cfg->sendfile_max_chunk;
+    if (left <= 0)
+        return SEND_DONE;
     ssize_t n = c->tp->sendfile(c->io.fd, c->tp_ctx, c->file_fd, &c->file_pos,
-                                (size_t)(left < SENDFILE_CHUNK ? left : SENDFILE_CHUNK));
+                                (size_t)(left < chunk ? left : chunk));
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return SEND_BLOCKED;
@@ -470,10 +448,53 @@ send_some(struct conn *c)
     return c->file_pos < c->file_end ? SEND_YIELD : SEND_DONE;
 }
 
+/* Walk the parts of the response: buffer bytes, then file bytes, part after part. The response
+ * buffer goes back to its pool as soon as no buffer byte is left to send, so a long download
+ * holds only the connection struct and the file. */
+static enum send_result
+send_some(struct conn *c)
+{
+    for (;;) {
+        struct resp *out = c->out;
+        if (c->in_file) {
+            enum send_result r = send_file(c);
+            if (r != SEND_DONE)
+                return r;
+            c->in_file = false;
+            c->part++;
+            if (out == NULL)
+                return SEND_DONE;
+            continue;
+        }
+        if (out == NULL)
+            return SEND_DONE;
+        bool parts_left = c->part < out->nparts;
+        size_t end = parts_left ? out->parts[c->part].mem_end : out->len;
+        bool more = parts_left || end < out->len;
+        enum send_result r = send_buffer(c, end, more && c->file_fd >= 0);
+        if (r != SEND_DONE)
+            return r;
+        if (!parts_left) {
+            bufpool_put(&out_pool, out);
+            c->out = NULL;
+            return SEND_DONE;
+        }
+        const struct resp_part *p = &out->parts[c->part];
+        c->file_pos = p->file_off;
+        c->file_end = p->file_off + p->file_len;
+        c->in_file = true;
+        if (c->part == out->nparts - 1 && out->sent == out->len) {
+            bufpool_put(&out_pool, out);
+            c->out = NULL;
+        }
+    }
+}
+
 /* The response is out: close, start on pipelined bytes, or go idle without a buffer. */
 static void
 finish_response(struct conn *c)
 {
+    tq_disarm(&c->rate_timer);
     if (c->file_fd >= 0)
         close(c->file_fd);
     c->file_fd = -1;
@@ -559,9 +580,34 @@ expire(struct tq *q, const char *what)
     }
 }
 
+/* send_min_rate: every send_min_rate_period of a response in flight must have moved rate x
+ * period bytes. send_timeout alone only measures gaps, so a client that reads a byte a minute
+ * would hold a transfer forever; and a stalled client makes no progress events, so this runs
+ * from its own timer queue rather than on writes. */
+static void
+expire_rate(void)
+{
+    const struct cfg *cfg = loop.cfg;
+    int64_t need = cfg->send_min_rate * cfg->send_min_rate_period_ms / 1000;
+    struct tq_node *n;
+    while ((n = tq_pop_expired(&loop.tq_rate, loop.now_ms)) != NULL) {
+        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
+        int64_t moved = c->sent - c->rate_window_sent;
+        if (moved < need) {
+            log_info("closing a connection below send_min_rate: %lld bytes in %lld ms",
+                     (long long)moved, (long long)cfg->send_min_rate_period_ms);
+            conn_close(c, "send_min_rate");
+            continue;
+        }
+        c->rate_window_sent = c->sent;
+        tq_arm(&loop.tq_rate, &c->rate_timer, loop.now_ms);
+    }
+}
+
 void
 conn_expire_timeouts(void)
 {
+    expire_rate();
     expire(&loop.tq_header, "header timeout");
     expire(&loop.tq_body, "body timeout");
     expire(&loop.tq_keepalive, "keep-alive timeout");
@@ -572,7 +618,7 @@ int64_t
 conn_next_deadline(void)
 {
     int64_t d = tq_next_deadline(&loop.tq_header);
-    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send};
+    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send, &loop.tq_rate};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         int64_t e = tq_next_deadline(others[i]);
         if (e < d)

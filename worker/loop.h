@@ -31,6 +31,7 @@ struct loop {
     struct tq tq_body;      /* between two reads of a request body */
     struct tq tq_keepalive; /* idle between requests */
     struct tq tq_send;      /* response in flight, waiting for the client */
+    struct tq tq_rate;      /* send_min_rate windows of responses in flight */
     bool quitting;          /* graceful stop: no new requests on idle connections */
     struct http_limits limits;
     struct shm *shm;  /* instance-wide shared region */

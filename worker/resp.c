@@ -27,15 +27,19 @@ resp_reason(int status)
     switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 206: return "Partial Content";
     case 204: return "No Content";
     case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -71,10 +75,22 @@ put(struct resp *out, const char *fmt, ...)
     va_end(ap);
 }
 
+int
+resp_add_part(struct resp *out, off_t off, off_t len)
+{
+    if (out->nparts == RESP_MAX_PARTS) {
+        out->overflow = true;
+        return -1;
+    }
+    out->parts[out->nparts++] = (struct resp_part){out->len, off, len};
+    return 0;
+}
+
 void
 resp_start(struct resp *out, int status)
 {
     out->len = out->sent = 0;
+    out->nparts = 0;
     out->overflow = false;
     put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status),
         loop.date);
@@ -117,9 +133,14 @@ resp_error(struct resp *out, const struct http_req *req, int status, const char 
                         "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>"
                         "<body><h1>%d %s</h1></body></html>\n",
                         status, resp_reason(status), status, resp_reason(status));
-    /* After these the stream cannot be trusted (or the client is too slow or too big). */
-    if (status == 400 || status == 408 || status >= 413)
+    /* After these the stream cannot be trusted, or the client is too slow, too big, or asks
+     * for what this server does not do: close rather than read on. */
+    switch (status) {
+    case 400: case 408: case 413: case 414: case 417: case 431:
+    case 500: case 501: case 503: case 505:
         out->close = true;
+        break;
+    }
     resp_start(out, status);
     resp_header(out, "Content-Type: text/html; charset=utf-8");
     resp_header(out, "Content-Length: %d", blen);

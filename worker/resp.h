@@ -9,21 +9,36 @@
 
 #include "worker/http.h"
 
-/* The bytes to send before any file body. Lives in a pooled buffer of `cap` bytes, taken when a
- * response is built and given back once it is sent. */
+#define RESP_MAX_PARTS 65 /* max_ranges (64) parts of a multipart body, plus one */
+
+/* A response is buffer bytes interleaved with file bytes: for each part, the buffer up to
+ * `mem_end`, then `file_len` bytes of the file from `file_off`; after the last part, the rest
+ * of the buffer (a multipart closing boundary). A plain file is one part; a multipart/byteranges
+ * body one part per range. */
+struct resp_part {
+    size_t mem_end;
+    off_t file_off, file_len;
+};
+
+/* The bytes of a response that are not file bytes. Lives in a pooled buffer of `cap` bytes,
+ * taken when a response is built and given back once its last buffer byte is sent. */
 struct resp {
     size_t len, sent, cap;
-    bool close;      /* in: the connection must close after this response; handlers may set it */
-    bool overflow;   /* a put did not fit: the block is unusable */
+    bool close;    /* in: the connection must close after this response; handlers may set it */
+    bool overflow; /* a put did not fit: the block is unusable */
+    int nparts;
+    struct resp_part parts[RESP_MAX_PARTS];
     char buf[];
 };
 
-/* A file body to send after `resp`: `length` bytes from `offset`; fd -1 when there is none.
- * The fd passes to the caller, who closes it. */
+/* The file the parts read from; fd -1 when there is none. The fd passes to the caller, who
+ * closes it. */
 struct resp_file {
     int fd;
-    off_t offset, length;
 };
+
+/* Add a part: the buffer so far, then `len` file bytes from `off`. Returns 0 or -1 when full. */
+int resp_add_part(struct resp *out, off_t off, off_t len);
 
 /* Refresh the cached Date value when `now` is a new second. */
 void resp_update_date(time_t now);

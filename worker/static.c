@@ -15,9 +15,6 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "worker/loop.h"
-#include "worker/path.h"
-#include "worker/route.h"
 
 static bool have_openat2 = true;
 
@@ -54,16 +51,27 @@ open_walk(int root_fd, const char *rel)
 }
 
 static int
-open_beneath(int root_fd, const char *rel)
+open_beneath(int root_fd, const char *rel, bool follow)
 {
     if (have_openat2) {
         struct open_how how = {
             .flags = OPEN_FLAGS,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS | (follow ? 0 : RESOLVE_NO_SYMLINKS),
         };
         return (int)syscall(SYS_openat2, root_fd, *rel ? rel : ".", &how, sizeof(how));
     }
     return open_walk(root_fd, rel);
+}
+
+bool
+static_is_dotpath(const char *rel)
+{
+    if (strncmp(rel, ".well-known/", 12) == 0)
+        rel += 12;
+    for (const char *p = rel; *p; p++)
+        if (*p == '.' && (p == rel || p[-1] == '/'))
+            return true;
+    return false;
 }
 
 void
@@ -71,7 +79,7 @@ static_init(int root_fd)
 {
     int fd = -1;
     have_openat2 = true;
-    fd = open_beneath(root_fd, "");
+    fd = open_beneath(root_fd, "", true);
     if (fd < 0 && errno == ENOSYS) {
         have_openat2 = false;
         log_warnx("openat2(2) unavailable (Linux < 5.6): confining paths by opening each "
@@ -104,22 +112,43 @@ errno_status(int err)
 }
 
 static int
-fill(int fd, const char *name, struct static_file *f)
+fill(int fd, const struct stat *st, const char *name, struct static_file *f)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return 500;
-    }
-    if (!S_ISREG(st.st_mode)) {
+    if (!S_ISREG(st->st_mode)) {
         close(fd);
         return 403;
     }
     f->fd = fd;
-    f->size = st.st_size;
-    f->mtime = st.st_mtim;
-    f->type = mime_type(name);
+    f->is_dir = false;
+    f->size = st->st_size;
+    f->mtime = st->st_mtim;
+    snprintf(f->name, sizeof(f->name), "%s", name);
     return 200;
+}
+
+static int
+open_stat(int root_fd, const struct cfg *cfg, const char *rel, struct stat *st)
+{
+    int fd = open_beneath(root_fd, rel, cfg->follow_symlinks);
+    if (fd >= 0 && fstat(fd, st) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+static_open_variant(int root_fd, const struct cfg *cfg, const char *rel, const char *suffix,
+                    struct static_file *f)
+{
+    char path[CFG_PATH_MAX];
+    struct stat st;
+    if (snprintf(path, sizeof(path), "%s%s", rel, suffix) >= (int)sizeof(path))
+        return -1;
+    int fd = open_stat(root_fd, cfg, path, &st);
+    if (fd < 0)
+        return -1;
+    return fill(fd, &st, rel, f) == 200 ? 0 : -1;
 }
 
 int
@@ -129,86 +158,40 @@ static_open(int root_fd, const struct cfg *cfg, const char *rel, struct static_f
     size_t rl = strlen(rel);
 
     f->fd = -1;
-    int fd = open_beneath(root_fd, rel);
+    if (!cfg->serve_dotfiles && static_is_dotpath(rel))
+        return 404;
+    int fd = open_stat(root_fd, cfg, rel, &st);
     if (fd < 0)
         return errno_status(errno);
-    if (fstat(fd, &st) < 0) {
-        close(fd);
-        return 500;
-    }
     if (!S_ISDIR(st.st_mode))
-        return fill(fd, rel, f);
-    close(fd);
-    if (rl > 0 && rel[rl - 1] != '/')
+        return fill(fd, &st, rel, f);
+    if (rl > 0 && rel[rl - 1] != '/') {
+        close(fd);
         return 301;
-
+    }
     for (int i = 0; i < cfg->nindex; i++) {
         char path[CFG_PATH_MAX];
+        struct stat ist;
         if (snprintf(path, sizeof(path), "%s%s", rel, cfg->index[i]) >= (int)sizeof(path))
-            return 404;
-        fd = open_beneath(root_fd, path);
-        if (fd >= 0)
-            return fill(fd, path, f);
-        if (errno != ENOENT)
+            break;
+        int ifd = open_stat(root_fd, cfg, path, &ist);
+        if (ifd >= 0) {
+            close(fd);
+            return fill(ifd, &ist, path, f);
+        }
+        if (errno != ENOENT) {
+            close(fd);
             return errno_status(errno);
+        }
     }
-    return 403;
+    if (!cfg->autoindex) {
+        close(fd);
+        return 403;
+    }
+    f->fd = fd;
+    f->is_dir = true;
+    f->size = 0;
+    f->mtime = st.st_mtim;
+    snprintf(f->name, sizeof(f->name), "%s", rel);
+    return 200;
 }
-
-/* A directory named without its trailing '/': send the client to the slash form, query kept.
- * The Location reuses the path as the client wrote it (still percent-encoded). */
-static void
-redirect_slash(const struct http_req *req, struct http_span path, struct http_span query,
-               struct resp *out)
-{
-    resp_start(out, 301);
-    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "",
-                (int)query.n, query.p ? query.p : "");
-    resp_header(out, "Content-Length: 0");
-    resp_end(out, req);
-}
-
-static void
-static_respond(const struct http_req *req, struct http_span path, struct http_span query,
-               struct resp *out, struct resp_file *file)
-{
-    char rel[CFG_PATH_MAX];
-    struct static_file f;
-
-    if (path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
-        resp_error(out, req, 400, NULL);
-        return;
-    }
-    int status = static_open(loop.root_fd, loop.cfg, rel, &f);
-    if (status == 301) {
-        redirect_slash(req, path, query, out);
-        return;
-    }
-    if (status != 200) {
-        resp_error(out, req, status, NULL);
-        return;
-    }
-    char lm[40];
-    struct tm tm;
-    gmtime_r(&f.mtime.tv_sec, &tm);
-    strftime(lm, sizeof(lm), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    resp_start(out, 200);
-    resp_header(out, "Content-Type: %s", f.type);
-    resp_header(out, "Content-Length: %lld", (long long)f.size);
-    resp_header(out, "Last-Modified: %s", lm);
-    resp_end(out, req);
-    if (req->verb == VERB_HEAD || f.size == 0) {
-        close(f.fd);
-        return;
-    }
-    file->fd = f.fd;
-    file->offset = 0;
-    file->length = f.size;
-}
-
-const struct handler static_handler = {
-    .name = "static",
-    .verbs = 1u << VERB_GET | 1u << VERB_HEAD | 1u << VERB_OPTIONS,
-    .allow = "GET, HEAD, OPTIONS",
-    .respond = static_respond,
-};

@@ -260,6 +260,7 @@ setup(const struct worker_args *args)
     };
     tq_init(&loop.tq_keepalive, args->cfg->keepalive_timeout_ms);
     tq_init(&loop.tq_send, args->cfg->send_timeout_ms);
+    tq_init(&loop.tq_rate, args->cfg->send_min_rate_period_ms);
 
     int sfd = setup_signals();
     if (sfd < 0)
@@ -269,6 +270,8 @@ setup(const struct worker_args *args)
         fatal("opening root '%s'", args->cfg->root);
     drop_privileges(args->cfg);
     static_init(loop.root_fd);
+    if (args->cfg->mime_types[0] && mime_load(args->cfg->mime_types) < 0)
+        fatal("loading mime_types '%s'", args->cfg->mime_types);
     if (route_add("/", &static_handler) < 0)
         fatalx("route table full");
     if (conn_pool_init(args->cfg->max_connections) < 0)

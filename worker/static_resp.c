@@ -1,0 +1,396 @@
+/* The static-file route handler: precompressed variants, validators and conditional requests
+ * (RFC 9110 13), ranges (RFC 9110 14), directory listings, and the header block. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "worker/httpdate.h"
+#include "worker/loop.h"
+#include "worker/path.h"
+#include "worker/range.h"
+#include "worker/route.h"
+#include "worker/static.h"
+
+/* What the handler knows about the representation it is about to send. */
+struct rep {
+    struct static_file f;
+    char etag[48];
+    char last_modified[HTTPDATE_LEN + 1];
+    const char *encoding; /* "gzip", "br" or NULL */
+};
+
+static void
+make_etag(struct rep *r)
+{
+    unsigned long long ns =
+        (unsigned long long)r->f.mtime.tv_sec * 1000000000ULL + (unsigned long long)r->f.mtime.tv_nsec;
+    snprintf(r->etag, sizeof(r->etag), "\"%llx-%llx\"", ns, (unsigned long long)r->f.size);
+    httpdate_format(r->f.mtime.tv_sec, r->last_modified);
+}
+
+/* Walk a comma-separated list; calls `each` on every trimmed element until it returns true. */
+static bool
+list_any(const struct http_span *v, bool (*each)(const char *p, size_t n, const void *arg),
+         const void *arg)
+{
+    const char *s = v->p, *end = v->p + v->n;
+    while (s < end) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *e = comma ? comma : end;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        const char *t = e;
+        while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t > s && each(s, (size_t)(t - s), arg))
+            return true;
+        s = e + 1;
+    }
+    return false;
+}
+
+/* If-None-Match: weak comparison, "*" matches any current representation. */
+static bool
+etag_weak_eq(const char *p, size_t n, const void *arg)
+{
+    const char *ours = arg;
+    if (n == 1 && p[0] == '*')
+        return true;
+    if (n > 2 && p[0] == 'W' && p[1] == '/') {
+        p += 2;
+        n -= 2;
+    }
+    return n == strlen(ours) && memcmp(p, ours, n) == 0;
+}
+
+/* If-Match: strong comparison (a weak tag never matches). */
+static bool
+etag_strong_eq(const char *p, size_t n, const void *arg)
+{
+    const char *ours = arg;
+    if (n == 1 && p[0] == '*')
+        return true;
+    return n == strlen(ours) && memcmp(p, ours, n) == 0;
+}
+
+static bool
+date_header(const struct http_req *req, const char *name, time_t *t)
+{
+    const struct http_span *v = http_header_get(req, name);
+    return v && httpdate_parse(v->p, v->n, t) == 0;
+}
+
+/* RFC 9110 13.2.2: the order in which preconditions are evaluated. Returns 0 (go on), 304 or
+ * 412. */
+static int
+preconditions(const struct http_req *req, const struct rep *r)
+{
+    const struct http_span *im = http_header_get(req, "if-match");
+    const struct http_span *inm = http_header_get(req, "if-none-match");
+    time_t t;
+    bool get_or_head = req->verb == VERB_GET || req->verb == VERB_HEAD;
+
+    if (im) {
+        if (!list_any(im, etag_strong_eq, r->etag))
+            return 412;
+    } else if (date_header(req, "if-unmodified-since", &t) && r->f.mtime.tv_sec > t) {
+        return 412;
+    }
+    if (inm) {
+        if (list_any(inm, etag_weak_eq, r->etag))
+            return get_or_head ? 304 : 412;
+    } else if (get_or_head && date_header(req, "if-modified-since", &t) &&
+               r->f.mtime.tv_sec <= t) {
+        return 304;
+    }
+    return 0;
+}
+
+/* If-Range: the Range applies only when the validator still matches (strong ETag, or exactly
+ * the Last-Modified date). */
+static bool
+if_range_holds(const struct http_req *req, const struct rep *r)
+{
+    const struct http_span *v = http_header_get(req, "if-range");
+    time_t t;
+    if (v == NULL)
+        return true;
+    if (v->n > 0 && (v->p[0] == '"' || v->p[0] == 'W'))
+        return v->n == strlen(r->etag) && memcmp(v->p, r->etag, v->n) == 0;
+    return httpdate_parse(v->p, v->n, &t) == 0 && t == r->f.mtime.tv_sec;
+}
+
+/* Accept-Encoding: is `coding` acceptable (listed with q > 0, or covered by "*")? */
+struct coding_q {
+    const char *name;
+    int *q; /* -1 unknown, else q x 1000 */
+};
+
+static bool
+coding_entry(const char *p, size_t n, const void *arg)
+{
+    const struct coding_q *cq = arg;
+    size_t nl = strlen(cq->name);
+    const char *semi = memchr(p, ';', n);
+    size_t tl = semi ? (size_t)(semi - p) : n;
+    while (tl > 0 && (p[tl - 1] == ' ' || p[tl - 1] == '\t'))
+        tl--;
+    if (!(tl == nl && strncasecmp(p, cq->name, nl) == 0))
+        return false;
+    int q = 1000;
+    if (semi) {
+        const char *qp = semi + 1, *end = p + n;
+        while (qp < end && (*qp == ' ' || *qp == '\t'))
+            qp++;
+        if (end - qp >= 3 && (qp[0] == 'q' || qp[0] == 'Q') && qp[1] == '=') {
+            q = (qp[2] == '1') ? 1000 : 0;
+            if (qp[2] == '0' && end - qp > 4 && qp[3] == '.')
+                for (int i = 4, scale = 100; i < end - qp && i < 7; i++, scale /= 10)
+                    if (qp[i] >= '0' && qp[i] <= '9')
+                        q += (qp[i] - '0') * scale;
+        }
+    }
+    *cq->q = q;
+    return true;
+}
+
+static bool
+accepts(const struct http_req *req, const char *coding)
+{
+    const struct http_span *ae = http_header_get(req, "accept-encoding");
+    int q = -1, star = -1;
+    if (ae == NULL)
+        return false;
+    struct coding_q named = {coding, &q}, any = {"*", &star};
+    list_any(ae, coding_entry, &named);
+    if (q >= 0)
+        return q > 0;
+    list_any(ae, coding_entry, &any);
+    return star > 0;
+}
+
+/* gzip_static: swap in FILE.br or FILE.gz when the client takes it. */
+static void
+pick_variant(const struct http_req *req, struct rep *r)
+{
+    static const struct {
+        const char *coding, *suffix;
+    } variants[] = {{"br", ".br"}, {"gzip", ".gz"}};
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        struct static_file v;
+        if (!accepts(req, variants[i].coding) ||
+            static_open_variant(loop.root_fd, loop.cfg, r->f.name, variants[i].suffix, &v) < 0)
+            continue;
+        close(r->f.fd);
+        r->f = v;
+        r->encoding = variants[i].coding;
+        return;
+    }
+}
+
+static void
+put_content_type(struct resp *out, const char *name)
+{
+    const char *type = mime_type(name, loop.cfg->default_type);
+    if (loop.cfg->charset[0] && strncmp(type, "text/", 5) == 0)
+        resp_header(out, "Content-Type: %s; charset=%s", type, loop.cfg->charset);
+    else
+        resp_header(out, "Content-Type: %s", type);
+}
+
+static void
+put_validators(struct resp *out, const struct rep *r)
+{
+    resp_header(out, "ETag: %s", r->etag);
+    resp_header(out, "Last-Modified: %s", r->last_modified);
+    if (loop.cfg->gzip_static)
+        resp_header(out, "Vary: Accept-Encoding");
+    if (r->encoding)
+        resp_header(out, "Content-Encoding: %s", r->encoding);
+}
+
+/* 206 with one range, or multipart/byteranges with several. */
+static void
+put_ranges(const struct http_req *req, const struct rep *r, const struct range *rg, int n,
+           struct resp *out)
+{
+    off_t size = r->f.size;
+    resp_start(out, 206);
+    put_validators(out, r);
+    resp_header(out, "Accept-Ranges: bytes");
+    if (n == 1) {
+        put_content_type(out, r->f.name);
+        resp_header(out, "Content-Range: bytes %lld-%lld/%lld", (long long)rg[0].first,
+                    (long long)rg[0].last, (long long)size);
+        resp_header(out, "Content-Length: %lld", (long long)(rg[0].last - rg[0].first + 1));
+        resp_end(out, req);
+        if (req->verb == VERB_GET)
+            resp_add_part(out, rg[0].first, rg[0].last - rg[0].first + 1);
+        return;
+    }
+    /* The boundary only has to be absent from the part headers; the body is binary-safe
+     * because every part's length is fixed by its Content-Range. */
+    char boundary[40], type_line[256];
+    const char *type = mime_type(r->f.name, loop.cfg->default_type);
+    snprintf(boundary, sizeof(boundary), "sluice-%08lx%08lx", (unsigned long)r->f.mtime.tv_nsec,
+             (unsigned long)(size & 0xffffffff));
+    if (loop.cfg->charset[0] && strncmp(type, "text/", 5) == 0)
+        snprintf(type_line, sizeof(type_line), "%s; charset=%s", type, loop.cfg->charset);
+    else
+        snprintf(type_line, sizeof(type_line), "%s", type);
+
+    /* Content-Length: the part headers, the part bodies and the closing delimiter. */
+    long long total = 0;
+    char head[512];
+    for (int i = 0; i < n; i++)
+        total += snprintf(head, sizeof(head),
+                          "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld"
+                          "\r\n\r\n",
+                          boundary, type_line, (long long)rg[i].first, (long long)rg[i].last,
+                          (long long)size) +
+                 (rg[i].last - rg[i].first + 1);
+    total += snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
+    resp_header(out, "Content-Type: multipart/byteranges; boundary=%s", boundary);
+    resp_header(out, "Content-Length: %lld", total);
+    resp_end(out, req);
+    if (req->verb != VERB_GET)
+        return;
+    for (int i = 0; i < n; i++) {
+        int hl = snprintf(head, sizeof(head),
+                          "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld"
+                          "\r\n\r\n",
+                          boundary, type_line, (long long)rg[i].first, (long long)rg[i].last,
+                          (long long)size);
+        resp_body(out, head, (size_t)hl);
+        resp_add_part(out, rg[i].first, rg[i].last - rg[i].first + 1);
+    }
+    int tl = snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
+    resp_body(out, head, (size_t)tl);
+}
+
+static void
+put_not_modified(const struct http_req *req, const struct rep *r, struct resp *out)
+{
+    resp_start(out, 304);
+    put_validators(out, r);
+    resp_end(out, req);
+}
+
+static void
+put_listing(const struct http_req *req, struct http_span path, struct rep *r, struct resp *out,
+            struct resp_file *file)
+{
+    off_t size;
+    int fd = autoindex_build(r->f.fd, path.p, path.n, loop.cfg->serve_dotfiles, &size);
+    close(r->f.fd);
+    if (fd < 0) {
+        resp_error(out, req, 500, NULL);
+        return;
+    }
+    resp_start(out, 200);
+    resp_header(out, "Content-Type: text/html; charset=utf-8");
+    resp_header(out, "Content-Length: %lld", (long long)size);
+    resp_header(out, "Cache-Control: no-cache");
+    resp_end(out, req);
+    if (req->verb == VERB_HEAD || size == 0) {
+        close(fd);
+        return;
+    }
+    file->fd = fd;
+    resp_add_part(out, 0, size);
+}
+
+/* A directory named without its trailing '/': send the client to the slash form, query kept.
+ * The Location reuses the path as the client wrote it (still percent-encoded). */
+static void
+redirect_slash(const struct http_req *req, struct http_span path, struct http_span query,
+               struct resp *out)
+{
+    resp_start(out, 301);
+    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "",
+                (int)query.n, query.p ? query.p : "");
+    resp_header(out, "Content-Length: 0");
+    resp_end(out, req);
+}
+
+static void
+static_respond(const struct http_req *req, struct http_span path, struct http_span query,
+               struct resp *out, struct resp_file *file)
+{
+    char rel[CFG_PATH_MAX];
+    struct rep r = {.encoding = NULL};
+
+    if (path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
+        resp_error(out, req, 400, NULL);
+        return;
+    }
+    int status = static_open(loop.root_fd, loop.cfg, rel, &r.f);
+    if (status == 301) {
+        redirect_slash(req, path, query, out);
+        return;
+    }
+    if (status != 200) {
+        resp_error(out, req, status, NULL);
+        return;
+    }
+    if (r.f.is_dir) {
+        put_listing(req, path, &r, out, file);
+        return;
+    }
+    if (loop.cfg->gzip_static)
+        pick_variant(req, &r);
+    make_etag(&r);
+
+    int pre = preconditions(req, &r);
+    if (pre) {
+        close(r.f.fd);
+        if (pre == 304)
+            put_not_modified(req, &r, out);
+        else
+            resp_error(out, req, 412, NULL);
+        return;
+    }
+
+    const struct http_span *range = http_header_get(req, "range");
+    if (range && req->verb == VERB_GET && if_range_holds(req, &r)) {
+        struct range rg[64];
+        int n = 0;
+        int max = loop.cfg->max_ranges < 64 ? loop.cfg->max_ranges : 64;
+        switch (range_parse(range->p, range->n, r.f.size, rg, max, &n)) {
+        case RANGE_OK:
+            put_ranges(req, &r, rg, n, out);
+            file->fd = r.f.fd;
+            return;
+        case RANGE_UNSATISFIABLE: {
+            char cr[64];
+            snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)r.f.size);
+            close(r.f.fd);
+            resp_error(out, req, 416, cr);
+            return;
+        }
+        case RANGE_IGNORE:
+            break;
+        }
+    }
+
+    resp_start(out, 200);
+    put_content_type(out, r.f.name);
+    put_validators(out, &r);
+    resp_header(out, "Accept-Ranges: bytes");
+    resp_header(out, "Content-Length: %lld", (long long)r.f.size);
+    resp_end(out, req);
+    if (req->verb == VERB_HEAD || r.f.size == 0) {
+        close(r.f.fd);
+        return;
+    }
+    file->fd = r.f.fd;
+    resp_add_part(out, 0, r.f.size);
+}
+
+const struct handler static_handler = {
+    .name = "static",
+    .verbs = 1u << VERB_GET | 1u << VERB_HEAD | 1u << VERB_OPTIONS,
+    .allow = "GET, HEAD, OPTIONS",
+    .respond = static_respond,
+};
