@@ -594,7 +594,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
 
     struct gen *active = gen_in(GEN_ACTIVE);
     last = active ? *active->cfg : *cfg;
-    cleanup(&last);
     log_notice("exiting");
+    cleanup(&last); /* releases the pid file lock: `sluice stop` returns once it is gone */
     return m.exit_status;
 }

@@ -6,9 +6,17 @@
 Suite *cfg_suite(void);
 Suite *cfg_example_suite(void);
 Suite *path_suite(void);
+Suite *http_suite(void);
+Suite *http_errors_suite(void);
+Suite *tq_suite(void);
+Suite *bufpool_suite(void);
+Suite *route_suite(void);
 Suite *integ_http_suite(void);
 Suite *integ_cli_suite(void);
 Suite *integ_master_suite(void);
+Suite *integ_strict_suite(void);
+Suite *integ_limits_suite(void);
+Suite *integ_timeouts_suite(void);
 
 int
 main(void)
@@ -16,9 +24,17 @@ main(void)
     SRunner *sr = srunner_create(cfg_suite());
     srunner_add_suite(sr, cfg_example_suite());
     srunner_add_suite(sr, path_suite());
+    srunner_add_suite(sr, http_suite());
+    srunner_add_suite(sr, http_errors_suite());
+    srunner_add_suite(sr, tq_suite());
+    srunner_add_suite(sr, bufpool_suite());
+    srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, integ_http_suite());
     srunner_add_suite(sr, integ_cli_suite());
     srunner_add_suite(sr, integ_master_suite());
+    srunner_add_suite(sr, integ_strict_suite());
+    srunner_add_suite(sr, integ_limits_suite());
+    srunner_add_suite(sr, integ_timeouts_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -68,7 +69,7 @@ struct conn {
 static struct conn *pool;
 static struct conn *free_conns;
 static struct conn *closed_conns;
-static int pool_max, nconns;
+static int pool_max, pool_used, nconns; /* pool_used: slots ever handed out */
 static struct bufpool in_pool, out_pool;
 static size_t in_data_cap;
 
@@ -78,13 +79,11 @@ int
 conn_pool_init(int max)
 {
     const struct http_limits *lim = &loop.limits;
+    /* calloc of a large array maps fresh zero pages: slots never used cost no memory, so the
+     * pool is handed out by a bump index before the free list is built up. */
     pool = calloc((size_t)max, sizeof(*pool));
     if (pool == NULL)
         return -1;
-    for (int i = max - 1; i >= 0; i--) {
-        pool[i].next = free_conns;
-        free_conns = &pool[i];
-    }
     pool_max = max;
     in_data_cap = lim->max_header_size;
     bufpool_init(&in_pool,
@@ -98,7 +97,18 @@ conn_pool_init(int max)
 bool
 conn_pool_full(void)
 {
-    return free_conns == NULL;
+    return free_conns == NULL && pool_used == pool_max;
+}
+
+static struct conn *
+take_slot(void)
+{
+    struct conn *c = free_conns;
+    if (c)
+        free_conns = c->next;
+    else if (pool_used < pool_max)
+        c = &pool[pool_used++];
+    return c;
 }
 
 int
@@ -110,6 +120,8 @@ conn_count(void)
 void
 conn_trim_buffers(void)
 {
+    /* The allocator keeps freed small blocks for reuse; malloc_trim below hands whole free
+     * pages back to the kernel so RSS follows. */
     void *b;
     while ((b = in_pool.free) != NULL) {
         in_pool.free = *(void **)b;
@@ -123,6 +135,7 @@ conn_trim_buffers(void)
         free(b);
         bufpool_bytes -= (int64_t)out_pool.size;
     }
+    malloc_trim(0);
 }
 
 static struct conn *
@@ -155,7 +168,7 @@ release_peer(struct conn *c)
 struct ev_io *
 conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
 {
-    struct conn *c = free_conns;
+    struct conn *c = take_slot();
     if (c == NULL) {
         if (counted_peer)
             shm_ip_release(loop.shm, loop.shm_column, counted_peer);
@@ -163,7 +176,6 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
         close(fd);
         return NULL;
     }
-    free_conns = c->next;
     memset(c, 0, sizeof(*c));
     c->io.fd = fd;
     c->io.cb = conn_io;
@@ -645,7 +657,7 @@ conn_close_idle(void)
 void
 conn_close_all(void)
 {
-    for (int i = 0; i < pool_max; i++)
+    for (int i = 0; i < pool_used; i++)
         if (pool[i].io.cb && pool[i].state != CONN_CLOSED)
             conn_close(&pool[i], "stop");
 }

@@ -57,6 +57,12 @@ is_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+static bool
+is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 /* uri-host [ ":" port ]: IP-literal in brackets, or reg-name / IPv4 (unreserved, pct-encoded,
  * sub-delims). Empty is allowed (RFC 9112 3.2: a target without authority). */
 bool
@@ -65,7 +71,7 @@ http_host_valid(const char *p, size_t n)
     size_t i = 0;
     if (n > 0 && p[0] == '[') {
         for (i = 1; i < n && p[i] != ']'; i++)
-            if (!(is_digit(p[i]) || strchr("abcdefABCDEF:.", p[i]) || p[i] == 'v' || p[i] == 'V'))
+            if (!(is_digit(p[i]) || (p[i] != '\0' && strchr("abcdefABCDEF:.vV", p[i]))))
                 return false;
         if (i == n || i == 1)
             return false;
@@ -74,12 +80,11 @@ http_host_valid(const char *p, size_t n)
         for (; i < n && p[i] != ':'; i++) {
             unsigned char c = (unsigned char)p[i];
             if (c == '%') {
-                if (i + 2 >= n || !strchr("0123456789abcdefABCDEF", p[i + 1]) ||
-                    !strchr("0123456789abcdefABCDEF", p[i + 2]))
+                if (i + 2 >= n || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
                     return false;
                 i += 2;
             } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
-                         strchr("-._~!$&'()*+,;=", c))) {
+                         (c != '\0' && strchr("-._~!$&'()*+,;=", c)))) {
                 return false;
             }
         }
@@ -134,13 +139,21 @@ scan_header_bytes(struct http_req *req, const char *data, size_t len)
         req->scanned = i + 1;
         if (c == '\0')
             return fail(req, 400);
-        if (c == '\r' && i + 1 < end && req->base[i + 1] != '\n')
-            return fail(req, 400); /* bare CR */
+        if (c == '\r') {
+            if (i + 1 == end) {
+                req->scanned = i; /* look at this CR again once its next byte is in */
+                break;
+            }
+            if (req->base[i + 1] != '\n')
+                return fail(req, 400); /* bare CR */
+        }
+        if (i >= lim->max_header_size)
+            return fail(req, req->seen_request_line ? 431 : 414);
+        if (c == '\r')
+            continue; /* part of the line ending, not of the line */
         if (c != '\n') {
             if (!req->seen_request_line && i - req->line_start >= lim->max_request_line)
                 return fail(req, 414);
-            if (i >= lim->max_header_size)
-                return fail(req, req->seen_request_line ? 431 : 414);
             continue;
         }
         const char *line = req->base + req->line_start;
@@ -158,6 +171,123 @@ scan_header_bytes(struct http_req *req, const char *data, size_t len)
             req->scan_done = true;
         } else if (line[0] == ' ' || line[0] == '\t') {
             return fail(req, 400); /* obs-fold */
+        }
+    }
+    return 0;
+}
+
+/* Chunked framing, checked byte by byte beside http-parser, which (built lenient) takes any
+ * two bytes for the CRLF after chunk data, any byte after a CR in a size line, and a bare LF
+ * inside an extension. Disagreeing with a front proxy about where a chunk ends is how requests
+ * get smuggled, so every framing byte must be exactly what RFC 9112 7.1 says. */
+enum chunk_state {
+    CH_SIZE,       /* first hex digit of a chunk size */
+    CH_SIZE_MORE,  /* more digits, BWS, ';' or CR */
+    CH_EXT,        /* inside chunk extensions: up to CR */
+    CH_SIZE_LF,    /* LF after the size line */
+    CH_DATA,       /* chunk_left data bytes */
+    CH_DATA_CR,    /* CR after data */
+    CH_DATA_LF,    /* LF after data */
+    CH_TRAILER,    /* start of a trailer line, or CR of the final empty line */
+    CH_TRAILER_LINE,
+    CH_TRAILER_LF, /* LF ending a trailer line */
+    CH_FINAL_LF,   /* LF of the final empty line */
+    CH_DONE,
+};
+
+static int
+hexval(unsigned char c)
+{
+    if (is_digit((char)c))
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int
+scan_chunked(struct http_req *req, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        switch (req->chunk_state) {
+        case CH_SIZE:
+        case CH_SIZE_MORE:
+            if (hexval(c) >= 0) {
+                if (++req->chunk_digits > 15)
+                    return fail(req, 400);
+                req->chunk_left = req->chunk_left * 16 + (uint64_t)hexval(c);
+                req->chunk_state = CH_SIZE_MORE;
+            } else if (req->chunk_state == CH_SIZE) {
+                return fail(req, 400);
+            } else if (c == ';' || c == ' ' || c == '\t') {
+                req->chunk_state = CH_EXT;
+            } else if (c == '\r') {
+                req->chunk_state = CH_SIZE_LF;
+            } else {
+                return fail(req, 400);
+            }
+            break;
+        case CH_EXT:
+            if (c == '\r')
+                req->chunk_state = CH_SIZE_LF;
+            else if (c == '\n' || c == '\0')
+                return fail(req, 400);
+            break;
+        case CH_SIZE_LF:
+            if (c != '\n')
+                return fail(req, 400);
+            req->chunk_state = req->chunk_left ? CH_DATA : CH_TRAILER;
+            break;
+        case CH_DATA: {
+            size_t take = n - i;
+            if (take > req->chunk_left)
+                take = (size_t)req->chunk_left;
+            req->chunk_left -= take;
+            i += take - 1;
+            if (req->chunk_left == 0)
+                req->chunk_state = CH_DATA_CR;
+            break;
+        }
+        case CH_DATA_CR:
+            if (c != '\r')
+                return fail(req, 400);
+            req->chunk_state = CH_DATA_LF;
+            break;
+        case CH_DATA_LF:
+            if (c != '\n')
+                return fail(req, 400);
+            req->chunk_state = CH_SIZE;
+            req->chunk_digits = 0;
+            break;
+        case CH_TRAILER:
+            if (c == '\r')
+                req->chunk_state = CH_FINAL_LF;
+            else if (c == '\n' || c == '\0' || c == ' ' || c == '\t')
+                return fail(req, 400);
+            else
+                req->chunk_state = CH_TRAILER_LINE;
+            break;
+        case CH_TRAILER_LINE:
+            if (c == '\r')
+                req->chunk_state = CH_TRAILER_LF;
+            else if (c == '\n' || c == '\0')
+                return fail(req, 400);
+            break;
+        case CH_TRAILER_LF:
+            if (c != '\n')
+                return fail(req, 400);
+            req->chunk_state = CH_TRAILER;
+            break;
+        case CH_FINAL_LF:
+            if (c != '\n')
+                return fail(req, 400);
+            req->chunk_state = CH_DONE;
+            break;
+        default:
+            return fail(req, 400); /* bytes past the end belong to the next request */
         }
     }
     return 0;
@@ -182,6 +312,8 @@ static int
 on_header_field(http_parser *p, const char *at, size_t n)
 {
     struct http_req *req = req_of(p);
+    if (req->headers_done)
+        return 0; /* a trailer field: parsed, checked by the chunk scanner, ignored */
     if (req->in_value || req->nheaders == 0) {
         if (req->nheaders == req->lim->max_headers)
             return fail(req, 431);
@@ -189,9 +321,11 @@ on_header_field(http_parser *p, const char *at, size_t n)
         req->headers[req->nheaders - 1] = (struct http_header){{NULL, 0}, {NULL, 0}};
         req->in_value = false;
     }
-    /* http-parser takes "Host :" as a field called "Host "; RFC 9112 5.1 makes that a 400. */
-    if (!http_is_token(at, n))
-        return fail(req, 400);
+    /* http-parser takes "Host :" as a field called "Host "; RFC 9112 5.1 makes that a 400.
+     * A name split across reads arrives in pieces, the last one possibly empty. */
+    for (size_t i = 0; i < n; i++)
+        if (!is_tchar((unsigned char)at[i]))
+            return fail(req, 400);
     span_extend(&req->headers[req->nheaders - 1].name, at, n);
     return 0;
 }
@@ -200,6 +334,8 @@ static int
 on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct http_req *req = req_of(p);
+    if (req->headers_done)
+        return 0;
     req->in_value = true;
     span_extend(&req->headers[req->nheaders - 1].value, at, n);
     return 0;
@@ -397,26 +533,26 @@ check_headers(struct http_req *req)
     return 0;
 }
 
-/* http-parser stops a request whose method it does not know with HPE_INVALID_METHOD after the
- * first unknown byte. A method-shaped token (tchar+ then SP) is a method sluice does not
- * implement: 501; anything else is junk: 400. Too few bytes to tell: wait for more. */
+/* http-parser stops a request whose method it does not know with HPE_INVALID_METHOD at the
+ * first byte that fits no method it knows. A method-shaped token (tchar+ then SP) is a method
+ * sluice does not implement: 501; anything else is junk: 400. The verdict looks at the request
+ * line from its start in the buffer, so it is the same however the bytes were split; until the
+ * token is complete the bytes are taken and more are awaited (the scanner bounds the line). */
 static enum http_feed_result
 unknown_method(struct http_req *req, const char *data, size_t len, size_t *used)
 {
-    size_t i = 0;
-    while (i < len && (data[i] == '\r' || data[i] == '\n'))
-        i++;
-    size_t start = i;
-    while (i < len && is_tchar((unsigned char)data[i]))
-        i++;
-    if (i == len && i - start < 32) {
-        /* Parse again from the start once more bytes are in. */
-        http_parser_init(parser_of(req), HTTP_REQUEST);
-        parser_of(req)->data = req;
-        *used = 0;
+    const char *p = req->base, *end = data + len;
+    req->bad_method = true;
+    while (p < end && (*p == '\r' || *p == '\n'))
+        p++;
+    const char *start = p;
+    while (p < end && is_tchar((unsigned char)*p))
+        p++;
+    if (p == end) {
+        *used = len;
         return HTTP_NEED_MORE;
     }
-    req->status = (i > start && i < len && data[i] == ' ') ? 501 : 400;
+    req->status = (p > start && *p == ' ') ? 501 : 400;
     return HTTP_ERROR;
 }
 
@@ -440,6 +576,8 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
     *used = 0;
     if (!req->scan_done && scan_header_bytes(req, data, len) < 0)
         return HTTP_ERROR;
+    if (req->bad_method)
+        return unknown_method(req, data, len, used);
     if (HTTP_PARSER_ERRNO(p) == HPE_PAUSED)
         http_parser_pause(p, 0);
 
@@ -449,6 +587,11 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
     enum http_errno err = HTTP_PARSER_ERRNO(p);
 
     if (in_body) {
+        /* The first feed after HTTP_HEADERS starts with the header's final LF. */
+        const char *body = data < req->base + req->header_end ? req->base + req->header_end : data;
+        if (req->chunked && body < data + n &&
+            scan_chunked(req, (const unsigned char *)body, (size_t)(data + n - body)) < 0)
+            return HTTP_ERROR;
         /* Chunk extensions and trailers are parsed and dropped; bound how much of that a
          * client may send per byte of body so it cannot keep a worker busy on framing. */
         req->body_parsed += (int64_t)n;
@@ -491,7 +634,8 @@ http_target_path(const struct http_req *req, struct http_span *path, struct http
 {
     struct http_parser_url u;
     http_parser_url_init(&u);
-    if (req->target.n == 0 || http_parser_parse_url(req->target.p, req->target.n, 0, &u) != 0)
+    if (req->target.n == 0 || req->target.p[0] == '*' ||
+        http_parser_parse_url(req->target.p, req->target.n, 0, &u) != 0)
         return -1;
     if (!(u.field_set & (1 << UF_PATH)))
         return -1;

@@ -79,6 +79,11 @@ struct http_req {
     size_t line_start;
     bool seen_request_line;
     bool scan_done;
+    bool bad_method; /* http-parser refused the method: waiting to tell 501 from 400 */
+    /* chunked framing scanner state, see scan_chunked() */
+    uint8_t chunk_state;
+    uint8_t chunk_digits;
+    uint64_t chunk_left;
 };
 
 enum http_feed_result {

@@ -33,11 +33,17 @@ route_match(const char *path, size_t len)
 {
     const struct handler *best = NULL;
     size_t best_len = 0;
-    for (int i = 0; i < nroutes; i++)
-        if (routes[i].len <= len && routes[i].len >= best_len &&
-            memcmp(routes[i].prefix, path, routes[i].len) == 0) {
+    for (int i = 0; i < nroutes; i++) {
+        size_t pl = routes[i].len;
+        /* A prefix matches whole segments: "/api" takes "/api" and "/api/x", not "/apix". */
+        if (pl > len || pl < best_len || memcmp(routes[i].prefix, path, pl) != 0)
+            continue;
+        if (pl > 0 && routes[i].prefix[pl - 1] != '/' && pl < len && path[pl] != '/')
+            continue;
+        {
             best = routes[i].h;
-            best_len = routes[i].len;
+            best_len = pl;
         }
+    }
     return best;
 }

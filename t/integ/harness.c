@@ -1,6 +1,6 @@
 /* Integration-test harness: temp dir + config, fork/exec of the real binary, bounded waits on
- * the port file, raw-socket HTTP, CLI runs, and the error-log scan that fails a test on
- * crit/alert/sanitizer lines. See harness.h for the contracts. */
+ * the port file, CLI runs, and the error-log scan that fails a test on crit/alert/sanitizer
+ * lines. See harness.h for the contracts; the HTTP client half is in client.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -13,34 +13,32 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS 10000
-#define IO_TIMEOUT_S 10
-#define BODY_UNTIL_CLOSE_MAX (64 << 20)
 
 const char SRV_INDEX_HTML[] = "<!doctype html>\n<title>sluice test</title>\n"
                               "<p>hello from the sluice integration suite</p>\n";
 
 /*
- * Guard: every process the harness starts is remembered here (by pid, not by struct srv
- * pointer: a passing test's stack is gone by the time exit handlers run). When a test fails,
- * Check exits the test process, and the atexit handler SIGKILLs whatever is still running,
- * so a failed assertion never leaks a server. Check's own killpg() covers foreground masters
- * on a timeout; a daemonised master left its process group, hence srv_guard_pid.
+ * Guard. Check runs each test in a forked process and ends a failing one with _exit() (no
+ * atexit handlers), or SIGKILLs its process group on a timeout; either way a test that fails
+ * half-way never reaches srv_stop. Check's killpg() takes the foreground masters with it, but
+ * not a daemonised master (it left the group) nor the temp dirs. So the harness keeps a
+ * registry of what it started in MAP_SHARED memory, and the first registration forks a
+ * watchdog in its own process group that blocks on a pipe only the test process holds. When
+ * the test process ends, however it ends, the watchdog reads EOF, SIGKILLs every registered
+ * process still there (all started by this test), prints the tail of each leftover log, and
+ * removes the leftover temp dirs (SLUICE_TEST_KEEP=1 keeps them for a post-mortem).
  */
 struct child {
     pid_t pid;
@@ -50,27 +48,81 @@ struct child {
 };
 
 #define GUARD_MAX 32
-static struct child guard[GUARD_MAX];
-static bool guard_registered;
-
-/* Temp dirs of instances not yet through srv_finish, with their logs: at exit these belong to a
- * failed test, so the log tail goes to stderr and the dir is removed (SLUICE_TEST_KEEP=1 keeps
- * it for a post-mortem). */
 #define DIRS_MAX 8
-static struct {
-    char dir[SRV_PATH_MAX];
-    char log[SRV_PATH_MAX];
-} guard_dirs[DIRS_MAX];
 
-static void guard_kill_all(void);
+struct guard {
+    struct child kids[GUARD_MAX];
+    struct {
+        char dir[SRV_PATH_MAX];
+        char log[SRV_PATH_MAX];
+    } dirs[DIRS_MAX]; /* instances not yet through srv_finish */
+};
+
+static struct guard *guard; /* shared with the watchdog */
+static pid_t guard_owner;   /* the process the watchdog watches */
+
+static void rm_tree(const char *dir);
+static const char *log_tail(const char *log, char *buf, size_t max);
+static void kill_tree(pid_t master);
+
+/* In the watchdog, once the test process is gone. */
+static void
+guard_cleanup(void)
+{
+    for (int i = 0; i < GUARD_MAX; i++) {
+        struct child *c = &guard->kids[i];
+        if (c->pid == 0 || c->reaped)
+            continue;
+        if (pid_alive(c->pid))
+            kill_tree(c->pid);
+    }
+    bool keep = getenv("SLUICE_TEST_KEEP") != NULL;
+    for (int i = 0; i < DIRS_MAX; i++) {
+        if (guard->dirs[i].dir[0] == '\0')
+            continue;
+        char tail[1600];
+        fprintf(stderr, "harness: test ended before srv_finish; %s %s; tail of %s:\n%s\n",
+                keep ? "kept" : "removed", guard->dirs[i].dir, guard->dirs[i].log,
+                log_tail(guard->dirs[i].log, tail, sizeof(tail)));
+        if (!keep)
+            rm_tree(guard->dirs[i].dir);
+    }
+}
 
 static void
 guard_register(void)
 {
-    if (!guard_registered) {
-        atexit(guard_kill_all);
-        guard_registered = true;
+    if (guard != NULL && guard_owner == getpid())
+        return;
+    /* First use in this (test) process: a registry inherited from a parent is not ours. */
+    guard = mmap(NULL, sizeof(*guard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_msg(guard != MAP_FAILED, "mmap: %s", strerror(errno));
+    guard_owner = getpid();
+    int p[2];
+    ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        setpgid(0, 0); /* out of the test's group: survives Check's killpg */
+        signal(SIGINT, SIG_IGN);
+        /* Keep only the read end (lifted above 2: without stdin it may have been fd 0), so
+         * that EOF means the test process is gone. */
+        int rfd = fcntl(p[0], F_DUPFD, 10);
+        close(p[0]);
+        close(p[1]);
+        int devnull = open("/dev/null", O_RDWR);
+        if (rfd < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 ||
+            dup2(rfd, 3) < 0)
+            _exit(1);
+        close_range(4, ~0U, 0);
+        char c;
+        while (read(3, &c, 1) != 0 && errno == EINTR)
+            ;
+        guard_cleanup();
+        _exit(0);
     }
+    close(p[0]); /* p[1] stays open, close-on-exec, until this process ends */
 }
 
 static void
@@ -78,8 +130,8 @@ guard_add(pid_t pid, bool ours)
 {
     guard_register();
     for (int i = 0; i < GUARD_MAX; i++) {
-        if (guard[i].pid == 0) {
-            guard[i] = (struct child){.pid = pid, .ours = ours};
+        if (guard->kids[i].pid == 0) {
+            guard->kids[i] = (struct child){.pid = pid, .ours = ours};
             return;
         }
     }
@@ -89,9 +141,9 @@ guard_add(pid_t pid, bool ours)
 static struct child *
 guard_find(pid_t pid)
 {
-    for (int i = 0; i < GUARD_MAX; i++)
-        if (guard[i].pid == pid)
-            return &guard[i];
+    for (int i = 0; guard != NULL && i < GUARD_MAX; i++)
+        if (guard->kids[i].pid == pid)
+            return &guard->kids[i];
     return NULL;
 }
 
@@ -108,8 +160,8 @@ guard_remove(pid_t pid)
 static void
 guard_reap(void)
 {
-    for (int i = 0; i < GUARD_MAX; i++) {
-        struct child *c = &guard[i];
+    for (int i = 0; guard != NULL && i < GUARD_MAX; i++) {
+        struct child *c = &guard->kids[i];
         int st;
         if (c->pid == 0 || !c->ours || c->reaped)
             continue;
@@ -134,17 +186,14 @@ kill_tree(pid_t master)
         kill(kids[i], SIGKILL);
 }
 
-static void rm_tree(const char *dir);
-static const char *log_tail(const char *log, char *buf, size_t max);
-
 static void
 guard_add_dir(const struct srv *s)
 {
     guard_register();
     for (int i = 0; i < DIRS_MAX; i++) {
-        if (guard_dirs[i].dir[0] == '\0') {
-            snprintf(guard_dirs[i].dir, SRV_PATH_MAX, "%s", s->dir);
-            snprintf(guard_dirs[i].log, SRV_PATH_MAX, "%s", s->log);
+        if (guard->dirs[i].dir[0] == '\0') {
+            snprintf(guard->dirs[i].dir, SRV_PATH_MAX, "%s", s->dir);
+            snprintf(guard->dirs[i].log, SRV_PATH_MAX, "%s", s->log);
             return;
         }
     }
@@ -154,37 +203,9 @@ guard_add_dir(const struct srv *s)
 static void
 guard_remove_dir(const char *dir)
 {
-    for (int i = 0; i < DIRS_MAX; i++)
-        if (strcmp(guard_dirs[i].dir, dir) == 0)
-            guard_dirs[i].dir[0] = '\0';
-}
-
-static void
-guard_kill_all(void)
-{
-    guard_reap();
-    for (int i = 0; i < GUARD_MAX; i++) {
-        struct child *c = &guard[i];
-        if (c->pid == 0 || c->reaped)
-            continue;
-        if (c->ours || pid_alive(c->pid))
-            kill_tree(c->pid);
-        if (c->ours)
-            waitpid(c->pid, NULL, 0);
-        memset(c, 0, sizeof(*c));
-    }
-    bool keep = getenv("SLUICE_TEST_KEEP") != NULL;
-    for (int i = 0; i < DIRS_MAX; i++) {
-        if (guard_dirs[i].dir[0] == '\0')
-            continue;
-        char tail[1600];
-        fprintf(stderr, "harness: test ended without srv_finish; %s%s; tail of %s:\n%s\n",
-                keep ? "kept " : "removed ", guard_dirs[i].dir, guard_dirs[i].log,
-                log_tail(guard_dirs[i].log, tail, sizeof(tail)));
-        if (!keep)
-            rm_tree(guard_dirs[i].dir);
-        guard_dirs[i].dir[0] = '\0';
-    }
+    for (int i = 0; guard != NULL && i < DIRS_MAX; i++)
+        if (strcmp(guard->dirs[i].dir, dir) == 0)
+            guard->dirs[i].dir[0] = '\0';
 }
 
 void
@@ -381,6 +402,19 @@ log_tail(const char *log, char *buf, size_t max)
 
 /* ---- instance lifecycle ---- */
 
+/* "exited with status 1" / "killed by signal 6 (Aborted)" into buf (64 bytes). */
+static const char *
+wait_status_text(int st, char *buf)
+{
+    if (WIFEXITED(st))
+        snprintf(buf, 64, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, 64, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+    else
+        snprintf(buf, 64, "wait status 0x%x", st);
+    return buf;
+}
+
 char *
 srv_path(const struct srv *s, const char *rel, char *buf, size_t buflen)
 {
@@ -448,8 +482,9 @@ srv_write_config(struct srv *s, const char *extra_cfg)
         const char *key;
         const char *value;
     } defaults[] = {
-        {"listen", "127.0.0.1:0"},    {"workers", "2"},          {"root", s->root},
-        {"pid_file", s->pid_file},    {"port_file", s->port_file}, {"error_log", "stderr"},
+        {"listen", "127.0.0.1:0"},   {"workers", "2"},
+        {"root", s->root},           {"pid_file", s->pid_file},
+        {"port_file", s->port_file}, {"error_log", "stderr"},
         {"log_level", "info"},
     };
     char text[8192];
@@ -460,8 +495,8 @@ srv_write_config(struct srv *s, const char *extra_cfg)
             continue;
         int n = snprintf(text + used, sizeof(text) - used, "%s = %s\n", defaults[i].key,
                          defaults[i].value);
-        ck_assert_msg(n > 0 && n < 196, "config line too long for sluice: %s = %s",
-                      defaults[i].key, defaults[i].value);
+        ck_assert_msg(n > 0 && n < 196, "config line too long for sluice: %s = %s", defaults[i].key,
+                      defaults[i].value);
         used += (size_t)n;
     }
     if (extra_cfg != NULL) {
@@ -513,8 +548,12 @@ srv_read_pid_file(const struct srv *s)
 static void
 child_setup_fds(int outfd, int errfd)
 {
+    /* Lift the targets above 2 first: run without stdin (as CI is), one may be fd 0. */
+    outfd = fcntl(outfd, F_DUPFD, 10);
+    errfd = fcntl(errfd, F_DUPFD, 10);
     int devnull = open("/dev/null", O_RDONLY);
-    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 || dup2(errfd, 2) < 0)
+    if (outfd < 0 || errfd < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 ||
+        dup2(errfd, 2) < 0)
         _exit(126);
     close_range(3, ~0U, 0);
     sigset_t none;
@@ -556,7 +595,8 @@ srv_spawn(struct srv *s)
             s->reaped = true;
             s->status = c->status;
             guard_remove(pid);
-            ck_abort_msg("sluice exited during start (wait status 0x%x); log:\n%s", s->status,
+            char how[64];
+            ck_abort_msg("sluice %s during start; log:\n%s", wait_status_text(s->status, how),
                          log_tail(s->log, tail, sizeof(tail)));
         }
         s->port = srv_read_port_file(s);
@@ -603,8 +643,7 @@ void
 srv_stop(struct srv *s)
 {
     if (s->pid > 0 && !s->reaped) {
-        ck_assert_msg(kill(s->pid, SIGTERM) == 0, "kill TERM %d: %s", (int)s->pid,
-                      strerror(errno));
+        ck_assert_msg(kill(s->pid, SIGTERM) == 0, "kill TERM %d: %s", (int)s->pid, strerror(errno));
         int st = srv_wait_exit(s, STOP_TIMEOUT_MS);
         if (st == -1) {
             kill_tree(s->pid);
@@ -614,7 +653,8 @@ srv_stop(struct srv *s)
         }
         srv_check_log(s);
         ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-                      "master %d after SIGTERM: wait status 0x%x (want exit 0)", (int)s->pid, st);
+                      "master %d after SIGTERM: %s (want exit 0)", (int)s->pid,
+                      wait_status_text(st, (char[64]){0}));
     }
     srv_finish(s);
 }
@@ -719,6 +759,8 @@ run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t
            int timeout_ms)
 {
     const char *bin = sluice_bin();
+    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
+                  strerror(errno));
     const char *argv[32];
     int argc = 0;
     argv[argc++] = bin;
@@ -754,8 +796,8 @@ run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t
             char text[2048], cmd[1024];
             size_t used = 0;
             for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
-                used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "",
-                                         argv[i]);
+                used +=
+                    (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
             read_back(outfd, text, sizeof(text));
             ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms,
                          text);
@@ -812,277 +854,4 @@ log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
             return false;
         sleep_ms(10);
     }
-}
-
-/* ---- sockets ---- */
-
-int
-conn_open_rcvbuf(int port, int rcvbuf)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
-    int64_t deadline = now_ms() + 2000;
-    for (;;) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        ck_assert_msg(fd >= 0, "socket: %s", strerror(errno));
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (rcvbuf > 0)
-            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-        if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
-            return fd;
-        int e = errno;
-        close(fd);
-        ck_assert_msg(e == ECONNREFUSED && now_ms() < deadline, "connect 127.0.0.1:%d: %s", port,
-                      strerror(e));
-        sleep_ms(10);
-    }
-}
-
-int
-conn_open(int port)
-{
-    return conn_open_rcvbuf(port, 0);
-}
-
-void
-conn_send(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_msg(n > 0, "send: %s", strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-void
-conn_sendstr(int fd, const char *s)
-{
-    conn_send(fd, s, strlen(s));
-}
-
-bool
-conn_wait_closed(int fd, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        int left = (int)(deadline - now_ms());
-        if (left <= 0)
-            return false;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, left);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return false;
-        char c;
-        ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE)))
-            return true;
-        if (n > 0)
-            return false; /* more bytes where the stream should have ended */
-    }
-}
-
-/* ---- HTTP ---- */
-
-static int
-resp_fail(struct http_resp *r, const char *what, ssize_t n)
-{
-    if (n == 0)
-        snprintf(r->err, sizeof(r->err), "%s: connection closed by server", what);
-    else if (errno == EAGAIN || errno == EWOULDBLOCK)
-        snprintf(r->err, sizeof(r->err), "%s: no data for %d s", what, IO_TIMEOUT_S);
-    else
-        snprintf(r->err, sizeof(r->err), "%s: %s", what, strerror(errno));
-    return -1;
-}
-
-int
-http_try_read_head(int fd, struct http_resp *r)
-{
-    memset(r, 0, offsetof(struct http_resp, head));
-    r->head_len = 0;
-    r->nhdr = 0;
-    r->body = NULL;
-    r->body_len = 0;
-    r->err[0] = '\0';
-    /* One byte at a time: never consume bytes of a following pipelined response. */
-    for (;;) {
-        if (r->head_len + 1 >= sizeof(r->head)) {
-            snprintf(r->err, sizeof(r->err), "header block over %zu bytes", sizeof(r->head));
-            return -1;
-        }
-        ssize_t n = recv(fd, r->head + r->head_len, 1, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            char what[64];
-            snprintf(what, sizeof(what), "reading header after %zu bytes", r->head_len);
-            return resp_fail(r, what, n);
-        }
-        r->head_len++;
-        if (r->head_len >= 4 && memcmp(r->head + r->head_len - 4, "\r\n\r\n", 4) == 0)
-            break;
-    }
-    r->head[r->head_len] = '\0';
-
-    char *line = r->head;
-    char *eol = strstr(line, "\r\n");
-    *eol = '\0';
-    char reason[8];
-    if (sscanf(line, "%15s %3d%c", r->version, &r->status, reason) < 2 ||
-        strncmp(r->version, "HTTP/1.", 7) != 0 || r->status < 100 || r->status > 599) {
-        snprintf(r->err, sizeof(r->err), "bad status line '%.100s'", line);
-        return -1;
-    }
-    for (line = eol + 2; *line != '\0' && *line != '\r'; line = eol + 2) {
-        eol = strstr(line, "\r\n");
-        *eol = '\0';
-        char *colon = strchr(line, ':');
-        if (colon == NULL || colon == line || r->nhdr == HTTP_MAX_HEADERS) {
-            snprintf(r->err, sizeof(r->err), "bad header line '%.100s'", line);
-            return -1;
-        }
-        *colon = '\0';
-        char *value = colon + 1;
-        while (*value == ' ' || *value == '\t')
-            value++;
-        for (char *end = eol; end > value && (end[-1] == ' ' || end[-1] == '\t'); end--)
-            end[-1] = '\0';
-        r->hdr[r->nhdr].name = line;
-        r->hdr[r->nhdr].value = value;
-        r->nhdr++;
-    }
-    return 0;
-}
-
-static int
-read_exact(int fd, struct http_resp *r, size_t len)
-{
-    r->body = malloc(len + 1);
-    ck_assert_ptr_nonnull(r->body);
-    while (r->body_len < len) {
-        ssize_t n = recv(fd, r->body + r->body_len, len - r->body_len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            char what[96];
-            snprintf(what, sizeof(what), "reading body after %zu of %zu bytes", r->body_len,
-                     len);
-            r->body[r->body_len] = '\0';
-            return resp_fail(r, what, n);
-        }
-        r->body_len += (size_t)n;
-    }
-    r->body[len] = '\0';
-    return 0;
-}
-
-static int
-read_until_close(int fd, struct http_resp *r)
-{
-    size_t cap = 4096;
-    r->body = malloc(cap);
-    ck_assert_ptr_nonnull(r->body);
-    for (;;) {
-        if (r->body_len + 1 >= cap) {
-            if (cap >= BODY_UNTIL_CLOSE_MAX) {
-                snprintf(r->err, sizeof(r->err), "body without length over %d bytes",
-                         BODY_UNTIL_CLOSE_MAX);
-                return -1;
-            }
-            cap *= 2;
-            r->body = realloc(r->body, cap);
-            ck_assert_ptr_nonnull(r->body);
-        }
-        ssize_t n = recv(fd, r->body + r->body_len, cap - r->body_len - 1, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0 || (n < 0 && errno == ECONNRESET))
-            break;
-        if (n < 0) {
-            r->body[r->body_len] = '\0';
-            return resp_fail(r, "reading body until close", n);
-        }
-        r->body_len += (size_t)n;
-    }
-    r->body[r->body_len] = '\0';
-    return 0;
-}
-
-int
-http_try_read_body(int fd, struct http_resp *r, int flags)
-{
-    if ((flags & HTTP_NO_BODY) || r->status / 100 == 1 || r->status == 204 || r->status == 304)
-        return 0;
-    const char *cl = http_header(r, "Content-Length");
-    if (cl != NULL) {
-        char *end;
-        errno = 0;
-        unsigned long long len = strtoull(cl, &end, 10);
-        if (errno != 0 || end == cl || *end != '\0' || len > (1ULL << 32)) {
-            snprintf(r->err, sizeof(r->err), "bad Content-Length '%s'", cl);
-            return -1;
-        }
-        return read_exact(fd, r, (size_t)len);
-    }
-    if (http_header(r, "Transfer-Encoding") != NULL) {
-        snprintf(r->err, sizeof(r->err), "Transfer-Encoding '%s' on a static response",
-                 http_header(r, "Transfer-Encoding"));
-        return -1;
-    }
-    return read_until_close(fd, r);
-}
-
-int
-http_try_read(int fd, struct http_resp *r, int flags)
-{
-    if (http_try_read_head(fd, r) != 0)
-        return -1;
-    return http_try_read_body(fd, r, flags);
-}
-
-void
-http_read_response(int fd, struct http_resp *r, int flags)
-{
-    int rc = http_try_read(fd, r, flags);
-    ck_assert_msg(rc == 0, "reading HTTP response: %s", r->err);
-}
-
-const char *
-http_header(const struct http_resp *r, const char *name)
-{
-    for (int i = 0; i < r->nhdr; i++)
-        if (strcasecmp(r->hdr[i].name, name) == 0)
-            return r->hdr[i].value;
-    return NULL;
-}
-
-void
-http_resp_free(struct http_resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-    r->body_len = 0;
-}
-
-int
-http_simple(int port, const char *method, const char *target, struct http_resp *r)
-{
-    char req[2048];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method,
-                     target);
-    ck_assert(n > 0 && (size_t)n < sizeof(req));
-    int fd = conn_open(port);
-    conn_send(fd, req, (size_t)n);
-    http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
-    close(fd);
-    return r->status;
 }

@@ -1,6 +1,7 @@
 /* Integration-test harness: starts the real ./sluice on a free port in a temp dir, talks to it
  * over raw sockets, runs the CLI, and fails the test when the error log holds crit/alert or
- * sanitizer lines. Every wait is a bounded poll; the harness only signals pids it started. */
+ * sanitizer lines. Every wait is a bounded poll; the harness only signals pids it started.
+ * harness.c: instances, processes, CLI, logs. client.c: the sockets and HTTP part. */
 #ifndef SLUICE_T_HARNESS_H
 #define SLUICE_T_HARNESS_H
 
@@ -120,6 +121,9 @@ void sleep_ms(int ms);
  * timeouts. rcvbuf > 0 sets SO_RCVBUF before connecting. Fails the test on error. */
 int conn_open(int port);
 int conn_open_rcvbuf(int port, int rcvbuf);
+
+/* Connect to a unix stream socket, same timeouts and retry. */
+int conn_open_unix(const char *path);
 
 /* Send all bytes (MSG_NOSIGNAL); fails the test on error. */
 void conn_send(int fd, const void *buf, size_t len);

@@ -20,8 +20,7 @@
 static void
 assert_contains(const char *text, const char *needle, const char *what)
 {
-    ck_assert_msg(strstr(text, needle) != NULL, "%s: '%s' not in output:\n%s", what, needle,
-                  text);
+    ck_assert_msg(strstr(text, needle) != NULL, "%s: '%s' not in output:\n%s", what, needle, text);
 }
 
 static void
@@ -146,8 +145,8 @@ START_TEST(t_other_errors)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         bool sets_root = strncmp(cases[i].line3, "root", 4) == 0;
-        snprintf(text, sizeof(text), "listen = 127.0.0.1:0\n%s%s\n%s\n", sets_root ? "" : "root = ",
-                 sets_root ? "; root below" : s.root, cases[i].line3);
+        snprintf(text, sizeof(text), "listen = 127.0.0.1:0\n%s%s\n%s\n",
+                 sets_root ? "" : "root = ", sets_root ? "; root below" : s.root, cases[i].line3);
         write_raw_config(&s, text);
         int rc = config_test(&s, out, err);
         ck_assert_msg(rc == 1, "'%s': exit %d, want 1; stderr:\n%s", cases[i].line3, rc, err);
@@ -210,11 +209,10 @@ START_TEST(stop_via_cli)
     ck_assert_msg(rc == 0, "stop: exit %d:\n%s", rc, out);
     snprintf(want, sizeof(want), "stopped (pid %d)", (int)s.pid);
     assert_contains(out, want, "stop");
-    /* `stop` waits until the master is gone, so it is (at most) a zombie by now. */
-    ck_assert_msg(!pid_alive(s.pid), "master %d still alive after stop returned", (int)s.pid);
-    int st = srv_wait_exit(&s, 5000);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x",
-                  st);
+    /* `stop` returns once the master released its pid-file lock, which it does on its way out:
+     * the process itself may take a moment longer to end. */
+    int st = srv_wait_exit(&s, 2000);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x", st);
     ck_assert_msg(!file_exists(s.pid_file), "pid file left behind");
     ck_assert_msg(!file_exists(s.port_file), "port file left behind");
     ck_assert_msg(log_count(&s, "exiting") >= 1, "no 'exiting' line in the log");
@@ -234,8 +232,7 @@ START_TEST(quit_via_cli)
     snprintf(want, sizeof(want), "stopped (pid %d)", (int)s.pid);
     assert_contains(out, want, "quit");
     int st = srv_wait_exit(&s, 5000);
-    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x",
-                  st);
+    ck_assert_msg(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "master wait status 0x%x", st);
     ck_assert_msg(!file_exists(s.pid_file), "pid file left behind");
     srv_finish(&s);
 }
@@ -352,7 +349,7 @@ START_TEST(daemonize)
     s.port = srv_read_port_file(&s);
     ck_assert_msg(s.port > 0, "no complete port file when sluice -d returned");
     assert_serving(&s);
-    ck_assert_int_ge(log_count(&s, "ready: 2 workers"), 1);
+    ck_assert_msg(log_wait(&s, "ready: 2 workers", 1, 2000), "no 'ready: 2 workers' logged");
 
     rc = srv_ctl(&s, "stop", out, sizeof(out));
     ck_assert_msg(rc == 0, "stop: exit %d:\n%s", rc, out);
@@ -464,9 +461,8 @@ START_TEST(reload_valid_new_generation)
         n = worker_pids(s.pid, after, 8);
         if (n == 2 && disjoint(before, 2, after, 2))
             break;
-        ck_assert_msg(now_ms() < deadline,
-                      "10 s after reload: %d workers (%d %d), old were %d %d", n,
-                      n > 0 ? (int)after[0] : 0, n > 1 ? (int)after[1] : 0, (int)before[0],
+        ck_assert_msg(now_ms() < deadline, "10 s after reload: %d workers (%d %d), old were %d %d",
+                      n, n > 0 ? (int)after[0] : 0, n > 1 ? (int)after[1] : 0, (int)before[0],
                       (int)before[1]);
         sleep_ms(10);
     }

@@ -620,6 +620,11 @@ static const struct {
     {"max_header_size", "16k"},   {"max_headers", "100"},
     {"max_body_size", "1m"},      {"max_keepalive_requests", "1000"},
     {"max_connections_per_ip", "0"}, {"worker_memory_limit", "0"},
+    {"follow_symlinks", "inside"}, {"serve_dotfiles", "off"},
+    {"autoindex", "off"},         {"mime_types", ""},
+    {"default_type", "application/octet-stream"}, {"charset", "utf-8"},
+    {"gzip_static", "off"},       {"sendfile_max_chunk", "512k"},
+    {"max_ranges", "16"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 
