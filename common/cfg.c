@@ -113,6 +113,14 @@ static const struct key keys[] = {
      "bytes one sendfile call may send before other connections get a turn"},
     {"max_ranges", K_INT, F(max_ranges), 1, 64, "16",
      "ranges per request after merging; more: the whole file is sent"},
+    {"open_file_cache", K_INT, F(open_file_cache), 0, 100000, "1000",
+     "files (and misses) each worker keeps open with their stat and validators; 0 = off"},
+    {"open_file_cache_valid", K_DURATION, F(open_file_cache_valid_ms), 1, HOUR_MS, "5s",
+     "how long a cached lookup is trusted before the file is opened again"},
+    {"small_file_max", K_SIZE, F(small_file_max), 0, 1 << 20, "16k",
+     "files up to this size are cached in memory and sent with their headers in one write"},
+    {"small_file_cache", K_SIZE, F(small_file_cache), 0, 1LL << 32, "4m",
+     "memory per worker for cached small files"},
 };
 
 #define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
@@ -399,17 +407,25 @@ online_cpus(void)
     return n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
 }
 
-/* Each connection may hold a socket and an open file; 32 descriptors stay for the worker. */
+/* Each connection may hold a socket and an open file; the open file cache keeps its own
+ * descriptors, and 32 stay for the worker itself. */
 static int
-auto_max_connections(void)
+auto_max_connections(int cached_files)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
         return 10000;
-    long n = ((long)rl.rlim_cur - 32) / 2;
+    long n = ((long)rl.rlim_cur - 32 - cached_files) / 2;
     if (n < 1)
         return 1;
     return n > 10000 ? 10000 : (int)n;
+}
+
+static void
+resolve_auto(struct cfg *cfg)
+{
+    if (cfg->max_connections_auto)
+        cfg->max_connections = auto_max_connections(cfg->open_file_cache);
 }
 
 /* Apply one value of key `k`. Returns 0 or -1 with `why`. */
@@ -434,9 +450,14 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
         return parse_index(val, cfg, why);
     case K_AUTO_INT:
         if (strcmp(val, "auto") == 0) {
-            *(int *)field = (k->off == F(workers)) ? online_cpus() : auto_max_connections();
+            if (k->off == F(workers))
+                cfg->workers = online_cpus();
+            else
+                cfg->max_connections_auto = true; /* resolved once every key is read */
             return 0;
         }
+        if (k->off == F(max_connections))
+            cfg->max_connections_auto = false;
         if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
             *why = k->off == F(workers) ? "expected auto or 1..64" : "expected auto or 1..1000000";
             return -1;
@@ -559,6 +580,7 @@ cfg_defaults(struct cfg *cfg)
             abort();
         }
     }
+    resolve_auto(cfg);
 }
 
 /* ---- loader ---- */
@@ -765,6 +787,8 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static int read_file(struct cfg *cfg, const char *path, struct load *ldp);
+
 int
 cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
 {
@@ -776,11 +800,20 @@ cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
             return 0;
         path = "sluice.ini";
     }
+    int rc = read_file(cfg, path, &ld);
+    resolve_auto(cfg);
+    return rc;
+}
+
+static int
+read_file(struct cfg *cfg, const char *path, struct load *ldp)
+{
+    struct load ld = *ldp;
     snprintf(cfg->file, sizeof(cfg->file), "%s", path);
     ld.file = cfg->file;
     ld.fp = fopen(path, "re");
     if (ld.fp == NULL) {
-        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        snprintf(ld.err, ld.errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     int rc = ini_parse_stream(load_read_line, &ld, load_handle, &ld);
@@ -790,16 +823,16 @@ cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
     if (ld.failed)
         return -1;
     if (read_error) {
-        snprintf(err, errlen, "%s: read error", path);
+        snprintf(ld.err, ld.errlen, "%s: read error", path);
         return -1;
     }
     if (rc != 0) {
         if (rc > 0)
-            snprintf(err, errlen,
+            snprintf(ld.err, ld.errlen,
                      "%s:%d: syntax error (expected 'key = value', '[section]' or a comment)", path,
                      rc);
         else
-            snprintf(err, errlen, "%s: cannot parse (out of memory)", path);
+            snprintf(ld.err, ld.errlen, "%s: cannot parse (out of memory)", path);
         return -1;
     }
     return 0;

@@ -76,6 +76,11 @@ struct cfg {
     char charset[64]; /* "" = none (charset = off) */
     int64_t sendfile_max_chunk;
     int max_ranges;
+    int open_file_cache;
+    int64_t open_file_cache_valid_ms;
+    int64_t small_file_max;
+    int64_t small_file_cache;
+    bool max_connections_auto;
 
     int root_line; /* config line of root, 0 when it is the default */
     int user_line;

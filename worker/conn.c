@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "worker/bufpool.h"
 #include "worker/http.h"
+#include "worker/ofc.h"
 #include "worker/resp.h"
 
 #define BUF_CACHE 64                /* free buffers of each kind kept per worker */
@@ -53,8 +54,10 @@ struct conn {
     struct ibuf *in;   /* NULL when idle */
     struct resp *out;  /* response header being sent, NULL otherwise */
     struct conn *next; /* free list or reap list */
-    int file_fd;
+    struct ofc_entry *file;   /* what the parts read from (a reference), NULL when nothing */
     off_t file_pos, file_end; /* file bytes of the current part still to send */
+    const char *body;         /* the current part's bytes in memory (body[0] is file_off) */
+    off_t body_off;
     int part;                 /* index into out->parts; the part whose file bytes are sent */
     bool in_file;             /* sending the file bytes of `part` */
     int64_t rate_window_sent; /* send_min_rate: bytes sent before the current window */
@@ -181,7 +184,6 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
     c->io.cb = conn_io;
     c->tp = tp;
     c->tp_ctx = ctx;
-    c->file_fd = -1;
     c->state = CONN_IDLE;
     if (counted_peer) {
         c->peer_counted = true;
@@ -222,9 +224,8 @@ conn_close(struct conn *c, const char *why)
     if (c->io.fd >= 0)
         close(c->io.fd); /* also removes it from epoll */
     c->io.events = 0;
-    if (c->file_fd >= 0)
-        close(c->file_fd);
-    c->file_fd = -1;
+    ofc_release(c->file);
+    c->file = NULL;
     bufpool_put(&in_pool, c->in);
     bufpool_put(&out_pool, c->out);
     c->in = NULL;
@@ -285,7 +286,7 @@ static void
 respond(struct conn *c, int error_status)
 {
     struct ibuf *in = c->in;
-    struct resp_file file = {.fd = -1};
+    struct resp_file file = {.entry = NULL};
 
     if (c->out == NULL && (c->out = bufpool_get(&out_pool)) == NULL) {
         conn_close(c, "no buffer for the response");
@@ -301,7 +302,7 @@ respond(struct conn *c, int error_status)
         resp_dispatch(out, &in->req, &file);
     c->close_after = out->close;
     c->nrequests++;
-    c->file_fd = file.fd;
+    c->file = file.entry;
     c->part = 0;
     c->in_file = false;
     c->state = CONN_SENDING;
@@ -433,16 +434,23 @@ send_buffer(struct conn *c, size_t end, bool more)
     return SEND_DONE;
 }
 
-/* One sendfile call of the current part, at most sendfile_max_chunk bytes. */
+/* File bytes of the current part: from memory when the open file cache holds them, else one
+ * sendfile call of at most sendfile_max_chunk bytes. */
 static enum send_result
 send_file(struct conn *c)
 {
     off_t left = c->file_end - c->file_pos;
     off_t chunk = loop.cfg->sendfile_max_chunk;
+    ssize_t n;
     if (left <= 0)
         return SEND_DONE;
-    ssize_t n = c->tp->sendfile(c->io.fd, c->tp_ctx, c->file_fd, &c->file_pos,
-                                (size_t)(left < chunk ? left : chunk));
+    if (left > chunk)
+        left = chunk;
+    if (c->body)
+        n = c->tp->send(c->io.fd, c->tp_ctx, c->body + (c->file_pos - c->body_off), (size_t)left,
+                        false);
+    else
+        n = c->tp->sendfile(c->io.fd, c->tp_ctx, c->file->fd, &c->file_pos, (size_t)left);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return SEND_BLOCKED;
@@ -452,17 +460,56 @@ send_file(struct conn *c)
     if (n == 0) {
         /* The file shrank under us: the promised length can no longer be met. */
         log_warnx("file truncated while being sent; closing connection");
+        ofc_invalidate(c->file);
         conn_close(c, "file truncated");
         return SEND_CLOSED;
     }
+    if (c->body)
+        c->file_pos += n;
     if (progress(c, n) == SEND_CLOSED)
         return SEND_CLOSED;
     return c->file_pos < c->file_end ? SEND_YIELD : SEND_DONE;
 }
 
+/* The common small-file case in one system call: the rest of the header block and the whole
+ * in-memory body of the last part. Returns SEND_DONE when both are out, else what happened; a
+ * partial write is simply continued by the generic path. */
+static enum send_result
+send_head_and_body(struct conn *c, const struct resp_part *p)
+{
+    struct resp *out = c->out;
+    struct iovec iov[2] = {
+        {out->buf + out->sent, p->mem_end - out->sent},
+        {(void *)p->body, (size_t)p->file_len},
+    };
+    ssize_t n = c->tp->sendv(c->io.fd, c->tp_ctx, iov, 2, false);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return SEND_BLOCKED;
+        conn_close(c, "send error");
+        return SEND_CLOSED;
+    }
+    if (progress(c, n) == SEND_CLOSED)
+        return SEND_CLOSED;
+    size_t head = iov[0].iov_len;
+    if ((size_t)n < head) {
+        out->sent += (size_t)n; /* the caller comes back for the rest */
+        return SEND_YIELD;
+    }
+    out->sent += head;
+    c->file_pos = p->file_off;
+    c->file_end = p->file_off + p->file_len;
+    c->body = p->body;
+    c->body_off = p->file_off;
+    c->in_file = true;
+    if ((size_t)n > head)
+        c->file_pos += (off_t)((size_t)n - head);
+    return c->file_pos == c->file_end ? SEND_DONE : SEND_YIELD;
+}
+
 /* Walk the parts of the response: buffer bytes, then file bytes, part after part. The response
  * buffer goes back to its pool as soon as no buffer byte is left to send, so a long download
- * holds only the connection struct and the file. */
+ * holds only the connection struct and its file reference. */
 static enum send_result
 send_some(struct conn *c)
 {
@@ -473,6 +520,7 @@ send_some(struct conn *c)
             if (r != SEND_DONE)
                 return r;
             c->in_file = false;
+            c->body = NULL;
             c->part++;
             if (out == NULL)
                 return SEND_DONE;
@@ -481,9 +529,20 @@ send_some(struct conn *c)
         if (out == NULL)
             return SEND_DONE;
         bool parts_left = c->part < out->nparts;
+        if (parts_left && c->part == out->nparts - 1 && out->parts[c->part].body &&
+            out->parts[c->part].mem_end == out->len && out->sent < out->len) {
+            enum send_result r = send_head_and_body(c, &out->parts[c->part]);
+            if (r == SEND_CLOSED || r == SEND_BLOCKED)
+                return r;
+            if (out->sent == out->len) {
+                bufpool_put(&out_pool, out);
+                c->out = NULL;
+            }
+            continue;
+        }
         size_t end = parts_left ? out->parts[c->part].mem_end : out->len;
         bool more = parts_left || end < out->len;
-        enum send_result r = send_buffer(c, end, more && c->file_fd >= 0);
+        enum send_result r = send_buffer(c, end, more && c->file != NULL);
         if (r != SEND_DONE)
             return r;
         if (!parts_left) {
@@ -494,6 +553,8 @@ send_some(struct conn *c)
         const struct resp_part *p = &out->parts[c->part];
         c->file_pos = p->file_off;
         c->file_end = p->file_off + p->file_len;
+        c->body = p->body;
+        c->body_off = p->file_off;
         c->in_file = true;
         if (c->part == out->nparts - 1 && out->sent == out->len) {
             bufpool_put(&out_pool, out);
@@ -507,9 +568,8 @@ static void
 finish_response(struct conn *c)
 {
     tq_disarm(&c->rate_timer);
-    if (c->file_fd >= 0)
-        close(c->file_fd);
-    c->file_fd = -1;
+    ofc_release(c->file);
+    c->file = NULL;
     if (c->close_after || loop.quitting) {
         /* Half-close first so the client reads the whole response before it sees the end. */
         c->tp->shutdown(c->io.fd, c->tp_ctx);

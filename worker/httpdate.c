@@ -78,11 +78,18 @@ day_name(struct cur *c, bool long_form)
     return -1;
 }
 
+static bool
+leap(int year)
+{
+    return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+}
+
 static int
 finish(struct cur *c, struct tm *tm, time_t *out)
 {
-    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (c->p != c->end || tm->tm_mday < 1 || tm->tm_mday > mdays[tm->tm_mon])
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int last = mdays[tm->tm_mon] + (tm->tm_mon == 1 && leap(tm->tm_year));
+    if (c->p != c->end || tm->tm_mday < 1 || tm->tm_mday > last)
         return -1;
     tm->tm_year -= 1900;
     tm->tm_isdst = 0;
@@ -105,14 +112,22 @@ httpdate_parse(const char *s, size_t n, time_t *out)
         lit(&c, " GMT") == 0)
         return finish(&c, &tm, out);
 
-    /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT (two-digit year: 70-99 -> 19xx, else 20xx) */
+    /* RFC 850: Sunday, 06-Nov-94 08:49:37 GMT */
     memset(&tm, 0, sizeof(tm));
     c = (struct cur){s, s + n};
     if (day_name(&c, true) == 0 && lit(&c, ", ") == 0 && num(&c, 2, &tm.tm_mday) == 0 &&
         lit(&c, "-") == 0 && month(&c, &tm.tm_mon) == 0 && lit(&c, "-") == 0 &&
         num(&c, 2, &tm.tm_year) == 0 && lit(&c, " ") == 0 && clock_part(&c, &tm) == 0 &&
         lit(&c, " GMT") == 0) {
-        tm.tm_year += tm.tm_year < 70 ? 2000 : 1900;
+        /* RFC 9110 5.6.7: a two-digit year more than 50 years in the future is taken as the
+         * most recent past year with those digits. */
+        time_t now = time(NULL);
+        struct tm today;
+        gmtime_r(&now, &today);
+        int century = (today.tm_year + 1900) / 100 * 100;
+        tm.tm_year += century;
+        if (tm.tm_year > today.tm_year + 1900 + 50)
+            tm.tm_year -= 100;
         return finish(&c, &tm, out);
     }
 

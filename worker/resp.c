@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "worker/loop.h"
+#include "worker/ofc.h"
 #include "worker/route.h"
 
 void
@@ -76,13 +77,13 @@ put(struct resp *out, const char *fmt, ...)
 }
 
 int
-resp_add_part(struct resp *out, off_t off, off_t len)
+resp_add_part(struct resp *out, off_t off, off_t len, const char *body)
 {
     if (out->nparts == RESP_MAX_PARTS) {
         out->overflow = true;
         return -1;
     }
-    out->parts[out->nparts++] = (struct resp_part){out->len, off, len};
+    out->parts[out->nparts++] = (struct resp_part){out->len, off, len, body ? body + off : NULL};
     return 0;
 }
 
@@ -168,7 +169,7 @@ resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *fi
     struct http_span path, query;
     char allow[96];
 
-    file->fd = -1;
+    file->entry = NULL;
     if (req->target.n == 1 && req->target.p[0] == '*') {
         /* OPTIONS * asks about the server as a whole (http.c lets no other method use "*"). */
         answer_options(out, req, "GET, HEAD, OPTIONS");
@@ -194,9 +195,8 @@ resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *fi
     }
     h->respond(req, path, query, out, file);
     if (out->overflow) {
-        if (file->fd >= 0)
-            close(file->fd);
-        file->fd = -1;
+        ofc_release(file->entry);
+        file->entry = NULL;
         resp_error(out, req, 500, NULL);
     }
 }

@@ -18,6 +18,7 @@
 struct resp_part {
     size_t mem_end;
     off_t file_off, file_len;
+    const char *body; /* the file's bytes in memory (open file cache), or NULL: sendfile */
 };
 
 /* The bytes of a response that are not file bytes. Lives in a pooled buffer of `cap` bytes,
@@ -31,14 +32,17 @@ struct resp {
     char buf[];
 };
 
-/* The file the parts read from; fd -1 when there is none. The fd passes to the caller, who
- * closes it. */
+struct ofc_entry;
+
+/* The file the parts read from, NULL when there is none: a reference that passes to the
+ * caller, who releases it (ofc_release) when the response is done. */
 struct resp_file {
-    int fd;
+    struct ofc_entry *entry;
 };
 
-/* Add a part: the buffer so far, then `len` file bytes from `off`. Returns 0 or -1 when full. */
-int resp_add_part(struct resp *out, off_t off, off_t len);
+/* Add a part: the buffer so far, then `len` file bytes from `off` (taken from `body` + off when
+ * body is not NULL). Returns 0 or -1 when full. */
+int resp_add_part(struct resp *out, off_t off, off_t len, const char *body);
 
 /* Refresh the cached Date value when `now` is a new second. */
 void resp_update_date(time_t now);

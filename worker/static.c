@@ -120,8 +120,7 @@ fill(int fd, const struct stat *st, const char *name, struct static_file *f)
     }
     f->fd = fd;
     f->is_dir = false;
-    f->size = st->st_size;
-    f->mtime = st->st_mtim;
+    f->st = *st;
     snprintf(f->name, sizeof(f->name), "%s", name);
     return 200;
 }
@@ -158,6 +157,7 @@ static_open(int root_fd, const struct cfg *cfg, const char *rel, struct static_f
     size_t rl = strlen(rel);
 
     f->fd = -1;
+    f->is_dir = false;
     if (!cfg->serve_dotfiles && static_is_dotpath(rel))
         return 404;
     int fd = open_stat(root_fd, cfg, rel, &st);
@@ -190,8 +190,7 @@ static_open(int root_fd, const struct cfg *cfg, const char *rel, struct static_f
     }
     f->fd = fd;
     f->is_dir = true;
-    f->size = 0;
-    f->mtime = st.st_mtim;
+    f->st = st;
     snprintf(f->name, sizeof(f->name), "%s", rel);
     return 200;
 }

@@ -4,6 +4,7 @@
 #define SLUICE_STATIC_H
 
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -16,8 +17,7 @@ extern const struct handler static_handler;
 struct static_file {
     int fd;            /* owned by the caller; -1 unless the result is 200 */
     bool is_dir;       /* fd is a directory without index file (autoindex = on) */
-    off_t size;
-    struct timespec mtime;
+    struct stat st;
     char name[CFG_PATH_MAX]; /* the path opened, relative to root (for the content type) */
 };
 

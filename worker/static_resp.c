@@ -1,32 +1,52 @@
 /* The static-file route handler: precompressed variants, validators and conditional requests
  * (RFC 9110 13), ranges (RFC 9110 14), directory listings, and the header block. */
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "worker/httpdate.h"
 #include "worker/loop.h"
+#include "worker/ofc.h"
 #include "worker/path.h"
 #include "worker/range.h"
 #include "worker/route.h"
 #include "worker/static.h"
 
-/* What the handler knows about the representation it is about to send. */
+/* What the handler knows about the representation it is about to send: an open file cache
+ * entry (one reference held) and the content coding of a precompressed variant. */
 struct rep {
-    struct static_file f;
-    char etag[48];
-    char last_modified[HTTPDATE_LEN + 1];
+    struct ofc_entry *e;
     const char *encoding; /* "gzip", "br" or NULL */
 };
 
-static void
-make_etag(struct rep *r)
+/* The entry for `key`: from the cache, or opened now (by `open`) and put in it. Misses are
+ * entries too (status 404 or 403). Returns NULL with *status for what is not cached: a
+ * directory (301, or a listing in *dir) and server-side failures (500, 503). */
+static struct ofc_entry *
+lookup(const char *key, const char *rel, const char *suffix, int *status, struct static_file *dir)
 {
-    unsigned long long ns =
-        (unsigned long long)r->f.mtime.tv_sec * 1000000000ULL + (unsigned long long)r->f.mtime.tv_nsec;
-    snprintf(r->etag, sizeof(r->etag), "\"%llx-%llx\"", ns, (unsigned long long)r->f.size);
-    httpdate_format(r->f.mtime.tv_sec, r->last_modified);
+    struct ofc_entry *e = ofc_get(key, loop.now_ms);
+    struct static_file f;
+    if (e)
+        return e;
+    if (suffix)
+        *status = static_open_variant(loop.root_fd, loop.cfg, rel, suffix, &f) == 0 ? 200 : 404;
+    else
+        *status = static_open(loop.root_fd, loop.cfg, rel, &f);
+    if (*status == 200 && f.is_dir) {
+        *dir = f;
+        return NULL;
+    }
+    if (*status == 200)
+        e = ofc_put(key, 200, f.fd, &f.st, f.name, loop.now_ms);
+    else if (*status == 404 || *status == 403)
+        e = ofc_put(key, *status, -1, NULL, rel, loop.now_ms);
+    if (e == NULL && (*status == 200 || *status == 404 || *status == 403))
+        *status = 503;
+    return e;
 }
 
 /* Walk a comma-separated list; calls `each` on every trimmed element until it returns true. */
@@ -92,16 +112,16 @@ preconditions(const struct http_req *req, const struct rep *r)
     bool get_or_head = req->verb == VERB_GET || req->verb == VERB_HEAD;
 
     if (im) {
-        if (!list_any(im, etag_strong_eq, r->etag))
+        if (!list_any(im, etag_strong_eq, r->e->etag))
             return 412;
-    } else if (date_header(req, "if-unmodified-since", &t) && r->f.mtime.tv_sec > t) {
+    } else if (date_header(req, "if-unmodified-since", &t) && r->e->mtime.tv_sec > t) {
         return 412;
     }
     if (inm) {
-        if (list_any(inm, etag_weak_eq, r->etag))
+        if (list_any(inm, etag_weak_eq, r->e->etag))
             return get_or_head ? 304 : 412;
     } else if (get_or_head && date_header(req, "if-modified-since", &t) &&
-               r->f.mtime.tv_sec <= t) {
+               r->e->mtime.tv_sec <= t) {
         return 304;
     }
     return 0;
@@ -117,8 +137,8 @@ if_range_holds(const struct http_req *req, const struct rep *r)
     if (v == NULL)
         return true;
     if (v->n > 0 && (v->p[0] == '"' || v->p[0] == 'W'))
-        return v->n == strlen(r->etag) && memcmp(v->p, r->etag, v->n) == 0;
-    return httpdate_parse(v->p, v->n, &t) == 0 && t == r->f.mtime.tv_sec;
+        return v->n == strlen(r->e->etag) && memcmp(v->p, r->e->etag, v->n) == 0;
+    return httpdate_parse(v->p, v->n, &t) == 0 && t == r->e->mtime.tv_sec;
 }
 
 /* Accept-Encoding: is `coding` acceptable (listed with q > 0, or covered by "*")? */
@@ -178,12 +198,21 @@ pick_variant(const struct http_req *req, struct rep *r)
         const char *coding, *suffix;
     } variants[] = {{"br", ".br"}, {"gzip", ".gz"}};
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-        struct static_file v;
-        if (!accepts(req, variants[i].coding) ||
-            static_open_variant(loop.root_fd, loop.cfg, r->f.name, variants[i].suffix, &v) < 0)
+        char key[CFG_PATH_MAX + 8];
+        int status;
+        struct static_file unused;
+        if (!accepts(req, variants[i].coding))
             continue;
-        close(r->f.fd);
-        r->f = v;
+        snprintf(key, sizeof(key), "%s%s", r->e->name, variants[i].suffix);
+        struct ofc_entry *v = lookup(key, r->e->name, variants[i].suffix, &status, &unused);
+        if (v == NULL)
+            continue;
+        if (v->status != 200) {
+            ofc_release(v);
+            continue;
+        }
+        ofc_release(r->e);
+        r->e = v;
         r->encoding = variants[i].coding;
         return;
     }
@@ -202,12 +231,26 @@ put_content_type(struct resp *out, const char *name)
 static void
 put_validators(struct resp *out, const struct rep *r)
 {
-    resp_header(out, "ETag: %s", r->etag);
-    resp_header(out, "Last-Modified: %s", r->last_modified);
+    resp_header(out, "ETag: %s", r->e->etag);
+    resp_header(out, "Last-Modified: %s", r->e->last_modified);
     if (loop.cfg->gzip_static)
         resp_header(out, "Vary: Accept-Encoding");
     if (r->encoding)
         resp_header(out, "Content-Encoding: %s", r->encoding);
+}
+
+/* A multipart boundary nobody can predict, so no file can be made to contain it: a per-worker
+ * random key mixed with a counter (splitmix64). */
+static unsigned long long
+boundary_token(void)
+{
+    static uint64_t state;
+    if (state == 0 && getrandom(&state, sizeof(state), 0) != sizeof(state))
+        state = (uint64_t)loop.now_ms * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+    uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return (unsigned long long)(z ^ (z >> 31));
 }
 
 /* 206 with one range, or multipart/byteranges with several. */
@@ -215,26 +258,24 @@ static void
 put_ranges(const struct http_req *req, const struct rep *r, const struct range *rg, int n,
            struct resp *out)
 {
-    off_t size = r->f.size;
+    off_t size = r->e->size;
     resp_start(out, 206);
     put_validators(out, r);
     resp_header(out, "Accept-Ranges: bytes");
     if (n == 1) {
-        put_content_type(out, r->f.name);
+        put_content_type(out, r->e->name);
         resp_header(out, "Content-Range: bytes %lld-%lld/%lld", (long long)rg[0].first,
                     (long long)rg[0].last, (long long)size);
         resp_header(out, "Content-Length: %lld", (long long)(rg[0].last - rg[0].first + 1));
         resp_end(out, req);
-        if (req->verb == VERB_GET)
-            resp_add_part(out, rg[0].first, rg[0].last - rg[0].first + 1);
+        resp_add_part(out, rg[0].first, rg[0].last - rg[0].first + 1, r->e->data);
         return;
     }
     /* The boundary only has to be absent from the part headers; the body is binary-safe
      * because every part's length is fixed by its Content-Range. */
     char boundary[40], type_line[256];
-    const char *type = mime_type(r->f.name, loop.cfg->default_type);
-    snprintf(boundary, sizeof(boundary), "sluice-%08lx%08lx", (unsigned long)r->f.mtime.tv_nsec,
-             (unsigned long)(size & 0xffffffff));
+    const char *type = mime_type(r->e->name, loop.cfg->default_type);
+    snprintf(boundary, sizeof(boundary), "sluice-%016llx", boundary_token());
     if (loop.cfg->charset[0] && strncmp(type, "text/", 5) == 0)
         snprintf(type_line, sizeof(type_line), "%s; charset=%s", type, loop.cfg->charset);
     else
@@ -254,8 +295,6 @@ put_ranges(const struct http_req *req, const struct rep *r, const struct range *
     resp_header(out, "Content-Type: multipart/byteranges; boundary=%s", boundary);
     resp_header(out, "Content-Length: %lld", total);
     resp_end(out, req);
-    if (req->verb != VERB_GET)
-        return;
     for (int i = 0; i < n; i++) {
         int hl = snprintf(head, sizeof(head),
                           "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld"
@@ -263,7 +302,7 @@ put_ranges(const struct http_req *req, const struct rep *r, const struct range *
                           boundary, type_line, (long long)rg[i].first, (long long)rg[i].last,
                           (long long)size);
         resp_body(out, head, (size_t)hl);
-        resp_add_part(out, rg[i].first, rg[i].last - rg[i].first + 1);
+        resp_add_part(out, rg[i].first, rg[i].last - rg[i].first + 1, r->e->data);
     }
     int tl = snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
     resp_body(out, head, (size_t)tl);
@@ -278,12 +317,12 @@ put_not_modified(const struct http_req *req, const struct rep *r, struct resp *o
 }
 
 static void
-put_listing(const struct http_req *req, struct http_span path, struct rep *r, struct resp *out,
-            struct resp_file *file)
+put_listing(const struct http_req *req, struct http_span path, struct static_file *dir,
+            struct resp *out, struct resp_file *file)
 {
     off_t size;
-    int fd = autoindex_build(r->f.fd, path.p, path.n, loop.cfg->serve_dotfiles, &size);
-    close(r->f.fd);
+    int fd = autoindex_build(dir->fd, path.p, path.n, loop.cfg->serve_dotfiles, &size);
+    close(dir->fd);
     if (fd < 0) {
         resp_error(out, req, 500, NULL);
         return;
@@ -297,8 +336,14 @@ put_listing(const struct http_req *req, struct http_span path, struct rep *r, st
         close(fd);
         return;
     }
-    file->fd = fd;
-    resp_add_part(out, 0, size);
+    /* A private entry (never in the cache) owns the memfd and closes it when the response
+     * is done. */
+    struct stat st = {.st_size = size};
+    if ((file->entry = ofc_put_private(200, fd, &st, dir->name)) == NULL) {
+        resp_error(out, req, 503, NULL);
+        return;
+    }
+    resp_add_part(out, 0, size, NULL);
 }
 
 /* A directory named without its trailing '/': send the client to the slash form, query kept.
@@ -320,35 +365,43 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
 {
     char rel[CFG_PATH_MAX];
     struct rep r = {.encoding = NULL};
+    struct static_file dir;
+    int status = 200;
 
     if (path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
         resp_error(out, req, 400, NULL);
         return;
     }
-    int status = static_open(loop.root_fd, loop.cfg, rel, &r.f);
-    if (status == 301) {
-        redirect_slash(req, path, query, out);
+    /* The dot-file rule is checked before the cache: it depends on the path alone. */
+    if (!loop.cfg->serve_dotfiles && static_is_dotpath(rel)) {
+        resp_error(out, req, 404, NULL);
         return;
     }
-    if (status != 200) {
-        resp_error(out, req, status, NULL);
+    r.e = lookup(rel, rel, NULL, &status, &dir);
+    if (r.e == NULL) {
+        if (status == 301)
+            redirect_slash(req, path, query, out);
+        else if (status == 200)
+            put_listing(req, path, &dir, out, file);
+        else
+            resp_error(out, req, status, NULL);
         return;
     }
-    if (r.f.is_dir) {
-        put_listing(req, path, &r, out, file);
+    if (r.e->status != 200) {
+        resp_error(out, req, r.e->status, NULL);
+        ofc_release(r.e);
         return;
     }
     if (loop.cfg->gzip_static)
         pick_variant(req, &r);
-    make_etag(&r);
 
     int pre = preconditions(req, &r);
     if (pre) {
-        close(r.f.fd);
         if (pre == 304)
             put_not_modified(req, &r, out);
         else
             resp_error(out, req, 412, NULL);
+        ofc_release(r.e);
         return;
     }
 
@@ -357,15 +410,15 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
         struct range rg[64];
         int n = 0;
         int max = loop.cfg->max_ranges < 64 ? loop.cfg->max_ranges : 64;
-        switch (range_parse(range->p, range->n, r.f.size, rg, max, &n)) {
+        switch (range_parse(range->p, range->n, r.e->size, rg, max, &n)) {
         case RANGE_OK:
             put_ranges(req, &r, rg, n, out);
-            file->fd = r.f.fd;
+            file->entry = r.e;
             return;
         case RANGE_UNSATISFIABLE: {
             char cr[64];
-            snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)r.f.size);
-            close(r.f.fd);
+            snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)r.e->size);
+            ofc_release(r.e);
             resp_error(out, req, 416, cr);
             return;
         }
@@ -375,17 +428,17 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
     }
 
     resp_start(out, 200);
-    put_content_type(out, r.f.name);
+    put_content_type(out, r.e->name);
     put_validators(out, &r);
     resp_header(out, "Accept-Ranges: bytes");
-    resp_header(out, "Content-Length: %lld", (long long)r.f.size);
+    resp_header(out, "Content-Length: %lld", (long long)r.e->size);
     resp_end(out, req);
-    if (req->verb == VERB_HEAD || r.f.size == 0) {
-        close(r.f.fd);
+    if (req->verb == VERB_HEAD || r.e->size == 0) {
+        ofc_release(r.e);
         return;
     }
-    file->fd = r.f.fd;
-    resp_add_part(out, 0, r.f.size);
+    file->entry = r.e;
+    resp_add_part(out, 0, r.e->size, r.e->data);
 }
 
 const struct handler static_handler = {

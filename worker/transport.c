@@ -20,6 +20,14 @@ plain_send(int fd, void *ctx, const void *buf, size_t n, bool more)
 }
 
 static ssize_t
+plain_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more)
+{
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+    (void)ctx;
+    return sendmsg(fd, &msg, MSG_NOSIGNAL | (more ? MSG_MORE : 0));
+}
+
+static ssize_t
 plain_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n)
 {
     (void)ctx;
@@ -43,6 +51,7 @@ const struct transport transport_plain = {
     .name = "plain",
     .recv = plain_recv,
     .send = plain_send,
+    .sendv = plain_sendv,
     .sendfile = plain_sendfile,
     .shutdown = plain_shutdown,
     .release = plain_release,

@@ -10,12 +10,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct transport {
     const char *name;
     ssize_t (*recv)(int fd, void *ctx, void *buf, size_t n);
     /* `more`: further bytes follow at once (MSG_MORE), so the kernel may hold a partial frame. */
     ssize_t (*send)(int fd, void *ctx, const void *buf, size_t n, bool more);
+    /* Gathered send of `cnt` buffers (headers and a small body in one system call). */
+    ssize_t (*sendv)(int fd, void *ctx, const struct iovec *iov, int cnt, bool more);
     /* Up to n bytes of file_fd from *off (advanced). Plain: sendfile(2), zero-copy. */
     ssize_t (*sendfile)(int fd, void *ctx, int file_fd, off_t *off, size_t n);
     /* Stop sending after what was sent (half-close); the peer then sees the end. */

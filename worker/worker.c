@@ -21,6 +21,7 @@
 #include "worker/conn.h"
 #include "worker/loop.h"
 #include "worker/resp.h"
+#include "worker/ofc.h"
 #include "worker/route.h"
 #include "worker/static.h"
 #include "worker/transport.h"
@@ -274,6 +275,9 @@ setup(const struct worker_args *args)
         fatal("loading mime_types '%s'", args->cfg->mime_types);
     if (route_add("/", &static_handler) < 0)
         fatalx("route table full");
+    if (ofc_init(args->cfg->open_file_cache, args->cfg->open_file_cache_valid_ms,
+                 args->cfg->small_file_max, args->cfg->small_file_cache) < 0)
+        fatal("allocating the open file cache");
     if (conn_pool_init(args->cfg->max_connections) < 0)
         fatal("allocating %d connections", args->cfg->max_connections);
 

@@ -624,7 +624,9 @@ static const struct {
     {"autoindex", "off"},         {"mime_types", ""},
     {"default_type", "application/octet-stream"}, {"charset", "utf-8"},
     {"gzip_static", "off"},       {"sendfile_max_chunk", "512k"},
-    {"max_ranges", "16"},
+    {"max_ranges", "16"},         {"open_file_cache", "1000"},
+    {"open_file_cache_valid", "5s"}, {"small_file_max", "16k"},
+    {"small_file_cache", "4m"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 

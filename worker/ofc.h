@@ -1,0 +1,73 @@
+/* The open file cache (per worker): what static_open found for a request path, kept for
+ * open_file_cache_valid so a hit costs no open(2), fstat(2) or close(2): the descriptor, the stat
+ * figures, the validators, and for small files the bytes themselves, so headers and body leave
+ * in one writev. Misses (404, 403) are remembered too, so a client asking again and again for a
+ * missing file (or a .gz variant that does not exist) costs nothing either.
+ *
+ * Entries are reference counted: the table holds one reference and every response in flight
+ * one more, so an entry evicted (or gone stale) while a download still reads from its
+ * descriptor stays open until that download ends. With open_file_cache = 0 every entry is
+ * private to its response and closed when it ends. */
+#ifndef SLUICE_OFC_H
+#define SLUICE_OFC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "worker/httpdate.h"
+
+struct ofc_entry {
+    int status;  /* 200: a regular file in fd; else the HTTP status of the miss (404, 403) */
+    int fd;      /* -1 for misses */
+    off_t size;
+    struct timespec mtime;
+    char etag[48];
+    char last_modified[HTTPDATE_LEN + 1];
+    const char *name; /* the file opened (an index file for a directory), for the type */
+    char *data;       /* whole contents for small files, else NULL */
+
+    /* owned by ofc.c */
+    int refs;
+    bool in_table;
+    uint32_t hash;
+    int64_t expires_ms;
+    char *key;
+    struct ofc_entry *hnext, *lru_prev, *lru_next;
+};
+
+/* Size the cache: at most `entries` entries (0: no caching), valid for `valid_ms`, small files
+ * up to `small_max` bytes held in memory within `memory` bytes in all. Once per worker. */
+int ofc_init(int entries, int64_t valid_ms, int64_t small_max, int64_t memory);
+
+/* A live entry for `key` with a new reference, or NULL (absent or expired: the caller opens
+ * the file and calls ofc_put). */
+struct ofc_entry *ofc_get(const char *key, int64_t now_ms);
+
+/* Record what opening `key` gave: `fd` (ownership passes; -1 for a miss with `status`) with its
+ * stat `st` and the file `name`. Returns the entry with one reference for the caller, or NULL
+ * when out of memory (the fd is closed then). */
+struct ofc_entry *ofc_put(const char *key, int status, int fd, const struct stat *st,
+                          const char *name, int64_t now_ms);
+
+/* An entry that never enters the cache (a generated listing): owns `fd`, closed on release. */
+struct ofc_entry *ofc_put_private(int status, int fd, const struct stat *st, const char *name);
+
+/* The file behind `e` turned out to differ from what was cached (it shrank under a sendfile):
+ * take it out of the table so the next request opens it again. */
+void ofc_invalidate(struct ofc_entry *e);
+
+void ofc_ref(struct ofc_entry *e);
+void ofc_release(struct ofc_entry *e);
+
+/* Counters for tests and status. */
+struct ofc_stats {
+    uint64_t hits, misses, evictions;
+    int entries;
+    int64_t memory;
+};
+void ofc_stats(struct ofc_stats *st);
+
+#endif
