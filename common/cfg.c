@@ -60,7 +60,7 @@ static const struct key keys[] = {
      "one SO_REUSEPORT socket per worker slot (off: one shared socket)"},
     {"backlog", K_INT, F(backlog), 1, 65535, "4096", "listen(2) backlog of each socket"},
     {"max_connections", K_AUTO_INT, F(max_connections), 1, 1000000, "auto",
-     "connections per worker; auto = min(10000, (RLIMIT_NOFILE - 32) / 2)"},
+     "connections per worker; auto = min(10000, (RLIMIT_NOFILE - 32 - open_file_cache) / 2)"},
     {"keepalive_timeout", K_DURATION, F(keepalive_timeout_ms), 0, HOUR_MS, "75s",
      "idle time allowed between requests; 0 disables keep-alive"},
     {"header_timeout", K_DURATION, F(header_timeout_ms), 1, HOUR_MS, "15s",
