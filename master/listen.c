@@ -97,14 +97,18 @@ listen_release(const struct cfg *cfg, const int *idx)
     release_n(idx, cfg->nlisten);
 }
 
-void
-listen_trim(int group, int keep_slots)
+int
+listen_grow(int group, int want, int backlog, char *err, size_t errlen)
 {
     struct listen_group *g = &listen_groups[group];
-    /* Sockets past the last slot lose what is queued on them; the old generation that used
-     * them has drained by the time this runs (net.ipv4.tcp_migrate_req is not relied on). */
-    while (g->used && g->reuseport && g->nfds > keep_slots && keep_slots > 0)
-        close(g->fds[--g->nfds]);
+    return g->reuseport ? group_grow(g, want, backlog, err, errlen) : 0;
+}
+
+int
+listen_slots(int group)
+{
+    const struct listen_group *g = &listen_groups[group];
+    return g->reuseport ? g->nfds : 0;
 }
 
 void

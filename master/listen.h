@@ -31,8 +31,12 @@ int listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen);
 /* Drop the references taken by listen_acquire; a group no one uses is closed (unix socket
  * files unlinked). */
 void listen_release(const struct cfg *cfg, const int *idx);
-/* Close the sockets of `group` past slot `keep_slots - 1` (workers were scaled down). */
-void listen_trim(int group, int keep_slots);
+/* Give `group` at least `want` sockets (one per worker slot when it is a reuseport group).
+ * Returns 0, or -1 with a message in `err`. */
+int listen_grow(int group, int want, int backlog, char *err, size_t errlen);
+
+/* The number of per-slot sockets of reuseport group `group` (0 for a shared group). */
+int listen_slots(int group);
 
 /* Close every socket (the master is exiting); unlink unix socket files. */
 void listen_close_all(void);

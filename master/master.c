@@ -35,6 +35,7 @@ struct proc {
     pid_t pid; /* 0 = no process in this slot */
     int ipc_fd;
     bool ready;
+    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
     int64_t started_ms;
     struct gen *gen;
     int slot;
@@ -49,6 +50,9 @@ struct gen {
     int64_t backoff_ms[CFG_MAX_WORKERS];
     int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
     int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
+    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
+     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
+    int adopter[CFG_MAX_WORKERS];
 };
 
 enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
@@ -202,11 +206,67 @@ gen_free(struct gen *g)
     listen_release(g->cfg, g->lidx);
     free(g->cfg);
     memset(g, 0, sizeof(*g));
-    /* Sockets of slots the active generation no longer has can go now. */
-    struct gen *active = gen_in(GEN_ACTIVE);
-    if (active)
-        for (int i = 0; i < active->cfg->nlisten; i++)
-            listen_trim(active->lidx[i], active->cfg->workers);
+}
+
+static bool
+serving(const struct proc *p)
+{
+    return p->pid && p->ready && !p->stopped;
+}
+
+/* Lend every per-slot socket without a serving worker of its own to a serving sibling, and take
+ * back those whose worker is serving again. The kernel keeps hashing new connections to every
+ * socket of a SO_REUSEPORT group; a socket nobody accepts on would strand them (and closing it
+ * would reset its queue, as net.ipv4.tcp_migrate_req is off on many hosts). */
+static void
+rebalance(struct gen *g)
+{
+    int nsock = 0;
+    if (g == NULL || g->state != GEN_ACTIVE || m.stopping)
+        return;
+    for (int k = 0; k < g->cfg->nlisten; k++)
+        if (listen_slots(g->lidx[k]) > nsock)
+            nsock = listen_slots(g->lidx[k]);
+    for (int s = 0; s < nsock && s < CFG_MAX_WORKERS; s++) {
+        int a = g->adopter[s];
+        if (s < g->cfg->workers && serving(&g->procs[s])) {
+            if (a >= 0 && g->procs[a].pid) {
+                struct ipc_msg msg = {.type = IPC_RELEASE, .slot = (uint32_t)s, .generation = g->id};
+                ipc_send(g->procs[a].ipc_fd, &msg, NULL, 0);
+            }
+            g->adopter[s] = -1;
+            continue;
+        }
+        if (a >= 0 && serving(&g->procs[a]))
+            continue;
+        /* The serving worker with the fewest sockets on loan takes it. */
+        int best = -1, best_load = 0;
+        for (int j = 0; j < g->cfg->workers; j++) {
+            if (!serving(&g->procs[j]))
+                continue;
+            int load = 0;
+            for (int t = 0; t < nsock && t < CFG_MAX_WORKERS; t++)
+                load += g->adopter[t] == j;
+            if (best < 0 || load < best_load) {
+                best = j;
+                best_load = load;
+            }
+        }
+        g->adopter[s] = -1;
+        if (best < 0)
+            continue;
+        int fds[IPC_MAX_FDS], nfds = 0;
+        for (int k = 0; k < g->cfg->nlisten; k++)
+            if (listen_slots(g->lidx[k]) > s) {
+                bool shared;
+                fds[nfds++] = listen_fd_for(g->lidx[k], s, &shared);
+            }
+        struct ipc_msg msg = {.type = IPC_ADOPT, .slot = (uint32_t)s, .generation = g->id};
+        if (nfds && ipc_send(g->procs[best].ipc_fd, &msg, fds, nfds) == 0) {
+            g->adopter[s] = best;
+            log_info("slot %d has no serving worker; worker %d accepts on its sockets", s, best);
+        }
+    }
 }
 
 static void
@@ -239,25 +299,33 @@ gen_promote(struct gen *g)
         m.notify_fd = -1;
     }
     m.started = true;
+    rebalance(g);
 }
 
 static void
 on_ipc(struct proc *p)
 {
     struct ipc_msg msg;
-    ssize_t n = recv(p->ipc_fd, &msg, sizeof(msg), MSG_DONTWAIT);
-    if (n <= 0) {
-        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    int fds[IPC_MAX_FDS], nfds;
+    int rc = ipc_recv(p->ipc_fd, &msg, fds, &nfds);
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]); /* workers send none */
+    if (rc <= 0) {
+        if (rc == 0 || (errno != EAGAIN && errno != EINTR)) {
             /* The worker is exiting; SIGCHLD does the bookkeeping. */
             epoll_ctl(m.epfd, EPOLL_CTL_DEL, p->ipc_fd, NULL);
         }
         return;
     }
-    if (n != sizeof(msg) || msg.type != IPC_READY || p->ready)
+    if (msg.type != IPC_READY || p->ready)
         return;
     p->ready = true;
     log_info("worker %d (pid %d) ready", p->slot, (int)p->pid);
     struct gen *g = p->gen;
+    if (g->state == GEN_ACTIVE) {
+        rebalance(g);
+        return;
+    }
     if (g->state != GEN_STARTING)
         return;
     for (int i = 0; i < g->cfg->workers; i++)
@@ -326,7 +394,7 @@ reap(void)
     pid_t pid;
     int64_t now = now_ms();
 
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED)) > 0) {
         struct proc *p = NULL;
         for (int i = 0; i < MAX_GENS && !p; i++)
             for (int j = 0; j < CFG_MAX_WORKERS && !p; j++)
@@ -335,7 +403,15 @@ reap(void)
         if (p == NULL)
             continue;
         struct gen *g = p->gen;
-        bool expected = m.stopping || g->state == GEN_RETIRING;
+        if (WIFSTOPPED(status) || WIFCONTINUED(status)) {
+            /* A stopped worker accepts nothing: its sockets go on loan until it runs again. */
+            p->stopped = WIFSTOPPED(status);
+            log_warnx("worker %d (pid %d) %s", p->slot, (int)pid,
+                      p->stopped ? "stopped; its sockets are lent to a sibling" : "continued");
+            rebalance(g);
+            continue;
+        }
+        bool expected = m.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
         if (WIFSIGNALED(status))
             LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
                    "worker %d (pid %d) killed by signal %d%s", p->slot, (int)pid,
@@ -347,6 +423,7 @@ reap(void)
         close(p->ipc_fd);
         p->pid = 0;
         p->ipc_fd = -1;
+        p->stopped = false;
         shm_ip_clear_column(m.shm, shm_column(g, p->slot));
         if (m.stopping)
             continue;
@@ -355,12 +432,15 @@ reap(void)
                 log_info("generation %u has exited", g->id);
                 gen_free(g);
             }
+        } else if (p->slot >= g->cfg->workers) {
+            p->ready = false; /* a slot removed by TTOU (or a smaller reload) */
         } else if (!p->ready) {
             start_failed(g, p);
         } else {
             p->ready = false;
             schedule_respawn(g, p, now);
         }
+        rebalance(g);
     }
 }
 
@@ -409,6 +489,7 @@ reload(void)
     g->state = GEN_STARTING;
     g->cfg = cfg;
     g->id = ++m.next_gen_id;
+    memset(g->adopter, -1, sizeof(g->adopter));
     log_notice("reload: starting generation %u", g->id);
     for (int s = 0; s < cfg->workers; s++)
         if (spawn(g, s) < 0) {
@@ -416,6 +497,48 @@ reload(void)
             retire(g, SIGTERM);
             return;
         }
+}
+
+/* TTIN/TTOU: one worker more or fewer in the active generation. A removed slot's sockets stay
+ * open and go on loan to a sibling, so what the kernel queued on them is still served. */
+static void
+scale(int delta)
+{
+    char err[CFG_ERR_MAX];
+    struct gen *g = gen_in(GEN_ACTIVE);
+    if (g == NULL || gen_in(GEN_STARTING) || m.stopping) {
+        log_warnx("%s ignored: no settled generation", delta > 0 ? "TTIN" : "TTOU");
+        return;
+    }
+    int n = g->cfg->workers;
+    if (delta > 0) {
+        if (n == CFG_MAX_WORKERS || g->procs[n].pid) {
+            log_warnx("TTIN ignored: %s", n == CFG_MAX_WORKERS ? "at 64 workers"
+                                                                : "that slot is still draining");
+            return;
+        }
+        for (int k = 0; k < g->cfg->nlisten; k++)
+            if (listen_grow(g->lidx[k], n + 1, g->cfg->backlog, err, sizeof(err)) < 0) {
+                log_errorx("TTIN failed: %s", err);
+                return;
+            }
+        g->cfg->workers = n + 1;
+        g->backoff_ms[n] = g->respawn_at[n] = 0;
+        log_notice("TTIN: %d workers", n + 1);
+        spawn(g, n);
+        return;
+    }
+    if (n == 1) {
+        log_warnx("TTOU ignored: at 1 worker");
+        return;
+    }
+    g->cfg->workers = n - 1;
+    g->respawn_at[n - 1] = 0;
+    log_notice("TTOU: %d workers", n - 1);
+    if (g->procs[n - 1].pid)
+        kill(g->procs[n - 1].pid, SIGQUIT);
+    g->procs[n - 1].ready = false;
+    rebalance(g);
 }
 
 static void
@@ -445,6 +568,11 @@ on_signal(void)
             break;
         case SIGCHLD:
             reap();
+            break;
+        case SIGTTIN:
+        case SIGTTOU:
+            if (!m.stopping)
+                scale(si.ssi_signo == SIGTTIN ? 1 : -1);
             break;
         }
     }
@@ -500,8 +628,9 @@ run_timers(int64_t now)
 static int
 setup_signals(void)
 {
-    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD};
-    static const int ignored[] = {SIGPIPE, SIGUSR2, SIGWINCH, SIGTTIN, SIGTTOU};
+    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP,
+                                  SIGUSR1, SIGCHLD, SIGTTIN, SIGTTOU};
+    static const int ignored[] = {SIGPIPE, SIGUSR2, SIGWINCH};
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
@@ -559,6 +688,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
     g->state = GEN_STARTING;
     g->cfg = cfg;
     g->id = ++m.next_gen_id;
+    memset(g->adopter, -1, sizeof(g->adopter));
     log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers,
                cfg->root);
     for (int s = 0; s < cfg->workers; s++)

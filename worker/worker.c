@@ -34,12 +34,15 @@
 struct loop loop;
 
 struct listener {
-    struct ev_io io;
-    bool shared; /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
+    struct ev_io io;      /* io.fd -1: unused entry */
+    bool shared;          /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
+    int adopted_slot;     /* -1: this worker's own socket; else the slot it stands in for */
 };
 
-static struct listener listeners[WORKER_MAX_FDS];
-static int nlisteners;
+/* Entries never move (epoll holds pointers to them); a released entry is reused. */
+#define LISTENERS_MAX (CFG_MAX_LISTEN * CFG_MAX_WORKERS)
+static struct listener listeners[LISTENERS_MAX];
+static int nlisteners; /* entries in use or used before: the scan bound */
 static bool accepting;             /* listeners are in epoll */
 static int64_t accept_resume_ms;   /* EMFILE back-off ends, 0 = none */
 static int64_t quit_deadline_ms;   /* graceful stop gives up here */
@@ -73,16 +76,56 @@ mono_ms(void)
 }
 
 static void
+watch_listener(struct listener *l, bool on)
+{
+    /* EPOLLEXCLUSIVE can only be given with EPOLL_CTL_ADD, hence del/add, not mod. */
+    uint32_t want = on ? (EPOLLIN | (l->shared ? EPOLLEXCLUSIVE : 0)) : 0;
+    if (l->io.fd >= 0 && l->io.events != want)
+        ev_set(&l->io, want);
+}
+
+static void
 set_accepting(bool on)
 {
     if (on == accepting)
         return;
+    for (int i = 0; i < nlisteners; i++)
+        watch_listener(&listeners[i], on);
+    accepting = on;
+}
+
+static void on_accept(struct ev_io *io, uint32_t events);
+
+static struct listener *
+add_listener(int fd, bool shared, int adopted_slot)
+{
+    struct listener *l = NULL;
+    for (int i = 0; i < nlisteners && !l; i++)
+        if (listeners[i].io.fd < 0)
+            l = &listeners[i];
+    if (l == NULL && nlisteners < LISTENERS_MAX)
+        l = &listeners[nlisteners++];
+    if (l == NULL) {
+        close(fd);
+        return NULL;
+    }
+    *l = (struct listener){.io = {.fd = fd, .cb = on_accept}, .shared = shared,
+                           .adopted_slot = adopted_slot};
+    watch_listener(l, accepting);
+    return l;
+}
+
+static void
+close_listeners(int adopted_slot, bool all)
+{
     for (int i = 0; i < nlisteners; i++) {
         struct listener *l = &listeners[i];
-        /* EPOLLEXCLUSIVE can only be given with EPOLL_CTL_ADD, hence del/add, not mod. */
-        ev_set(&l->io, on ? (EPOLLIN | (l->shared ? EPOLLEXCLUSIVE : 0)) : 0);
+        if (l->io.fd < 0 || (!all && l->adopted_slot != adopted_slot))
+            continue;
+        watch_listener(l, false);
+        close(l->io.fd); /* the master keeps its own copy */
+        l->io.fd = -1;
     }
-    accepting = on;
 }
 
 /* max_connections_per_ip: counted across the instance in the shared table. Over the limit
@@ -162,9 +205,7 @@ begin_graceful_stop(void)
     loop.quitting = true;
     set_accepting(false);
     accept_resume_ms = 0;
-    for (int i = 0; i < nlisteners; i++)
-        close(listeners[i].io.fd); /* the master keeps its own copy for the next worker */
-    nlisteners = 0;
+    close_listeners(-1, true); /* the master keeps its own copies for the next worker */
     conn_close_idle();
     quit_deadline_ms = loop.now_ms + loop.cfg->graceful_timeout_ms;
 }
@@ -190,12 +231,30 @@ on_signal(struct ev_io *io, uint32_t events)
     }
 }
 
+/* Messages from the master: sockets of a slot that has no worker right now, to accept on as
+ * well (so the connections the kernel hashes to it are not stranded), and their return. */
 static void
 on_ipc(struct ev_io *io, uint32_t events)
 {
     struct ipc_msg msg;
-    ssize_t n = recv(io->fd, &msg, sizeof(msg), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR) || (events & EPOLLHUP)) {
+    int fds[IPC_MAX_FDS], nfds;
+    int rc;
+    (void)events;
+    while ((rc = ipc_recv(io->fd, &msg, fds, &nfds)) > 0) {
+        if (msg.type == IPC_ADOPT && !loop.quitting) {
+            for (int i = 0; i < nfds; i++)
+                add_listener(fds[i], false, (int)msg.slot);
+            log_info("accepting for slot %u as well (%d sockets)", msg.slot, nfds);
+            continue;
+        }
+        for (int i = 0; i < nfds; i++)
+            close(fds[i]);
+        if (msg.type == IPC_RELEASE) {
+            close_listeners((int)msg.slot, false);
+            log_info("slot %u has its worker back", msg.slot);
+        }
+    }
+    if (rc == 0 || (rc < 0 && errno != EAGAIN && errno != EINTR)) {
         /* The master is gone: finish what is in flight and leave. */
         log_notice("master went away; stopping");
         ev_set(io, 0);
@@ -288,12 +347,9 @@ setup(const struct worker_args *args)
     ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
     if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
         exit(1);
-    for (int i = 0; i < args->nlisten; i++) {
-        listeners[i].io = (struct ev_io){.fd = args->listen_fds[i], .cb = on_accept};
-        listeners[i].shared = args->listen_shared[i];
-    }
-    nlisteners = args->nlisten;
-    set_accepting(true);
+    accepting = true;
+    for (int i = 0; i < args->nlisten; i++)
+        add_listener(args->listen_fds[i], args->listen_shared[i], -1);
 }
 
 static int
@@ -318,7 +374,7 @@ worker_main(const struct worker_args *args)
     setup(args);
     struct ipc_msg ready = {.type = IPC_READY, .slot = (uint32_t)args->slot,
                             .generation = args->generation};
-    if (send(args->ipc_fd, &ready, sizeof(ready), MSG_NOSIGNAL) != sizeof(ready))
+    if (ipc_send(args->ipc_fd, &ready, NULL, 0) < 0)
         fatal("reporting ready to the master");
     log_debug("serving (generation %u)", args->generation);
 
