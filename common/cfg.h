@@ -81,6 +81,9 @@ struct cfg {
     int64_t small_file_max;
     int64_t small_file_cache;
     bool max_connections_auto;
+    int64_t worker_watchdog_ms; /* 0 = off */
+    int max_requests; /* 0 = off */
+    int max_requests_jitter;
 
     int root_line; /* config line of root, 0 when it is the default */
     int user_line;

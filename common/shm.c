@@ -20,7 +20,22 @@ struct ip_entry {
 struct shm {
     pthread_mutex_t ip_lock;
     struct ip_entry ip[SHM_IP_ENTRIES];
+    struct shm_worker workers[SHM_COLUMNS];
 };
+
+struct shm_worker *
+shm_worker(struct shm *shm, int column)
+{
+    return &shm->workers[column];
+}
+
+const char *
+shm_worker_state_name(uint32_t state)
+{
+    static const char *const names[] = {"starting", "waiting for events", "handling events",
+                                        "expiring timeouts", "stopping"};
+    return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
 
 struct shm *
 shm_create(void)

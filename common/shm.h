@@ -20,6 +20,25 @@
 
 struct shm;
 
+/* What a worker is doing, for the watchdog's log line. */
+enum shm_worker_state {
+    SHM_W_STARTING,
+    SHM_W_WAITING,  /* in epoll_wait */
+    SHM_W_EVENTS,   /* dispatching events */
+    SHM_W_TIMERS,   /* expiring timeouts */
+    SHM_W_STOPPING,
+};
+
+/* One per column, written only by the process that owns the column (plain stores of aligned
+ * words; readers tolerate a torn view of the counters). */
+struct shm_worker {
+    volatile int32_t pid;
+    volatile uint32_t generation;
+    volatile int64_t heartbeat_ms; /* CLOCK_MONOTONIC at the last loop turn */
+    volatile uint32_t state;
+    volatile uint64_t connections, requests;
+};
+
 /* Map and initialise the region. Returns NULL with errno on failure. */
 struct shm *shm_create(void);
 
@@ -34,6 +53,10 @@ void shm_ip_release(struct shm *shm, int column, const struct sockaddr *sa);
 
 /* The process owning `column` is gone: forget its counts. */
 void shm_ip_clear_column(struct shm *shm, int column);
+
+/* The worker slot of `column`. */
+struct shm_worker *shm_worker(struct shm *shm, int column);
+const char *shm_worker_state_name(uint32_t state);
 
 /* Total connections counted for `sa`, for tests and status. */
 int shm_ip_count(struct shm *shm, const struct sockaddr *sa);

@@ -33,6 +33,7 @@ struct gen;
 
 struct proc {
     pid_t pid; /* 0 = no process in this slot */
+    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
     int ipc_fd;
     bool ready;
     bool stopped; /* SIGSTOPped (or traced): alive but not serving */
@@ -156,6 +157,9 @@ spawn(struct gen *g, int slot)
         return -1;
     }
     pid_t master_pid = getpid();
+    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
+     * that reported ready, by then their pid is there. */
+    *shm_worker(m.shm, shm_column(g, slot)) = (struct shm_worker){.pid = 0};
     pid_t pid = fork();
     if (pid < 0) {
         log_error("fork of worker %d", slot);
@@ -176,6 +180,7 @@ spawn(struct gen *g, int slot)
     close(sv[1]);
     *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g,
                        .slot = slot};
+
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
     if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0)
         log_error("epoll_ctl for worker %d", slot);
@@ -369,10 +374,15 @@ start_failed(struct gen *g, struct proc *p)
 }
 
 static void
-schedule_respawn(struct gen *g, struct proc *p, int64_t now)
+schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
 {
     int s = p->slot;
     int64_t lived = now - p->started_ms;
+    if (retired) {
+        /* Exit status 0 from a serving worker: it retired (max_requests), no crash. */
+        g->respawn_at[s] = now;
+        return;
+    }
     if (lived >= BACKOFF_RESET_MS)
         g->backoff_ms[s] = 0;
     if (lived < QUICK_DEATH_MS) {
@@ -417,8 +427,10 @@ reap(void)
                    "worker %d (pid %d) killed by signal %d%s", p->slot, (int)pid,
                    WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
         else
-            LOG_AT(expected && WEXITSTATUS(status) == 0 ? LOG_LVL_INFO : LOG_LVL_ERROR, 0,
-                   "worker %d (pid %d) exited with status %d", p->slot, (int)pid,
+            LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
+                   : expected                 ? LOG_LVL_INFO
+                                              : LOG_LVL_NOTICE,
+                   0, "worker %d (pid %d) exited with status %d", p->slot, (int)pid,
                    WEXITSTATUS(status));
         close(p->ipc_fd);
         p->pid = 0;
@@ -438,7 +450,7 @@ reap(void)
             start_failed(g, p);
         } else {
             p->ready = false;
-            schedule_respawn(g, p, now);
+            schedule_respawn(g, p, now, WIFEXITED(status) && WEXITSTATUS(status) == 0);
         }
         rebalance(g);
     }
@@ -578,7 +590,48 @@ on_signal(void)
     }
 }
 
-/* Deadlines: due respawns, retiring generations past their grace, a stop past its limit. */
+/* worker_watchdog: a worker whose loop has not turned (its heartbeat in the shared region) for
+ * that long is hung: log what it was doing, SIGABRT it for a core or a backtrace, SIGKILL it a
+ * second later. It is then respawned like any crashed worker. */
+static int64_t
+watchdog(struct gen *g, int64_t now)
+{
+    int64_t limit = g->cfg->worker_watchdog_ms;
+    int64_t next = INT64_MAX;
+    if (limit == 0)
+        return next;
+    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+        struct proc *p = &g->procs[s];
+        if (!p->pid || !p->ready)
+            continue;
+        if (p->watchdog_kill_at) {
+            if (now >= p->watchdog_kill_at) {
+                kill(p->pid, SIGKILL);
+                p->watchdog_kill_at = INT64_MAX; /* nothing more until it is reaped */
+            } else if (p->watchdog_kill_at < next) {
+                next = p->watchdog_kill_at;
+            }
+            continue;
+        }
+        const struct shm_worker *w = shm_worker(m.shm, shm_column(g, s));
+        int64_t silent = now - w->heartbeat_ms;
+        if (w->pid == p->pid && silent > limit) {
+            log_errorx("worker %d (pid %d) has not turned its loop for %lld ms (last: %s); "
+                       "aborting it",
+                       s, (int)p->pid, (long long)silent, shm_worker_state_name(w->state));
+            kill(p->pid, SIGABRT);
+            p->watchdog_kill_at = now + 1000;
+            if (p->watchdog_kill_at < next)
+                next = p->watchdog_kill_at;
+        }
+    }
+    /* Look again within a quarter of the limit. */
+    int64_t again = now + (limit / 4 > 250 ? limit / 4 : 250);
+    return again < next ? again : next;
+}
+
+/* Deadlines: due respawns, retiring generations past their grace, a stop past its limit, the
+ * watchdog's next look. */
 static int64_t
 run_timers(int64_t now)
 {
@@ -598,6 +651,11 @@ run_timers(int64_t now)
         }
         if (g->state != GEN_ACTIVE && g->state != GEN_STARTING)
             continue;
+        if (!m.stopping) {
+            int64_t w = watchdog(g, now);
+            if (w < next)
+                next = w;
+        }
         for (int s = 0; s < g->cfg->workers && !m.stopping; s++) {
             if (g->respawn_at[s] == 0)
                 continue;

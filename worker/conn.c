@@ -185,6 +185,7 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
     c->tp = tp;
     c->tp_ctx = ctx;
     c->state = CONN_IDLE;
+    loop.stats->connections++;
     if (counted_peer) {
         c->peer_counted = true;
         memcpy(&c->peer, counted_peer,
@@ -302,6 +303,7 @@ respond(struct conn *c, int error_status)
         resp_dispatch(out, &in->req, &file);
     c->close_after = out->close;
     c->nrequests++;
+    loop.stats->requests++;
     c->file = file.entry;
     c->part = 0;
     c->in_file = false;

@@ -36,6 +36,7 @@ struct loop {
     struct http_limits limits;
     struct shm *shm;  /* instance-wide shared region */
     int shm_column;   /* this process's column in it */
+    struct shm_worker *stats; /* this process's figures in it (heartbeat, counters) */
 };
 
 extern struct loop loop;

@@ -307,6 +307,9 @@ setup(const struct worker_args *args)
     loop.cfg = args->cfg;
     loop.shm = args->shm;
     loop.shm_column = args->shm_column;
+    loop.stats = shm_worker(args->shm, args->shm_column);
+    *loop.stats = (struct shm_worker){.pid = getpid(), .generation = args->generation,
+                                      .heartbeat_ms = mono_ms(), .state = SHM_W_STARTING};
     loop.slot = args->slot;
     loop.now_ms = mono_ms();
     resp_update_date(time(NULL));
@@ -360,10 +363,13 @@ next_timeout_ms(void)
         d = accept_resume_ms;
     if (loop.quitting && quit_deadline_ms < d)
         d = quit_deadline_ms;
-    if (d == INT64_MAX)
-        return -1;
+    /* Wake often enough that the heartbeat the master's watchdog reads moves on while idle:
+     * at least four times per worker_watchdog, and once a second anyway. */
+    int64_t cap = 1000;
+    if (loop.cfg->worker_watchdog_ms && loop.cfg->worker_watchdog_ms / 4 < cap)
+        cap = loop.cfg->worker_watchdog_ms / 4 > 10 ? loop.cfg->worker_watchdog_ms / 4 : 10;
     d -= loop.now_ms;
-    return d < 0 ? 0 : d > 60000 ? 60000 : (int)d;
+    return d < 0 ? 0 : d > cap ? (int)cap : (int)d;
 }
 
 void
@@ -388,17 +394,35 @@ worker_main(const struct worker_args *args)
      *  4. expire timeouts, each queue from its head;
      *  5. before sleep: return closed connections to the pool, resume accepting below the
      *     limit or after the EMFILE back-off, and leave once stopping is done. */
+    uint64_t retire_after = 0;
+    if (loop.cfg->max_requests) {
+        uint64_t jitter = 0;
+        if (loop.cfg->max_requests_jitter)
+            jitter = (uint64_t)(getpid() * 2654435761u) % (uint64_t)(loop.cfg->max_requests_jitter + 1);
+        retire_after = (uint64_t)loop.cfg->max_requests + jitter;
+    }
+
     for (;;) {
+        loop.stats->heartbeat_ms = loop.now_ms;
+        loop.stats->state = SHM_W_WAITING;
         int n = epoll_wait(loop.epfd, events, EVENTS_MAX, next_timeout_ms());
         if (n < 0 && errno != EINTR)
             fatal("epoll_wait");
         loop.now_ms = mono_ms();
+        loop.stats->heartbeat_ms = loop.now_ms;
+        loop.stats->state = SHM_W_EVENTS;
         resp_update_date(time(NULL));
         for (int i = 0; i < n; i++) {
             struct ev_io *io = events[i].data.ptr;
             io->cb(io, events[i].events);
         }
+        loop.stats->state = SHM_W_TIMERS;
         conn_expire_timeouts();
+        if (retire_after && loop.stats->requests >= retire_after && !loop.quitting) {
+            log_notice("max_requests: retiring after %llu requests",
+                       (unsigned long long)loop.stats->requests);
+            begin_graceful_stop();
+        }
 
         if (stop_now) {
             conn_close_all();

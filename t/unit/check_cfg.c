@@ -626,7 +626,8 @@ static const struct {
     {"gzip_static", "off"},       {"sendfile_max_chunk", "512k"},
     {"max_ranges", "16"},         {"open_file_cache", "1000"},
     {"open_file_cache_valid", "5s"}, {"small_file_max", "16k"},
-    {"small_file_cache", "4m"},
+    {"small_file_cache", "4m"},   {"worker_watchdog", "60s"},
+    {"max_requests", "0"},        {"max_requests_jitter", "0"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 
