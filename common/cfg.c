@@ -8,6 +8,7 @@
 #include <ini.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -101,6 +102,11 @@ static const struct key keys[] = {
     {"log_level", K_LEVEL, F(log_level), 0, 0, "notice",
      "debug, info, notice, warn, error, crit or alert"},
     {"user", K_USER, F(user), 0, 0, "", "user the workers run as when started as root"},
+    {"group", K_USER, F(group), 0, 0, "", "group the workers run as (default: the user's)"},
+    {"worker_rlimit_nofile", K_INT, F(worker_rlimit_nofile), 0, 1048576, "0",
+     "RLIMIT_NOFILE of master and workers; 0 = raise the soft limit to the hard limit"},
+    {"cpu_affinity", K_SYMLINKS, F(cpu_affinity), 0, 0, "off",
+     "auto: pin worker i to CPU i mod N; off: let the scheduler place them"},
     {"follow_symlinks", K_SYMLINKS, F(follow_symlinks), 0, 0, "inside",
      "inside: follow symlinks that stay under root; off: follow none"},
     {"serve_dotfiles", K_BOOL, F(serve_dotfiles), 0, 0, "off",
@@ -427,8 +433,8 @@ auto_max_connections(int cached_files)
     return n > 10000 ? 10000 : (int)n;
 }
 
-static void
-resolve_auto(struct cfg *cfg)
+void
+cfg_resolve_auto(struct cfg *cfg)
 {
     if (cfg->max_connections_auto)
         cfg->max_connections = auto_max_connections(cfg->open_file_cache);
@@ -538,13 +544,15 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
         strcpy(field, val);
         return 0;
     }
-    case K_SYMLINKS:
-        if (strcmp(val, "inside") != 0 && strcmp(val, "off") != 0) {
-            *why = "expected inside or off";
+    case K_SYMLINKS: { /* a two-word choice: follow_symlinks inside|off, cpu_affinity auto|off */
+        const char *on = k->off == F(cpu_affinity) ? "auto" : "inside";
+        if (strcmp(val, on) != 0 && strcmp(val, "off") != 0) {
+            *why = k->off == F(cpu_affinity) ? "expected auto or off" : "expected inside or off";
             return -1;
         }
-        *(bool *)field = strcmp(val, "inside") == 0;
+        *(bool *)field = strcmp(val, on) == 0;
         return 0;
+    }
     case K_LOG_PATH:
         if (strcmp(val, "stderr") == 0) {
             strcpy(field, "stderr");
@@ -565,10 +573,10 @@ key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
         return -1;
     case K_USER:
         if (strlen(val) >= sizeof(cfg->user) || strchr(val, ' ')) {
-            *why = "expected a user name";
+            *why = k->off == F(user) ? "expected a user name" : "expected a group name";
             return -1;
         }
-        strcpy(cfg->user, val);
+        strcpy(field, val);
         return 0;
     }
     return -1;
@@ -586,7 +594,7 @@ cfg_defaults(struct cfg *cfg)
             abort();
         }
     }
-    resolve_auto(cfg);
+    cfg_resolve_auto(cfg);
 }
 
 /* ---- loader ---- */
@@ -744,9 +752,50 @@ load_handle(void *user, const char *section, const char *name, const char *value
         ld->cfg->root_line = ld->lineno;
     else if (k->off == F(user))
         ld->cfg->user_line = ld->lineno;
+    else if (k->off == F(group))
+        ld->cfg->group_line = ld->lineno;
     else if (k->off == F(mime_types))
         ld->cfg->mime_types_line = ld->lineno;
     return 1;
+}
+
+/* user/group: they must exist; started as root the workers switch to them, started as
+ * anyone else they may only name who sluice already runs as. */
+static int
+check_identity(const struct cfg *cfg, char *err, size_t errlen)
+{
+    struct passwd *pw = NULL;
+    struct group *gr = NULL;
+    if (cfg->group[0] && !cfg->user[0]) {
+        snprintf(err, errlen, "%s:%d: group: needs user to be set too", cfg->file,
+                 cfg->group_line);
+        return -1;
+    }
+    if (cfg->user[0] && (pw = getpwnam(cfg->user)) == NULL) {
+        snprintf(err, errlen, "%s:%d: user: unknown user '%s'", cfg->file, cfg->user_line,
+                 cfg->user);
+        return -1;
+    }
+    if (cfg->group[0] && (gr = getgrnam(cfg->group)) == NULL) {
+        snprintf(err, errlen, "%s:%d: group: unknown group '%s'", cfg->file, cfg->group_line,
+                 cfg->group);
+        return -1;
+    }
+    if (pw && geteuid() != 0 && pw->pw_uid != geteuid()) {
+        snprintf(err, errlen,
+                 "%s:%d: user: switching to '%s' needs sluice to start as root (it runs as "
+                 "uid %d)",
+                 cfg->file, cfg->user_line, cfg->user, (int)geteuid());
+        return -1;
+    }
+    if (gr && geteuid() != 0 && gr->gr_gid != getegid()) {
+        snprintf(err, errlen,
+                 "%s:%d: group: switching to '%s' needs sluice to start as root (it runs as "
+                 "gid %d)",
+                 cfg->file, cfg->group_line, cfg->group, (int)getegid());
+        return -1;
+    }
+    return 0;
 }
 
 int
@@ -782,15 +831,7 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
                  cfg->mime_types_line, cfg->mime_types, strerror(errno));
         return -1;
     }
-    if (cfg->user[0]) {
-        errno = 0;
-        if (getpwnam(cfg->user) == NULL) {
-            snprintf(err, errlen, "%s:%d: user: unknown user '%s'", cfg->file, cfg->user_line,
-                     cfg->user);
-            return -1;
-        }
-    }
-    return 0;
+    return check_identity(cfg, err, errlen);
 }
 
 static int read_file(struct cfg *cfg, const char *path, struct load *ldp);
@@ -807,7 +848,7 @@ cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
         path = "sluice.ini";
     }
     int rc = read_file(cfg, path, &ld);
-    resolve_auto(cfg);
+    cfg_resolve_auto(cfg);
     return rc;
 }
 

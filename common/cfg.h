@@ -65,7 +65,10 @@ struct cfg {
     char port_file[CFG_PATH_MAX]; /* absolute */
     char error_log[CFG_PATH_MAX]; /* "stderr" or absolute */
     enum cfg_log_level log_level;
-    char user[64]; /* "" = unset */
+    char user[64];  /* "" = unset */
+    char group[64]; /* "" = the user's primary group */
+    int worker_rlimit_nofile; /* 0 = raise the soft limit to the hard one */
+    bool cpu_affinity;
 
     bool follow_symlinks; /* follow_symlinks = inside (true) | off */
     bool serve_dotfiles;
@@ -87,6 +90,7 @@ struct cfg {
 
     int root_line; /* config line of root, 0 when it is the default */
     int user_line;
+    int group_line;
     int mime_types_line;
 };
 
@@ -101,6 +105,10 @@ int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
 
 /* Like cfg_load, without cfg_check: for commands that only need to find the pid file. */
 int cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen);
+
+/* Work out the `auto` values that depend on the process (max_connections from RLIMIT_NOFILE);
+ * cfg_read does it, call again after changing the limit. */
+void cfg_resolve_auto(struct cfg *cfg);
 
 /* Checks that need the file system (root is an openable directory, user exists).
  * cfg_load already calls it; exposed for reload. Same error contract. */

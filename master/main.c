@@ -12,6 +12,7 @@
 
 #include "common/cfg.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "master/daemon.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -89,16 +90,28 @@ parse_args(int argc, char **argv, struct options *o)
     }
 }
 
-/* Use the whole descriptor allowance the hard limit grants: max_connections = auto is derived
- * from it, and each connection may hold a socket and a file. */
-static void
-raise_nofile(void)
+/* RLIMIT_NOFILE for the master and (inherited) its workers: worker_rlimit_nofile when set,
+ * else the whole allowance the hard limit grants. max_connections = auto is derived from the
+ * result, never the other way round. Returns 0, or -1 with a message in `err`. */
+static int
+apply_nofile(struct cfg *cfg, char *err, size_t errlen)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return 0;
+    rlim_t want = cfg->worker_rlimit_nofile ? (rlim_t)cfg->worker_rlimit_nofile : rl.rlim_max;
+    if (want != rl.rlim_cur) {
+        struct rlimit set = {want, want > rl.rlim_max ? want : rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &set) < 0) {
+            snprintf(err, errlen,
+                     "worker_rlimit_nofile: cannot raise RLIMIT_NOFILE to %llu (hard limit %llu): "
+                     "%s",
+                     (unsigned long long)want, (unsigned long long)rl.rlim_max, strerror(errno));
+            return -1;
+        }
     }
+    cfg_resolve_auto(cfg);
+    return 0;
 }
 
 static int
@@ -201,12 +214,12 @@ start(const struct options *o)
     pid_t other, stale;
     int pid_fd = -1;
 
-    raise_nofile();
     if (cfg == NULL) {
         fprintf(stderr, "sluice: out of memory\n");
         return 1;
     }
-    if (cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
+    if (cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0 ||
+        apply_nofile(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         goto fail;
     }
@@ -260,6 +273,7 @@ int
 main(int argc, char **argv)
 {
     struct options o = {0};
+    proctitle_init(argc, argv);
     parse_args(argc, argv, &o);
     if (o.test)
         return test_config(&o);

@@ -16,6 +16,7 @@
 
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "common/shm.h"
 #include "master/listen.h"
 #include "worker/worker.h"
@@ -747,6 +748,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
     g->cfg = cfg;
     g->id = ++m.next_gen_id;
     memset(g->adopter, -1, sizeof(g->adopter));
+    proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
     log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers,
                cfg->root);
     for (int s = 0; s < cfg->workers; s++)

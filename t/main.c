@@ -11,12 +11,16 @@ Suite *http_errors_suite(void);
 Suite *tq_suite(void);
 Suite *bufpool_suite(void);
 Suite *route_suite(void);
+Suite *httpdate_suite(void);
+Suite *range_suite(void);
 Suite *integ_http_suite(void);
 Suite *integ_cli_suite(void);
 Suite *integ_master_suite(void);
 Suite *integ_strict_suite(void);
 Suite *integ_limits_suite(void);
 Suite *integ_timeouts_suite(void);
+Suite *integ_static_suite(void);
+Suite *integ_static2_suite(void);
 
 int
 main(void)
@@ -29,12 +33,16 @@ main(void)
     srunner_add_suite(sr, tq_suite());
     srunner_add_suite(sr, bufpool_suite());
     srunner_add_suite(sr, route_suite());
+    srunner_add_suite(sr, httpdate_suite());
+    srunner_add_suite(sr, range_suite());
     srunner_add_suite(sr, integ_http_suite());
     srunner_add_suite(sr, integ_cli_suite());
     srunner_add_suite(sr, integ_master_suite());
     srunner_add_suite(sr, integ_strict_suite());
     srunner_add_suite(sr, integ_limits_suite());
     srunner_add_suite(sr, integ_timeouts_suite());
+    srunner_add_suite(sr, integ_static_suite());
+    srunner_add_suite(sr, integ_static2_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

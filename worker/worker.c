@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/proctitle.h"
 #include "worker/conn.h"
 #include "worker/loop.h"
 #include "worker/resp.h"
@@ -262,6 +264,9 @@ on_ipc(struct ev_io *io, uint32_t events)
     }
 }
 
+/* Started as root with `user` set: supplementary groups, group, then user, and a check that
+ * root cannot be taken back. The master keeps root (to bind and reopen logs); workers never
+ * serve as root. */
 static void
 drop_privileges(const struct cfg *cfg)
 {
@@ -270,9 +275,41 @@ drop_privileges(const struct cfg *cfg)
     struct passwd *pw = getpwnam(cfg->user);
     if (pw == NULL)
         fatalx("user '%s' does not exist", cfg->user);
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0)
+    gid_t gid = pw->pw_gid;
+    if (cfg->group[0]) {
+        struct group *gr = getgrnam(cfg->group);
+        if (gr == NULL)
+            fatalx("group '%s' does not exist", cfg->group);
+        gid = gr->gr_gid;
+    }
+    if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
         fatal("dropping privileges to user '%s'", cfg->user);
+    if (setuid(0) == 0 || seteuid(0) == 0)
+        fatalx("still able to become root after dropping to '%s'", cfg->user);
+    log_info("running as %s (uid %d, gid %d)", cfg->user, (int)pw->pw_uid, (int)gid);
+}
+
+/* cpu_affinity = auto: worker i on the i-th online CPU (mod their count). */
+static void
+pin_cpu(int slot)
+{
+    cpu_set_t online, one;
+    if (sched_getaffinity(0, sizeof(online), &online) < 0)
+        return;
+    int n = CPU_COUNT(&online);
+    if (n == 0)
+        return;
+    for (int cpu = 0, k = 0; cpu < CPU_SETSIZE; cpu++) {
+        if (!CPU_ISSET(cpu, &online))
+            continue;
+        if (k++ == slot % n) {
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            if (sched_setaffinity(0, sizeof(one), &one) < 0)
+                log_warn("cpu_affinity: cannot pin to CPU %d", cpu);
+            return;
+        }
+    }
 }
 
 /* Signals: the master blocked them all before fork. A worker reads TERM, QUIT and USR1 from a
@@ -299,6 +336,7 @@ setup(const struct worker_args *args)
     char role[32];
     snprintf(role, sizeof(role), "worker %d", args->slot);
     log_set_role(role);
+    proctitle_set("sluice: worker %d gen %u", args->slot, args->generation);
     /* Die with the master rather than linger as an orphan holding the port. */
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != args->master_pid)
@@ -332,6 +370,8 @@ setup(const struct worker_args *args)
     if (loop.root_fd < 0)
         fatal("opening root '%s'", args->cfg->root);
     drop_privileges(args->cfg);
+    if (args->cfg->cpu_affinity)
+        pin_cpu(args->slot);
     static_init(loop.root_fd);
     if (args->cfg->mime_types[0] && mime_load(args->cfg->mime_types) < 0)
         fatal("loading mime_types '%s'", args->cfg->mime_types);

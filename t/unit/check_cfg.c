@@ -628,6 +628,8 @@ static const struct {
     {"open_file_cache_valid", "5s"}, {"small_file_max", "16k"},
     {"small_file_cache", "4m"},   {"worker_watchdog", "60s"},
     {"max_requests", "0"},        {"max_requests_jitter", "0"},
+    {"group", NULL},              {"worker_rlimit_nofile", "0"},
+    {"cpu_affinity", "off"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 
