@@ -17,6 +17,7 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/sdnotify.h"
 #include "common/shm.h"
 #include "master/listen.h"
 #include "worker/worker.h"
@@ -298,6 +299,7 @@ gen_promote(struct gen *g)
     } else {
         log_notice("ready: %d workers", g->cfg->workers);
     }
+    sd_notifyf("READY=1\nSTATUS=generation %u, %d workers", g->id, g->cfg->workers);
     if (!m.started && m.notify_fd >= 0) {
         ssize_t rc = write(m.notify_fd, "R", 1);
         (void)rc;
@@ -356,6 +358,7 @@ start_stop(enum stop_mode mode, int status)
         }
     m.stop_kill_at = now_ms() + (mode == STOP_FAST ? FAST_STOP_KILL_MS : grace + 1000);
     log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
 }
 
 /* A worker of `g` exited before it ever reported ready. */
@@ -372,6 +375,7 @@ start_failed(struct gen *g, struct proc *p)
                "generation %u keeps serving",
                p->slot, g->id, active->id);
     retire(g, SIGTERM);
+    sd_notifyf("READY=1\nSTATUS=reload failed; generation %u serving", active->id);
 }
 
 static void
@@ -390,12 +394,40 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
         g->backoff_ms[s] = g->backoff_ms[s] ? g->backoff_ms[s] * 2 : BACKOFF_MIN_MS;
         if (g->backoff_ms[s] > BACKOFF_MAX_MS)
             g->backoff_ms[s] = BACKOFF_MAX_MS;
-        log_warnx("worker %d died %lld ms after it started; respawning in %lld ms", s,
-                  (long long)lived, (long long)g->backoff_ms[s]);
+        log_warnx("worker %d died %lld ms after it started; respawning in %lld ms "
+                  "(degraded: its sockets are lent to a sibling meanwhile)",
+                  s, (long long)lived, (long long)g->backoff_ms[s]);
         g->respawn_at[s] = now + g->backoff_ms[s];
+        sd_notifyf("STATUS=degraded: worker %d backing off for %lld ms", s,
+                   (long long)g->backoff_ms[s]);
     } else {
         g->respawn_at[s] = now;
     }
+}
+
+/* Unexpected worker exits are logged at most EXIT_LOG_BURST times per EXIT_LOG_WINDOW_MS; the
+ * rest are counted and summed up in one line, so a crash loop cannot fill the disk. */
+#define EXIT_LOG_BURST 10
+#define EXIT_LOG_WINDOW_MS 10000
+
+static bool
+exit_log_allowed(int64_t now)
+{
+    static int64_t window_start;
+    static int logged, suppressed;
+    if (now - window_start >= EXIT_LOG_WINDOW_MS) {
+        if (suppressed)
+            log_errorx("%d more worker exits in the last %d s were not logged", suppressed,
+                       EXIT_LOG_WINDOW_MS / 1000);
+        window_start = now;
+        logged = suppressed = 0;
+    }
+    if (logged < EXIT_LOG_BURST) {
+        logged++;
+        return true;
+    }
+    suppressed++;
+    return false;
 }
 
 static void
@@ -423,16 +455,18 @@ reap(void)
             continue;
         }
         bool expected = m.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
-        if (WIFSIGNALED(status))
+        if (!expected && !exit_log_allowed(now))
+            ; /* counted, summarised later */
+        else if (WIFSIGNALED(status))
             LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
-                   "worker %d (pid %d) killed by signal %d%s", p->slot, (int)pid,
-                   WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+                   "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot,
+                   (int)pid, g->id, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
         else
             LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
                    : expected                 ? LOG_LVL_INFO
                                               : LOG_LVL_NOTICE,
-                   0, "worker %d (pid %d) exited with status %d", p->slot, (int)pid,
-                   WEXITSTATUS(status));
+                   0, "worker %d (pid %d, generation %u) exited with status %d", p->slot,
+                   (int)pid, g->id, WEXITSTATUS(status));
         close(p->ipc_fd);
         p->pid = 0;
         p->ipc_fd = -1;
@@ -504,6 +538,11 @@ reload(void)
     g->id = ++m.next_gen_id;
     memset(g->adopter, -1, sizeof(g->adopter));
     log_notice("reload: starting generation %u", g->id);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
+               g->id);
     for (int s = 0; s < cfg->workers; s++)
         if (spawn(g, s) < 0) {
             log_errorx("reload failed: cannot start worker %d", s);
