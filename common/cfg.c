@@ -96,6 +96,8 @@ static const struct key keys[] = {
     {"max_requests_jitter", K_INT, F(max_requests_jitter), 0, 1000000000, "0",
      "up to this many requests added at random to max_requests, so workers do not retire together"},
     {"pid_file", K_PATH, F(pid_file), 0, 0, "sluice.pid", "pid file, locked while running"},
+    {"control_socket", K_OPT_PATH, F(control_socket), 0, 0, "",
+     "unix socket for sluice reload|stop|quit|reopen|status; unset: pid_file with .ctl"},
     {"port_file", K_PATH, F(port_file), 0, 0, "sluice.port",
      "written when ready: the bound address of each listener"},
     {"error_log", K_LOG_PATH, F(error_log), 0, 0, "stderr", "stderr or a file path"},

@@ -62,6 +62,7 @@ struct cfg {
     int max_connections_per_ip;    /* 0 = off */
     int64_t worker_memory_limit;   /* bytes, 0 = off */
     char pid_file[CFG_PATH_MAX];  /* absolute */
+    char control_socket[CFG_PATH_MAX]; /* absolute; "" = next to pid_file */
     char port_file[CFG_PATH_MAX]; /* absolute */
     char error_log[CFG_PATH_MAX]; /* "stderr" or absolute */
     enum cfg_log_level log_level;

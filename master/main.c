@@ -13,6 +13,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "master/control.h"
 #include "master/daemon.h"
 #include "master/master.h"
 #include "master/pidfile.h"
@@ -135,26 +136,44 @@ test_config(const struct options *o)
     return rc == 0 ? 0 : 1;
 }
 
+/* stop and quit: wait (bounded) until the master is gone, which its pid file lock shows. */
+static int
+wait_gone(int fd, pid_t pid, int wait_ms)
+{
+    if (pidfile_wait_released(fd, wait_ms) == 0) {
+        printf("sluice: stopped (pid %d)\n", (int)pid);
+        return 0;
+    }
+    fprintf(stderr, "sluice: pid %d still running after %d s\n", (int)pid, wait_ms / 1000);
+    return 1;
+}
+
+/* The control commands. The control socket gives real answers (reload reports the new
+ * generation or the error); without it (an older master, a socket path not reachable) they fall
+ * back to signals, checking a reload's configuration here first. */
 static int
 control(const struct options *o)
 {
     struct cfg *cfg = malloc(sizeof(*cfg));
-    char err[CFG_ERR_MAX];
+    char err[CFG_ERR_MAX], ctl_path[CFG_PATH_MAX];
     enum command cmd = commands[o->cmd].cmd;
+    const char *name = commands[o->cmd].name;
     int not_running = cmd == CMD_STATUS ? 3 : 1;
     pid_t pid;
     int fd = -1;
 
     if (cfg == NULL)
         return 1;
-    /* A reload is checked here first, so the operator sees the error and nothing is sent. */
-    int rc = cmd == CMD_RELOAD ? cfg_load(cfg, o->cfg_path, err, sizeof(err))
-                               : cfg_read(cfg, o->cfg_path, err, sizeof(err));
+    int rc = cfg_read(cfg, o->cfg_path, err, sizeof(err));
     if (rc < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         free(cfg);
         return 1;
     }
+    if (cfg->control_socket[0])
+        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
+    else
+        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
     rc = 1;
     switch (pidfile_probe(cfg->pid_file, &pid, &fd)) {
     case PIDFILE_NONE:
@@ -176,9 +195,25 @@ control(const struct options *o)
         fprintf(stderr, "sluice: pid file %s is locked but holds no pid yet\n", cfg->pid_file);
         goto out;
     }
+    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
+    int answer = control_request(ctl_path, name, cmd == CMD_RELOAD ? 60000 : 5000);
+    if (answer >= 0) {
+        rc = answer;
+        if (answer == 0 && (cmd == CMD_STOP || cmd == CMD_QUIT)) {
+            rc = wait_gone(fd, pid, wait_ms);
+            fd = -1;
+        }
+        goto out;
+    }
+
+    /* No control socket: signals. */
     if (cmd == CMD_STATUS) {
         printf("sluice: running (pid %d)\n", (int)pid);
         rc = 0;
+        goto out;
+    }
+    if (cmd == CMD_RELOAD && cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
         goto out;
     }
     if (kill(pid, commands[o->cmd].sig) < 0) {
@@ -186,18 +221,12 @@ control(const struct options *o)
         goto out;
     }
     if (cmd == CMD_RELOAD || cmd == CMD_REOPEN) {
-        printf("sluice: %s signalled (pid %d)\n", commands[o->cmd].name, (int)pid);
+        printf("sluice: %s signalled (pid %d)\n", name, (int)pid);
         rc = 0;
         goto out;
     }
-    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
-    rc = pidfile_wait_released(fd, wait_ms);
+    rc = wait_gone(fd, pid, wait_ms);
     fd = -1;
-    if (rc == 0)
-        printf("sluice: stopped (pid %d)\n", (int)pid);
-    else
-        fprintf(stderr, "sluice: pid %d still running after %d s\n", (int)pid, wait_ms / 1000);
-    rc = rc == 0 ? 0 : 1;
 out:
     if (fd >= 0)
         close(fd);

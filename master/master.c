@@ -19,6 +19,7 @@
 #include "common/proctitle.h"
 #include "common/sdnotify.h"
 #include "common/shm.h"
+#include "master/control.h"
 #include "master/listen.h"
 #include "worker/worker.h"
 
@@ -120,6 +121,7 @@ gen_in(enum gen_state state)
 static void
 child_close_fds(const struct gen *g, int slot, struct worker_args *args)
 {
+    control_close(false);
     close(m.epfd);
     close(m.sigfd);
     close(m.pid_fd);
@@ -300,6 +302,9 @@ gen_promote(struct gen *g)
         log_notice("ready: %d workers", g->cfg->workers);
     }
     sd_notifyf("READY=1\nSTATUS=generation %u, %d workers", g->id, g->cfg->workers);
+    char text[96];
+    snprintf(text, sizeof(text), "generation %u ready (%d workers)", g->id, g->cfg->workers);
+    control_reload_done(true, text);
     if (!m.started && m.notify_fd >= 0) {
         ssize_t rc = write(m.notify_fd, "R", 1);
         (void)rc;
@@ -376,6 +381,12 @@ start_failed(struct gen *g, struct proc *p)
                p->slot, g->id, active->id);
     retire(g, SIGTERM);
     sd_notifyf("READY=1\nSTATUS=reload failed; generation %u serving", active->id);
+    char text[160];
+    snprintf(text, sizeof(text),
+             "reload failed: worker %d of generation %u exited before it was ready; generation "
+             "%u keeps serving",
+             p->slot, g->id, active->id);
+    control_reload_done(false, text);
 }
 
 static void
@@ -499,6 +510,7 @@ reload(void)
 
     if (gen_in(GEN_STARTING)) {
         log_warnx("reload: a reload is already in progress; ignored");
+        control_reload_done(false, "a reload is already in progress");
         return;
     }
     struct gen *g = gen_in(GEN_FREE);
@@ -507,11 +519,13 @@ reload(void)
         log_errorx("reload: %s; keeping generation %u",
                    cfg ? "too many generations still draining" : "out of memory",
                    active ? active->id : 0);
+        control_reload_done(false, cfg ? "too many generations still draining" : "out of memory");
         free(cfg);
         return;
     }
     if (cfg_load(cfg, m.cfg_path, err, sizeof(err)) < 0) {
         log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
+        control_reload_done(false, err);
         free(cfg);
         return;
     }
@@ -526,6 +540,7 @@ reload(void)
     memset(g, 0, sizeof(*g));
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
+        control_reload_done(false, err);
         free(cfg);
         return;
     }
@@ -546,6 +561,7 @@ reload(void)
     for (int s = 0; s < cfg->workers; s++)
         if (spawn(g, s) < 0) {
             log_errorx("reload failed: cannot start worker %d", s);
+            control_reload_done(false, "cannot start a worker (see the error log)");
             retire(g, SIGTERM);
             return;
         }
@@ -593,6 +609,8 @@ scale(int delta)
     rebalance(g);
 }
 
+static void ctl_reopen(void);
+
 static void
 on_signal(void)
 {
@@ -611,12 +629,7 @@ on_signal(void)
                 reload();
             break;
         case SIGUSR1:
-            log_notice("reopening logs");
-            if (log_reopen() < 0)
-                log_error("reopening the error log");
-            for (int i = 0; i < MAX_GENS; i++)
-                if (m.gens[i].state != GEN_FREE)
-                    signal_gen(&m.gens[i], SIGUSR1);
+            ctl_reopen();
             break;
         case SIGCHLD:
             reap();
@@ -723,6 +736,73 @@ run_timers(int64_t now)
     return next;
 }
 
+static void
+ctl_reload(void)
+{
+    if (m.stopping) {
+        control_reload_done(false, "stopping");
+        return;
+    }
+    reload();
+}
+
+static void
+ctl_stop(bool graceful)
+{
+    start_stop(graceful ? STOP_GRACEFUL : STOP_FAST, 0);
+}
+
+static void
+ctl_reopen(void)
+{
+    log_notice("reopening logs");
+    if (log_reopen() < 0)
+        log_error("reopening the error log");
+    for (int i = 0; i < MAX_GENS; i++)
+        if (m.gens[i].state != GEN_FREE)
+            signal_gen(&m.gens[i], SIGUSR1);
+}
+
+static void
+ctl_status(char *buf, size_t len)
+{
+    static const char *const states[] = {"free", "starting", "active", "retiring"};
+    int64_t now = now_ms();
+    size_t n = (size_t)snprintf(buf, len, "ok: running (pid %d)%s\n", (int)getpid(),
+                                m.stopping ? ", stopping" : "");
+    for (int i = 0; i < MAX_GENS && n < len; i++) {
+        struct gen *g = &m.gens[i];
+        if (g->state == GEN_FREE)
+            continue;
+        n += (size_t)snprintf(buf + n, len - n, "generation %u %s, %d workers\n", g->id,
+                              states[g->state], g->cfg->workers);
+        for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++) {
+            const struct proc *p = &g->procs[s];
+            const struct shm_worker *w = shm_worker(m.shm, shm_column(g, s));
+            if (p->pid)
+                n += (size_t)snprintf(
+                    buf + n, len - n,
+                    "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms "
+                    "ago\n",
+                    s, (int)p->pid,
+                    p->stopped ? "stopped" : p->ready ? "serving" : "starting",
+                    (unsigned long long)w->connections, (unsigned long long)w->requests,
+                    (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
+            else if (g->respawn_at[s] && s < g->cfg->workers)
+                n += (size_t)snprintf(buf + n, len - n,
+                                      "  worker %d backing off, respawn in %lld ms (degraded)\n",
+                                      s, (long long)(g->respawn_at[s] - now));
+        }
+    }
+}
+
+static const struct control_ops ctl_ops = {
+    .reload = ctl_reload,
+    .stop = ctl_stop,
+    .reopen = ctl_reopen,
+    .status = ctl_status,
+};
+
 static int
 setup_signals(void)
 {
@@ -744,6 +824,7 @@ setup_signals(void)
 static void
 cleanup(const struct cfg *cfg)
 {
+    control_close(true);
     listen_close_all();
     unlink(cfg->port_file);
     unlink(cfg->pid_file);
@@ -783,6 +864,21 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         log_error("setting up the master loop");
         return 1;
     }
+    char ctl_path[CFG_PATH_MAX];
+    if (cfg->control_socket[0])
+        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
+    else
+        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
+    if (control_open(ctl_path, m.epfd, &ctl_ops, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        if (strcmp(cfg->error_log, "stderr") != 0)
+            log_errorx("%s", err);
+        listen_close_all();
+        unlink(cfg->pid_file);
+        close(pid_fd);
+        free(cfg);
+        return 1;
+    }
     g->state = GEN_STARTING;
     g->cfg = cfg;
     g->id = ++m.next_gen_id;
@@ -816,7 +912,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         for (int i = 0; i < n; i++) {
             if (events[i].data.ptr == NULL)
                 on_signal();
-            else
+            else if (!control_dispatch(events[i].data.ptr))
                 on_ipc(events[i].data.ptr);
         }
     }

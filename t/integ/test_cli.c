@@ -399,7 +399,8 @@ START_TEST(reopen_via_cli)
     ck_assert_int_eq(rename(logf, old), 0); /* what logrotate does before `reopen` */
     int rc = srv_ctl(&s, "reopen", out, sizeof(out));
     ck_assert_msg(rc == 0, "reopen: exit %d:\n%s", rc, out);
-    snprintf(want, sizeof(want), "reopen signalled (pid %d)", (int)s.pid);
+    /* Answered through the control socket. */
+    snprintf(want, sizeof(want), "logs reopened");
     assert_contains(out, want, "reopen");
     int64_t deadline = now_ms() + 5000;
     while (!file_exists(logf)) {
@@ -435,6 +436,34 @@ disjoint(const pid_t *a, int na, const pid_t *b, int nb)
     return true;
 }
 
+/* Without a control socket (removed here) the commands fall back to signals: reload checks
+ * the configuration itself and sends HUP; status reads the pid file. */
+START_TEST(control_socket_gone_falls_back_to_signals)
+{
+    struct srv s;
+    char out[4096], want[128], ctl[SRV_PATH_MAX + 16];
+    srv_start(&s, NULL);
+    ck_assert_int_eq(unlink(srv_path(&s, "sluice.ctl", ctl, sizeof(ctl))), 0);
+
+    int rc = srv_ctl(&s, "status", out, sizeof(out));
+    ck_assert_msg(rc == 0, "status: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "running (pid %d)", (int)s.pid);
+    assert_contains(out, want, "status");
+
+    rc = srv_ctl(&s, "reload", out, sizeof(out));
+    ck_assert_msg(rc == 0, "reload: exit %d:\n%s", rc, out);
+    snprintf(want, sizeof(want), "reload signalled (pid %d)", (int)s.pid);
+    assert_contains(out, want, "reload");
+    ck_assert_msg(log_wait(&s, "generation 2 ready", 1, 10000), "no new generation after HUP");
+
+    srv_write_config(&s, "wrokers = 2");
+    rc = srv_ctl(&s, "reload", out, sizeof(out));
+    ck_assert_msg(rc == 1, "reload of a bad config: exit %d:\n%s", rc, out);
+    assert_contains(out, "sluice.ini:", "reload of a bad config");
+    srv_stop(&s);
+}
+END_TEST
+
 START_TEST(reload_valid_new_generation)
 {
     struct srv s;
@@ -451,7 +480,8 @@ START_TEST(reload_valid_new_generation)
     srv_write_config(&s, "index = home.html index.html");
     int rc = srv_ctl(&s, "reload", out, sizeof(out));
     ck_assert_msg(rc == 0, "reload: exit %d:\n%s", rc, out);
-    snprintf(want, sizeof(want), "reload signalled (pid %d)", (int)s.pid);
+    /* Answered through the control socket once the new generation serves. */
+    snprintf(want, sizeof(want), "generation 2 ready (2 workers)");
     assert_contains(out, want, "reload");
 
     /* The old generation retires once the new one is ready. */
@@ -502,6 +532,7 @@ integ_cli_suite(void)
     tcase_add_test(tc, reload_invalid_keeps_serving);
     tcase_add_test(tc, reload_valid_new_generation);
     tcase_add_test(tc, reopen_via_cli);
+    tcase_add_test(tc, control_socket_gone_falls_back_to_signals);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -98,7 +98,7 @@ START_TEST(killed_worker_is_respawned)
     pid_t victim = before[0];
 
     ck_assert_int_eq(kill(victim, SIGKILL), 0);
-    snprintf(want, sizeof(want), "(pid %d) killed by signal 9", (int)victim);
+    snprintf(want, sizeof(want), "(pid %d, generation 1) killed by signal 9", (int)victim);
     ck_assert_msg(log_wait(&s, want, 1, 5000), "no '%s' in the log within 5 s", want);
 
     int n = 0;

@@ -629,7 +629,7 @@ static const struct {
     {"small_file_cache", "4m"},   {"worker_watchdog", "60s"},
     {"max_requests", "0"},        {"max_requests_jitter", "0"},
     {"group", NULL},              {"worker_rlimit_nofile", "0"},
-    {"cpu_affinity", "off"},
+    {"cpu_affinity", "off"},      {"control_socket", ""},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 

@@ -1,0 +1,255 @@
+/* Control socket (see control.h). Clients are read without blocking the master: each is an
+ * epoll entry with a small line buffer; a client that sends more than a line is dropped. */
+#include "master/control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cfg.h"
+#include "common/log.h"
+
+#define CONTROL_CLIENTS 16
+
+struct client {
+    int fd; /* -1: free */
+    size_t len;
+    bool waiting_reload;
+    char line[128];
+};
+
+static struct {
+    int fd;
+    int epfd;
+    char path[108];
+    const struct control_ops *ops;
+    struct client clients[CONTROL_CLIENTS];
+} ctl = {.fd = -1};
+
+static char listen_tag; /* data.ptr of the listening socket */
+
+void
+control_default_path(const char *pid_file, char *out, size_t outlen)
+{
+    size_t n = strlen(pid_file);
+    if (n > 4 && strcmp(pid_file + n - 4, ".pid") == 0)
+        snprintf(out, outlen, "%.*s.ctl", (int)(n - 4), pid_file);
+    else
+        snprintf(out, outlen, "%s.ctl", pid_file);
+}
+
+int
+control_open(const char *path, int epfd, const struct control_ops *ops, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "control_socket: path too long (at most 107 bytes): %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* 0600 from the start: no window in which another user could connect. */
+    mode_t old = umask(0177);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || listen(fd, 16) < 0) {
+        snprintf(err, errlen, "control_socket: cannot listen on %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        snprintf(err, errlen, "control_socket: epoll_ctl: %s", strerror(errno));
+        close(fd);
+        unlink(path);
+        return -1;
+    }
+    for (int i = 0; i < CONTROL_CLIENTS; i++)
+        ctl.clients[i].fd = -1;
+    ctl.fd = fd;
+    ctl.epfd = epfd;
+    ctl.ops = ops;
+    snprintf(ctl.path, sizeof(ctl.path), "%s", path);
+    return 0;
+}
+
+static void
+client_close(struct client *c)
+{
+    if (c->fd >= 0)
+        close(c->fd); /* also leaves epoll */
+    c->fd = -1;
+}
+
+/* Answers are a few lines: a blocking-free best effort send, then close. */
+static void
+answer(struct client *c, const char *text)
+{
+    ssize_t rc = send(c->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)rc;
+    client_close(c);
+}
+
+void
+control_close(bool unlink_path)
+{
+    for (int i = 0; i < CONTROL_CLIENTS; i++)
+        client_close(&ctl.clients[i]);
+    if (ctl.fd >= 0) {
+        close(ctl.fd);
+        if (unlink_path)
+            unlink(ctl.path);
+    }
+    ctl.fd = -1;
+}
+
+void
+control_reload_done(bool ok, const char *text)
+{
+    char buf[CFG_ERR_MAX + 32];
+    snprintf(buf, sizeof(buf), "%s: %s\n", ok ? "ok" : "error", text);
+    for (int i = 0; i < CONTROL_CLIENTS; i++)
+        if (ctl.clients[i].fd >= 0 && ctl.clients[i].waiting_reload)
+            answer(&ctl.clients[i], buf);
+}
+
+static void
+command(struct client *c)
+{
+    char buf[4096];
+    if (strcmp(c->line, "status") == 0) {
+        ctl.ops->status(buf, sizeof(buf));
+        answer(c, buf);
+    } else if (strcmp(c->line, "reload") == 0) {
+        c->waiting_reload = true;
+        ctl.ops->reload();
+    } else if (strcmp(c->line, "stop") == 0 || strcmp(c->line, "quit") == 0) {
+        answer(c, "ok: stopping\n");
+        ctl.ops->stop(c->line[0] == 'q');
+    } else if (strcmp(c->line, "reopen") == 0) {
+        ctl.ops->reopen();
+        answer(c, "ok: logs reopened\n");
+    } else {
+        answer(c, "error: unknown command (reload, stop, quit, reopen, status)\n");
+    }
+}
+
+static void
+on_client(struct client *c)
+{
+    ssize_t n = recv(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        client_close(c);
+        return;
+    }
+    c->len += (size_t)n;
+    c->line[c->len] = '\0';
+    char *nl = strchr(c->line, '\n');
+    if (nl == NULL) {
+        if (c->len == sizeof(c->line) - 1)
+            answer(c, "error: command too long\n");
+        return;
+    }
+    *nl = '\0';
+    /* The command is in; no more reading (a waiting reload answers later). */
+    epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    command(c);
+}
+
+static void
+on_accept(void)
+{
+    int fd;
+    while ((fd = accept4(ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+        struct client *c = NULL;
+        for (int i = 0; i < CONTROL_CLIENTS && !c; i++)
+            if (ctl.clients[i].fd < 0)
+                c = &ctl.clients[i];
+        if (c == NULL) {
+            ssize_t rc = send(fd, "error: busy\n", 12, MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void)rc;
+            close(fd);
+            continue;
+        }
+        *c = (struct client){.fd = fd};
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        if (epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+            client_close(c);
+    }
+}
+
+bool
+control_dispatch(void *ptr)
+{
+    if (ptr == &listen_tag) {
+        on_accept();
+        return true;
+    }
+    char *p = ptr;
+    if (p >= (char *)ctl.clients && p < (char *)(ctl.clients + CONTROL_CLIENTS)) {
+        struct client *c = ptr;
+        if (c->fd >= 0)
+            on_client(c);
+        return true;
+    }
+    return false;
+}
+
+int
+control_request(const char *path, const char *cmd, int timeout_ms)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char buf[4096];
+    size_t len = 0;
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = saved;
+        return -1;
+    }
+    snprintf(buf, sizeof(buf), "%s\n", cmd);
+    if (send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0) {
+        close(fd);
+        return -1;
+    }
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int rc = poll(&pfd, 1, timeout_ms);
+        if (rc <= 0)
+            break; /* timeout: print what came */
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        if (len == sizeof(buf) - 1)
+            break;
+    }
+    close(fd);
+    buf[len] = '\0';
+    bool ok = strncmp(buf, "ok", 2) == 0;
+    /* "ok: text" -> "sluice: text" */
+    const char *text = strchr(buf, ':') ? strchr(buf, ':') + 2 : buf;
+    fprintf(ok ? stdout : stderr, "sluice: %s%s", len ? text : "no answer from the master",
+            len && buf[len - 1] == '\n' ? "" : "\n");
+    return ok ? 0 : 1;
+}
