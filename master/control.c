@@ -209,11 +209,11 @@ control_dispatch(void *ptr)
 }
 
 int
-control_request(const char *path, const char *cmd, int timeout_ms)
+control_query(const char *path, const char *cmd, char *buf, size_t len, int timeout_ms)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    char buf[4096];
-    size_t len = 0;
+    size_t got = 0;
+    buf[0] = '\0';
     if (strlen(path) >= sizeof(sa.sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
@@ -227,29 +227,35 @@ control_request(const char *path, const char *cmd, int timeout_ms)
         errno = saved;
         return -1;
     }
-    snprintf(buf, sizeof(buf), "%s\n", cmd);
-    if (send(fd, buf, strlen(buf), MSG_NOSIGNAL) < 0) {
+    char line[64];
+    snprintf(line, sizeof(line), "%s\n", cmd);
+    if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
         close(fd);
         return -1;
     }
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    for (;;) {
-        int rc = poll(&pfd, 1, timeout_ms);
-        if (rc <= 0)
-            break; /* timeout: print what came */
-        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+    while (got < len - 1 && poll(&pfd, 1, timeout_ms) > 0) {
+        ssize_t n = recv(fd, buf + got, len - 1 - got, 0);
         if (n <= 0)
             break;
-        len += (size_t)n;
-        if (len == sizeof(buf) - 1)
-            break;
+        got += (size_t)n;
     }
     close(fd);
-    buf[len] = '\0';
-    bool ok = strncmp(buf, "ok", 2) == 0;
+    buf[got] = '\0';
+    return strncmp(buf, "ok", 2) == 0 ? 0 : 1;
+}
+
+int
+control_request(const char *path, const char *cmd, int timeout_ms)
+{
+    char buf[4096];
+    int rc = control_query(path, cmd, buf, sizeof(buf), timeout_ms);
+    if (rc < 0)
+        return -1;
+    size_t len = strlen(buf);
     /* "ok: text" -> "sluice: text" */
     const char *text = strchr(buf, ':') ? strchr(buf, ':') + 2 : buf;
-    fprintf(ok ? stdout : stderr, "sluice: %s%s", len ? text : "no answer from the master",
-            len && buf[len - 1] == '\n' ? "" : "\n");
-    return ok ? 0 : 1;
+    fprintf(rc == 0 ? stdout : stderr, "sluice: %s%s", len ? text : "no answer from the master\n",
+            len && buf[len - 1] != '\n' ? "\n" : "");
+    return rc;
 }

@@ -35,8 +35,11 @@ void control_reload_done(bool ok, const char *text);
  * with ".ctl" in place of ".pid" (or added). */
 void control_default_path(const char *pid_file, char *out, size_t outlen);
 
-/* Client side: send `cmd` to the socket at `path` and copy the answer to stdout (stderr for an
- * error answer). Returns 0 for "ok", 1 for "error", -1 when no master listens there (errno). */
+/* Client side: send `cmd` to the socket at `path`; the answer (NUL-terminated) lands in `buf`.
+ * Returns 0 for "ok", 1 for "error", -1 when no master listens there (errno). */
+int control_query(const char *path, const char *cmd, char *buf, size_t len, int timeout_ms);
+
+/* control_query, then the answer printed: stdout for ok, stderr for an error. */
 int control_request(const char *path, const char *cmd, int timeout_ms);
 
 #endif

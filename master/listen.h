@@ -19,6 +19,7 @@ struct listen_group {
     int fds[CFG_MAX_WORKERS];
     int nfds;
     int refs;                 /* generations using this group */
+    bool inherited;           /* from a binary upgrade or systemd; not yet claimed */
 };
 
 extern struct listen_group listen_groups[LISTEN_MAX_GROUPS];
@@ -38,8 +39,21 @@ int listen_grow(int group, int want, int backlog, char *err, size_t errlen);
 /* The number of per-slot sockets of reuseport group `group` (0 for a shared group). */
 int listen_slots(int group);
 
-/* Close every socket (the master is exiting); unlink unix socket files. */
-void listen_close_all(void);
+/* Close every socket (the master is exiting); unlink unix socket files unless another master
+ * (after a binary upgrade) now owns them. */
+void listen_close_all(bool unlink_unix);
+
+/* Sockets handed over by a previous master (binary upgrade: $SLUICE_INHERIT) or by systemd
+ * (socket activation: $LISTEN_PID/$LISTEN_FDS): make them groups that listen_acquire claims
+ * instead of binding. Returns the number adopted, or -1 with a message in `err`. */
+int listen_inherit(char *err, size_t errlen);
+
+/* Inherited groups no generation claimed (their address left the configuration): close. */
+void listen_drop_unclaimed(void);
+
+/* "$SLUICE_INHERIT" for a new master: every open group with its sockets, which are made
+ * inheritable (no close-on-exec) in the calling (child) process. Returns 0 or -1. */
+int listen_export(char *buf, size_t len);
 
 /* The socket worker `slot` accepts on in group g, and whether it is shared. */
 int listen_fd_for(int g, int slot, bool *shared);

@@ -1,6 +1,8 @@
 /* sluice: command line, then either the master (start) or a control command talking to a
  * running master through its pid file. */
+#include <dirent.h>
 #include <errno.h>
+#include <time.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,20 +23,22 @@
 #define STOP_WAIT_MS 10000
 
 static const char usage[] =
-    "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status] [-d] [-t] [-v] [-h]\n"
+    "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status|upgrade] [-d] [-t] [-v] [-h]\n"
     "  start    run the server (default); in the foreground unless -d\n"
     "  stop     fast stop (SIGTERM) and wait until the master has exited\n"
     "  quit     graceful stop (SIGQUIT): in-flight requests finish; wait for the exit\n"
     "  reload   check the configuration, then SIGHUP: new workers, old ones drain\n"
     "  reopen   reopen log files (SIGUSR1)\n"
-    "  status   exit 0 when running, 3 when not\n"
+    "  status   exit 0 when running, 3 when not; lists generations and workers\n"
+    "  upgrade  run the (new) binary as a new master on the same sockets, then retire the old\n"
+    "           one (USR2, WINCH, QUIT); rolls back if the new master does not come up\n"
     "  -c FILE  configuration file (default: ./sluice.ini if present, else built-in defaults)\n"
     "  -d       daemonise (start only)\n"
     "  -t       check the configuration and exit\n"
     "  -v       print the version\n"
     "  -h       this help\n";
 
-enum command { CMD_START, CMD_STOP, CMD_QUIT, CMD_RELOAD, CMD_REOPEN, CMD_STATUS };
+enum command { CMD_START, CMD_STOP, CMD_QUIT, CMD_RELOAD, CMD_REOPEN, CMD_STATUS, CMD_UPGRADE };
 
 static const struct {
     const char *name;
@@ -43,9 +47,11 @@ static const struct {
 } commands[] = {
     {"start", CMD_START, 0},        {"stop", CMD_STOP, SIGTERM},  {"quit", CMD_QUIT, SIGQUIT},
     {"reload", CMD_RELOAD, SIGHUP}, {"reopen", CMD_REOPEN, SIGUSR1}, {"status", CMD_STATUS, 0},
+    {"upgrade", CMD_UPGRADE, SIGUSR2},
 };
 
 struct options {
+    char **argv; /* for a binary upgrade to run again */
     const char *cfg_path;
     int cmd; /* index into commands */
     bool daemon, test;
@@ -148,6 +154,113 @@ wait_gone(int fd, pid_t pid, int wait_ms)
     return 1;
 }
 
+static bool
+alive(pid_t pid)
+{
+    char path[64], state = 0;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return false;
+    int rc = fscanf(f, "%*d %*s %c", &state);
+    fclose(f);
+    return rc == 1 && state != 'Z';
+}
+
+/* Children of `parent` other than `except`, from /proc. */
+static int
+children(pid_t parent, pid_t except)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL) {
+        char path[300], buf[512];
+        if (de->d_name[0] < '0' || de->d_name[0] > '9' || atoi(de->d_name) == (int)except)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        FILE *f = fopen(path, "re");
+        if (f == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid = 0;
+        char st = 0;
+        if (rp && sscanf(rp + 1, " %c %d", &st, &ppid) == 2 && ppid == (int)parent && st != 'Z')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void
+sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* `sluice upgrade`: USR2 to the running master, wait until a new master holds the pid file and
+ * its control socket reports an active generation, then WINCH the old master (its workers
+ * finish), and QUIT it. If the new master does not come up in time, QUIT it: the old master
+ * takes its pid file back and keeps serving (rollback). */
+static int
+upgrade(const struct cfg *cfg, pid_t old, const char *ctl_path)
+{
+    const int step = 20, start_ms = 30000;
+    int wait_ms = (int)cfg->graceful_timeout_ms + 5000;
+    pid_t new = 0;
+    char oldbin[CFG_PATH_MAX + 8];
+    snprintf(oldbin, sizeof(oldbin), "%s.oldbin", cfg->pid_file);
+    if (kill(old, SIGUSR2) < 0) {
+        fprintf(stderr, "sluice: cannot signal pid %d: %s\n", (int)old, strerror(errno));
+        return 1;
+    }
+    for (int t = 0; t < start_ms; t += step, sleep_ms(step)) {
+        pid_t pid;
+        int fd = -1;
+        if (pidfile_probe(cfg->pid_file, &pid, &fd) == PIDFILE_RUNNING && pid > 0 && pid != old) {
+            close(fd);
+            new = pid;
+        } else if (fd >= 0) {
+            close(fd);
+        }
+        if (new && !alive(new))
+            break;
+        char answer[4096];
+        /* The new master answers "status" once it listens; "active" once a generation serves. */
+        if (new && control_query(ctl_path, "status", answer, sizeof(answer), 2000) == 0 &&
+            strstr(answer, " active,"))
+            goto ready;
+        /* The old master renames its .oldbin back once the new master has exited. */
+        if ((t > 500 && access(oldbin, F_OK) != 0 && !new) || !alive(old))
+            break;
+    }
+    fprintf(stderr, "sluice: upgrade failed: the new master %s; rolling back to pid %d\n",
+            new && alive(new) ? "did not become ready in time" : "did not start", (int)old);
+    if (new && alive(new))
+        kill(new, SIGQUIT);
+    return 1;
+ready:
+    kill(old, SIGWINCH);
+    for (int t = 0; t < wait_ms && children(old, new) > 0; t += step)
+        sleep_ms(step);
+    kill(old, SIGQUIT);
+    for (int t = 0; t < wait_ms && alive(old); t += step)
+        sleep_ms(step);
+    if (alive(old)) {
+        fprintf(stderr, "sluice: upgraded to pid %d, but the old master %d is still running\n",
+                (int)new, (int)old);
+        return 1;
+    }
+    printf("sluice: upgraded (pid %d -> %d)\n", (int)old, (int)new);
+    return 0;
+}
+
 /* The control commands. The control socket gives real answers (reload reports the new
  * generation or the error); without it (an older master, a socket path not reachable) they fall
  * back to signals, checking a reload's configuration here first. */
@@ -196,6 +309,10 @@ control(const struct options *o)
         goto out;
     }
     int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
+    if (cmd == CMD_UPGRADE) {
+        rc = upgrade(cfg, pid, ctl_path);
+        goto out;
+    }
     int answer = control_request(ctl_path, name, cmd == CMD_RELOAD ? 60000 : 5000);
     if (answer >= 0) {
         rc = answer;
@@ -276,7 +393,8 @@ start(const struct options *o)
         log_notice("pid file %s named pid %d, which is not running; taken over", cfg->pid_file,
                    (int)stale);
     int notify_fd = -1;
-    if (o->daemon && daemonize(&notify_fd) < 0) {
+    /* A new master started by a binary upgrade is already detached: it is the old one's child. */
+    if (o->daemon && getenv("SLUICE_INHERIT") == NULL && daemonize(&notify_fd) < 0) {
         fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
         goto fail;
     }
@@ -285,6 +403,7 @@ start(const struct options *o)
                 strerror(errno));
         goto fail;
     }
+    master_set_argv(o->argv);
     return master_run(cfg, reload_path, pid_fd, notify_fd);
 
 fail:
@@ -301,7 +420,7 @@ fail:
 int
 main(int argc, char **argv)
 {
-    struct options o = {0};
+    struct options o = {.argv = argv};
     proctitle_init(argc, argv);
     parse_args(argc, argv, &o);
     if (o.test)

@@ -23,593 +23,106 @@
 #include "master/listen.h"
 #include "worker/worker.h"
 
-#define MAX_GENS 4                /* active, starting, and up to two being retired */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
-#define QUICK_DEATH_MS 1000       /* a worker dying sooner than this backs its slot off */
-#define BACKOFF_RESET_MS 60000    /* a worker living this long resets its slot's back-off */
-#define FAST_STOP_KILL_MS 10000   /* TERM'd workers still alive after this are killed */
+#include "master/supervise.h"
 
-enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
-
-struct gen;
-
-struct proc {
-    pid_t pid; /* 0 = no process in this slot */
-    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
-    int ipc_fd;
-    bool ready;
-    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
-    int64_t started_ms;
-    struct gen *gen;
-    int slot;
-};
-
-struct gen {
-    enum gen_state state;
-    unsigned id;
-    struct cfg *cfg;
-    int lidx[CFG_MAX_LISTEN];
-    struct proc procs[CFG_MAX_WORKERS];
-    int64_t backoff_ms[CFG_MAX_WORKERS];
-    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
-    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
-    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
-     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
-    int adopter[CFG_MAX_WORKERS];
-};
-
-enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
-
-_Static_assert(MAX_GENS == SHM_GENS, "one shared-memory column per generation slot and worker");
-
-static struct {
-    int epfd, sigfd, pid_fd, notify_fd;
-    const char *cfg_path;
-    struct gen gens[MAX_GENS];
-    unsigned next_gen_id;
-    enum stop_mode stopping;
-    int64_t stop_kill_at;
-    int exit_status;
-    bool started; /* the first generation has been ready */
-    struct shm *shm;
-} m;
-
-/* A worker process's column in the shared region: its generation slot and worker slot. */
-static int
-shm_column(const struct gen *g, int slot)
-{
-    return (int)(g - m.gens) * CFG_MAX_WORKERS + slot;
-}
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int
-live_procs(const struct gen *g)
-{
-    int n = 0;
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        n += g->procs[i].pid != 0;
-    return n;
-}
-
-static void
-signal_gen(struct gen *g, int sig)
-{
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        if (g->procs[i].pid)
-            kill(g->procs[i].pid, sig);
-}
-
-static struct gen *
-gen_in(enum gen_state state)
-{
-    for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == state)
-            return &m.gens[i];
-    return NULL;
-}
-
-/* In the child: close every descriptor that belongs to the master or to other workers, so that
- * the pid file lock ends with the master and a socket the master closes really closes. */
-static void
-child_close_fds(const struct gen *g, int slot, struct worker_args *args)
-{
-    control_close(false);
-    close(m.epfd);
-    close(m.sigfd);
-    close(m.pid_fd);
-    if (m.notify_fd >= 0)
-        close(m.notify_fd);
-    for (int i = 0; i < MAX_GENS; i++)
-        for (int j = 0; j < CFG_MAX_WORKERS; j++)
-            if (m.gens[i].procs[j].pid && m.gens[i].procs[j].ipc_fd >= 0)
-                close(m.gens[i].procs[j].ipc_fd);
-    args->nlisten = 0;
-    for (int k = 0; k < g->cfg->nlisten; k++) {
-        bool shared;
-        int fd = listen_fd_for(g->lidx[k], slot, &shared);
-        args->listen_fds[args->nlisten] = fd;
-        args->listen_shared[args->nlisten++] = shared;
-    }
-    for (int j = 0; j < LISTEN_MAX_GROUPS; j++) {
-        const struct listen_group *lg = &listen_groups[j];
-        for (int f = 0; lg->used && f < lg->nfds; f++) {
-            bool mine = false;
-            for (int k = 0; k < args->nlisten; k++)
-                mine |= args->listen_fds[k] == lg->fds[f];
-            if (!mine)
-                close(lg->fds[f]);
-        }
-    }
-}
-
-static int
-spawn(struct gen *g, int slot)
-{
-    int sv[2];
-    struct proc *p = &g->procs[slot];
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_error("socketpair for worker %d", slot);
-        return -1;
-    }
-    pid_t master_pid = getpid();
-    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
-     * that reported ready, by then their pid is there. */
-    *shm_worker(m.shm, shm_column(g, slot)) = (struct shm_worker){.pid = 0};
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork of worker %d", slot);
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        struct worker_args args = {
-            .cfg = g->cfg, .slot = slot, .generation = g->id,
-            .ipc_fd = sv[1], .master_pid = master_pid,
-            .shm = m.shm, .shm_column = shm_column(g, slot),
-        };
-        close(sv[0]);
-        child_close_fds(g, slot, &args);
-        worker_main(&args);
-    }
-    close(sv[1]);
-    *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g,
-                       .slot = slot};
-
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
-    if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0)
-        log_error("epoll_ctl for worker %d", slot);
-    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
-    return 0;
-}
-
-static void
-write_port_file(const struct gen *g)
-{
-    char tmp[CFG_PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", g->cfg->port_file);
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL) {
-        log_error("writing port file '%s'", tmp);
-        return;
-    }
-    for (int i = 0; i < g->cfg->nlisten; i++)
-        fprintf(f, "%s\n", listen_groups[g->lidx[i]].bound.text);
-    /* rename makes it appear complete or not at all: readers poll for it. */
-    if (fclose(f) != 0 || rename(tmp, g->cfg->port_file) < 0)
-        log_error("writing port file '%s'", g->cfg->port_file);
-}
-
-static void
-gen_free(struct gen *g)
-{
-    listen_release(g->cfg, g->lidx);
-    free(g->cfg);
-    memset(g, 0, sizeof(*g));
-}
-
-static bool
-serving(const struct proc *p)
-{
-    return p->pid && p->ready && !p->stopped;
-}
-
-/* Lend every per-slot socket without a serving worker of its own to a serving sibling, and take
- * back those whose worker is serving again. The kernel keeps hashing new connections to every
- * socket of a SO_REUSEPORT group; a socket nobody accepts on would strand them (and closing it
- * would reset its queue, as net.ipv4.tcp_migrate_req is off on many hosts). */
-static void
-rebalance(struct gen *g)
-{
-    int nsock = 0;
-    if (g == NULL || g->state != GEN_ACTIVE || m.stopping)
-        return;
-    for (int k = 0; k < g->cfg->nlisten; k++)
-        if (listen_slots(g->lidx[k]) > nsock)
-            nsock = listen_slots(g->lidx[k]);
-    for (int s = 0; s < nsock && s < CFG_MAX_WORKERS; s++) {
-        int a = g->adopter[s];
-        if (s < g->cfg->workers && serving(&g->procs[s])) {
-            if (a >= 0 && g->procs[a].pid) {
-                struct ipc_msg msg = {.type = IPC_RELEASE, .slot = (uint32_t)s, .generation = g->id};
-                ipc_send(g->procs[a].ipc_fd, &msg, NULL, 0);
-            }
-            g->adopter[s] = -1;
-            continue;
-        }
-        if (a >= 0 && serving(&g->procs[a]))
-            continue;
-        /* The serving worker with the fewest sockets on loan takes it. */
-        int best = -1, best_load = 0;
-        for (int j = 0; j < g->cfg->workers; j++) {
-            if (!serving(&g->procs[j]))
-                continue;
-            int load = 0;
-            for (int t = 0; t < nsock && t < CFG_MAX_WORKERS; t++)
-                load += g->adopter[t] == j;
-            if (best < 0 || load < best_load) {
-                best = j;
-                best_load = load;
-            }
-        }
-        g->adopter[s] = -1;
-        if (best < 0)
-            continue;
-        int fds[IPC_MAX_FDS], nfds = 0;
-        for (int k = 0; k < g->cfg->nlisten; k++)
-            if (listen_slots(g->lidx[k]) > s) {
-                bool shared;
-                fds[nfds++] = listen_fd_for(g->lidx[k], s, &shared);
-            }
-        struct ipc_msg msg = {.type = IPC_ADOPT, .slot = (uint32_t)s, .generation = g->id};
-        if (nfds && ipc_send(g->procs[best].ipc_fd, &msg, fds, nfds) == 0) {
-            g->adopter[s] = best;
-            log_info("slot %d has no serving worker; worker %d accepts on its sockets", s, best);
-        }
-    }
-}
-
-static void
-retire(struct gen *g, int sig)
-{
-    g->state = GEN_RETIRING;
-    g->kill_at = now_ms() + g->cfg->graceful_timeout_ms + 1000;
-    signal_gen(g, sig);
-    if (live_procs(g) == 0)
-        gen_free(g);
-}
-
-static void
-gen_promote(struct gen *g)
-{
-    struct gen *old = gen_in(GEN_ACTIVE);
-    g->state = GEN_ACTIVE;
-    write_port_file(g);
-    if (old) {
-        log_notice("generation %u ready (%d workers); generation %u finishing its requests",
-                   g->id, g->cfg->workers, old->id);
-        retire(old, SIGQUIT);
-    } else {
-        log_notice("ready: %d workers", g->cfg->workers);
-    }
-    sd_notifyf("READY=1\nSTATUS=generation %u, %d workers", g->id, g->cfg->workers);
-    char text[96];
-    snprintf(text, sizeof(text), "generation %u ready (%d workers)", g->id, g->cfg->workers);
-    control_reload_done(true, text);
-    if (!m.started && m.notify_fd >= 0) {
-        ssize_t rc = write(m.notify_fd, "R", 1);
-        (void)rc;
-        close(m.notify_fd);
-        m.notify_fd = -1;
-    }
-    m.started = true;
-    rebalance(g);
-}
-
-static void
-on_ipc(struct proc *p)
-{
-    struct ipc_msg msg;
-    int fds[IPC_MAX_FDS], nfds;
-    int rc = ipc_recv(p->ipc_fd, &msg, fds, &nfds);
-    for (int i = 0; i < nfds; i++)
-        close(fds[i]); /* workers send none */
-    if (rc <= 0) {
-        if (rc == 0 || (errno != EAGAIN && errno != EINTR)) {
-            /* The worker is exiting; SIGCHLD does the bookkeeping. */
-            epoll_ctl(m.epfd, EPOLL_CTL_DEL, p->ipc_fd, NULL);
-        }
-        return;
-    }
-    if (msg.type != IPC_READY || p->ready)
-        return;
-    p->ready = true;
-    log_info("worker %d (pid %d) ready", p->slot, (int)p->pid);
-    struct gen *g = p->gen;
-    if (g->state == GEN_ACTIVE) {
-        rebalance(g);
-        return;
-    }
-    if (g->state != GEN_STARTING)
-        return;
-    for (int i = 0; i < g->cfg->workers; i++)
-        if (!g->procs[i].ready)
-            return;
-    gen_promote(g);
-}
-
-static void
-start_stop(enum stop_mode mode, int status)
-{
-    if (m.stopping == STOP_FAST || m.stopping == mode)
-        return;
-    m.stopping = mode;
-    m.exit_status = status;
-    int64_t grace = 0;
-    for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state != GEN_FREE) {
-            signal_gen(&m.gens[i], mode == STOP_FAST ? SIGTERM : SIGQUIT);
-            if (m.gens[i].cfg->graceful_timeout_ms > grace)
-                grace = m.gens[i].cfg->graceful_timeout_ms;
-        }
-    m.stop_kill_at = now_ms() + (mode == STOP_FAST ? FAST_STOP_KILL_MS : grace + 1000);
-    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
-    sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
-}
-
-/* A worker of `g` exited before it ever reported ready. */
-static void
-start_failed(struct gen *g, struct proc *p)
-{
-    struct gen *active = gen_in(GEN_ACTIVE);
-    if (active == NULL) {
-        log_errorx("worker %d failed to start; stopping", p->slot);
-        start_stop(STOP_FAST, 1);
-        return;
-    }
-    log_errorx("reload failed: worker %d of generation %u exited before it was ready; "
-               "generation %u keeps serving",
-               p->slot, g->id, active->id);
-    retire(g, SIGTERM);
-    sd_notifyf("READY=1\nSTATUS=reload failed; generation %u serving", active->id);
-    char text[160];
-    snprintf(text, sizeof(text),
-             "reload failed: worker %d of generation %u exited before it was ready; generation "
-             "%u keeps serving",
-             p->slot, g->id, active->id);
-    control_reload_done(false, text);
-}
-
-static void
-schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
-{
-    int s = p->slot;
-    int64_t lived = now - p->started_ms;
-    if (retired) {
-        /* Exit status 0 from a serving worker: it retired (max_requests), no crash. */
-        g->respawn_at[s] = now;
-        return;
-    }
-    if (lived >= BACKOFF_RESET_MS)
-        g->backoff_ms[s] = 0;
-    if (lived < QUICK_DEATH_MS) {
-        g->backoff_ms[s] = g->backoff_ms[s] ? g->backoff_ms[s] * 2 : BACKOFF_MIN_MS;
-        if (g->backoff_ms[s] > BACKOFF_MAX_MS)
-            g->backoff_ms[s] = BACKOFF_MAX_MS;
-        log_warnx("worker %d died %lld ms after it started; respawning in %lld ms "
-                  "(degraded: its sockets are lent to a sibling meanwhile)",
-                  s, (long long)lived, (long long)g->backoff_ms[s]);
-        g->respawn_at[s] = now + g->backoff_ms[s];
-        sd_notifyf("STATUS=degraded: worker %d backing off for %lld ms", s,
-                   (long long)g->backoff_ms[s]);
-    } else {
-        g->respawn_at[s] = now;
-    }
-}
-
-/* Unexpected worker exits are logged at most EXIT_LOG_BURST times per EXIT_LOG_WINDOW_MS; the
- * rest are counted and summed up in one line, so a crash loop cannot fill the disk. */
-#define EXIT_LOG_BURST 10
-#define EXIT_LOG_WINDOW_MS 10000
-
-static bool
-exit_log_allowed(int64_t now)
-{
-    static int64_t window_start;
-    static int logged, suppressed;
-    if (now - window_start >= EXIT_LOG_WINDOW_MS) {
-        if (suppressed)
-            log_errorx("%d more worker exits in the last %d s were not logged", suppressed,
-                       EXIT_LOG_WINDOW_MS / 1000);
-        window_start = now;
-        logged = suppressed = 0;
-    }
-    if (logged < EXIT_LOG_BURST) {
-        logged++;
-        return true;
-    }
-    suppressed++;
-    return false;
-}
-
-static void
-reap(void)
-{
-    int status;
-    pid_t pid;
-    int64_t now = now_ms();
-
-    while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED)) > 0) {
-        struct proc *p = NULL;
-        for (int i = 0; i < MAX_GENS && !p; i++)
-            for (int j = 0; j < CFG_MAX_WORKERS && !p; j++)
-                if (m.gens[i].procs[j].pid == pid)
-                    p = &m.gens[i].procs[j];
-        if (p == NULL)
-            continue;
-        struct gen *g = p->gen;
-        if (WIFSTOPPED(status) || WIFCONTINUED(status)) {
-            /* A stopped worker accepts nothing: its sockets go on loan until it runs again. */
-            p->stopped = WIFSTOPPED(status);
-            log_warnx("worker %d (pid %d) %s", p->slot, (int)pid,
-                      p->stopped ? "stopped; its sockets are lent to a sibling" : "continued");
-            rebalance(g);
-            continue;
-        }
-        bool expected = m.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
-        if (!expected && !exit_log_allowed(now))
-            ; /* counted, summarised later */
-        else if (WIFSIGNALED(status))
-            LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
-                   "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot,
-                   (int)pid, g->id, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
-        else
-            LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
-                   : expected                 ? LOG_LVL_INFO
-                                              : LOG_LVL_NOTICE,
-                   0, "worker %d (pid %d, generation %u) exited with status %d", p->slot,
-                   (int)pid, g->id, WEXITSTATUS(status));
-        close(p->ipc_fd);
-        p->pid = 0;
-        p->ipc_fd = -1;
-        p->stopped = false;
-        shm_ip_clear_column(m.shm, shm_column(g, p->slot));
-        if (m.stopping)
-            continue;
-        if (g->state == GEN_RETIRING) {
-            if (live_procs(g) == 0) {
-                log_info("generation %u has exited", g->id);
-                gen_free(g);
-            }
-        } else if (p->slot >= g->cfg->workers) {
-            p->ready = false; /* a slot removed by TTOU (or a smaller reload) */
-        } else if (!p->ready) {
-            start_failed(g, p);
-        } else {
-            p->ready = false;
-            schedule_respawn(g, p, now, WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        }
-        rebalance(g);
-    }
-}
-
-static void
-reload(void)
-{
-    char err[CFG_ERR_MAX];
-    struct gen *active = gen_in(GEN_ACTIVE);
-
-    if (gen_in(GEN_STARTING)) {
-        log_warnx("reload: a reload is already in progress; ignored");
-        control_reload_done(false, "a reload is already in progress");
-        return;
-    }
-    struct gen *g = gen_in(GEN_FREE);
-    struct cfg *cfg = malloc(sizeof(*cfg));
-    if (cfg == NULL || g == NULL) {
-        log_errorx("reload: %s; keeping generation %u",
-                   cfg ? "too many generations still draining" : "out of memory",
-                   active ? active->id : 0);
-        control_reload_done(false, cfg ? "too many generations still draining" : "out of memory");
-        free(cfg);
-        return;
-    }
-    if (cfg_load(cfg, m.cfg_path, err, sizeof(err)) < 0) {
-        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
-        control_reload_done(false, err);
-        free(cfg);
-        return;
-    }
-    /* At most two generations serve or drain at once: an older one still draining is cut
-     * short so that repeated reloads cannot pile up workers. */
-    for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == GEN_RETIRING && m.gens[i].kill_at > now_ms()) {
-            log_notice("reload: cutting generation %u short", m.gens[i].id);
-            signal_gen(&m.gens[i], SIGTERM);
-            m.gens[i].kill_at = now_ms() + FAST_STOP_KILL_MS;
-        }
-    memset(g, 0, sizeof(*g));
-    if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
-        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
-        control_reload_done(false, err);
-        free(cfg);
-        return;
-    }
-    if (strcmp(cfg->error_log, active ? active->cfg->error_log : "") != 0 &&
-        log_open(cfg->error_log, err, sizeof(err)) < 0)
-        log_errorx("reload: %s; logging stays where it was", err);
-    log_set_level(cfg->log_level);
-    g->state = GEN_STARTING;
-    g->cfg = cfg;
-    g->id = ++m.next_gen_id;
-    memset(g->adopter, -1, sizeof(g->adopter));
-    log_notice("reload: starting generation %u", g->id);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
-               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
-               g->id);
-    for (int s = 0; s < cfg->workers; s++)
-        if (spawn(g, s) < 0) {
-            log_errorx("reload failed: cannot start worker %d", s);
-            control_reload_done(false, "cannot start a worker (see the error log)");
-            retire(g, SIGTERM);
-            return;
-        }
-}
-
-/* TTIN/TTOU: one worker more or fewer in the active generation. A removed slot's sockets stay
- * open and go on loan to a sibling, so what the kernel queued on them is still served. */
-static void
-scale(int delta)
-{
-    char err[CFG_ERR_MAX];
-    struct gen *g = gen_in(GEN_ACTIVE);
-    if (g == NULL || gen_in(GEN_STARTING) || m.stopping) {
-        log_warnx("%s ignored: no settled generation", delta > 0 ? "TTIN" : "TTOU");
-        return;
-    }
-    int n = g->cfg->workers;
-    if (delta > 0) {
-        if (n == CFG_MAX_WORKERS || g->procs[n].pid) {
-            log_warnx("TTIN ignored: %s", n == CFG_MAX_WORKERS ? "at 64 workers"
-                                                                : "that slot is still draining");
-            return;
-        }
-        for (int k = 0; k < g->cfg->nlisten; k++)
-            if (listen_grow(g->lidx[k], n + 1, g->cfg->backlog, err, sizeof(err)) < 0) {
-                log_errorx("TTIN failed: %s", err);
-                return;
-            }
-        g->cfg->workers = n + 1;
-        g->backoff_ms[n] = g->respawn_at[n] = 0;
-        log_notice("TTIN: %d workers", n + 1);
-        spawn(g, n);
-        return;
-    }
-    if (n == 1) {
-        log_warnx("TTOU ignored: at 1 worker");
-        return;
-    }
-    g->cfg->workers = n - 1;
-    g->respawn_at[n - 1] = 0;
-    log_notice("TTOU: %d workers", n - 1);
-    if (g->procs[n - 1].pid)
-        kill(g->procs[n - 1].pid, SIGQUIT);
-    g->procs[n - 1].ready = false;
-    rebalance(g);
-}
+struct master m;
+static char **saved_argv;
 
 static void ctl_reopen(void);
+static int open_control(const struct cfg *cfg, char *err, size_t errlen);
+
+void
+master_set_argv(char **argv)
+{
+    saved_argv = argv;
+}
+
+/* USR2, as in nginx: rename our pid file to .oldbin and fork+exec the binary (the new one, if it
+ * was replaced) with the same arguments, handing every listening socket over in
+ * $SLUICE_INHERIT. Both masters' workers then accept on the same sockets; the operator sends
+ * WINCH (our workers finish and leave) and QUIT (we leave) to us, or QUIT to the new master to
+ * roll back. */
+static void
+upgrade(void)
+{
+    char oldbin[CFG_PATH_MAX], env[8192];
+    if (m.upgrade_pid || m.stopping || saved_argv == NULL) {
+        log_warnx("USR2 ignored: %s", m.upgrade_pid ? "an upgrade is under way" : "stopping");
+        return;
+    }
+    if (snprintf(oldbin, sizeof(oldbin), "%s.oldbin", m.pid_path) >= (int)sizeof(oldbin)) {
+        log_errorx("upgrade: pid file path too long");
+        return;
+    }
+    if (rename(m.pid_path, oldbin) < 0) {
+        log_error("upgrade: renaming %s", m.pid_path);
+        return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        sigset_t none;
+        if (listen_export(env, sizeof(env)) < 0)
+            _exit(127);
+        setenv("SLUICE_INHERIT", env, 1);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execvp(saved_argv[0], saved_argv);
+        log_error("upgrade: exec %s", saved_argv[0]);
+        _exit(127);
+    }
+    if (pid < 0) {
+        log_error("upgrade: fork");
+        rename(oldbin, m.pid_path);
+        return;
+    }
+    m.upgrade_pid = pid;
+    m.upgraded = true;
+    snprintf(m.pid_path, sizeof(m.pid_path), "%s", oldbin);
+    log_notice("upgrade: new master started (pid %d); this master's pid file is now %s",
+               (int)pid, oldbin);
+}
+
+/* The new master is gone: take the pid file and the control socket back. */
+void
+upgrade_child_exited(int status)
+{
+    char err[CFG_ERR_MAX];
+    size_t n = strlen(m.pid_path);
+    m.upgrade_pid = 0;
+    if (n > 7 && strcmp(m.pid_path + n - 7, ".oldbin") == 0) {
+        char orig[CFG_PATH_MAX];
+        snprintf(orig, sizeof(orig), "%.*s", (int)(n - 7), m.pid_path);
+        if (rename(m.pid_path, orig) == 0)
+            snprintf(m.pid_path, sizeof(m.pid_path), "%s", orig);
+    }
+    m.upgraded = false;
+    struct gen *g = gen_in(GEN_ACTIVE);
+    if (g == NULL)
+        g = gen_in(GEN_RETIRING);
+    control_close(false);
+    if (g && open_control(g->cfg, err, sizeof(err)) < 0)
+        log_errorx("%s", err);
+    log_errorx("upgrade: the new master exited (%s %d); rolled back, this master serves%s",
+               WIFSIGNALED(status) ? "signal" : "status",
+               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+               m.winched ? " again after a HUP (its workers were stopped by WINCH)" : "");
+}
+
+/* WINCH after USR2: our workers finish their requests and leave; none is respawned. */
+static void
+winch(void)
+{
+    if (!m.upgrade_pid) {
+        log_warnx("WINCH ignored: no upgrade under way");
+        return;
+    }
+    m.winched = true;
+    for (int i = 0; i < MAX_GENS; i++)
+        if (m.gens[i].state == GEN_ACTIVE || m.gens[i].state == GEN_STARTING)
+            retire(&m.gens[i], SIGQUIT);
+    log_notice("WINCH: workers finish their requests and stop; the new master (pid %d) serves",
+               (int)m.upgrade_pid);
+}
 
 static void
 on_signal(void)
@@ -636,104 +149,17 @@ on_signal(void)
             break;
         case SIGTTIN:
         case SIGTTOU:
-            if (!m.stopping)
+            if (!m.stopping && !m.winched)
                 scale(si.ssi_signo == SIGTTIN ? 1 : -1);
+            break;
+        case SIGUSR2:
+            upgrade();
+            break;
+        case SIGWINCH:
+            winch();
             break;
         }
     }
-}
-
-/* worker_watchdog: a worker whose loop has not turned (its heartbeat in the shared region) for
- * that long is hung: log what it was doing, SIGABRT it for a core or a backtrace, SIGKILL it a
- * second later. It is then respawned like any crashed worker. */
-static int64_t
-watchdog(struct gen *g, int64_t now)
-{
-    int64_t limit = g->cfg->worker_watchdog_ms;
-    int64_t next = INT64_MAX;
-    if (limit == 0)
-        return next;
-    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-        struct proc *p = &g->procs[s];
-        if (!p->pid || !p->ready)
-            continue;
-        if (p->watchdog_kill_at) {
-            if (now >= p->watchdog_kill_at) {
-                kill(p->pid, SIGKILL);
-                p->watchdog_kill_at = INT64_MAX; /* nothing more until it is reaped */
-            } else if (p->watchdog_kill_at < next) {
-                next = p->watchdog_kill_at;
-            }
-            continue;
-        }
-        const struct shm_worker *w = shm_worker(m.shm, shm_column(g, s));
-        int64_t silent = now - w->heartbeat_ms;
-        if (w->pid == p->pid && silent > limit) {
-            log_errorx("worker %d (pid %d) has not turned its loop for %lld ms (last: %s); "
-                       "aborting it",
-                       s, (int)p->pid, (long long)silent, shm_worker_state_name(w->state));
-            kill(p->pid, SIGABRT);
-            p->watchdog_kill_at = now + 1000;
-            if (p->watchdog_kill_at < next)
-                next = p->watchdog_kill_at;
-        }
-    }
-    /* Look again within a quarter of the limit. */
-    int64_t again = now + (limit / 4 > 250 ? limit / 4 : 250);
-    return again < next ? again : next;
-}
-
-/* Deadlines: due respawns, retiring generations past their grace, a stop past its limit, the
- * watchdog's next look. */
-static int64_t
-run_timers(int64_t now)
-{
-    int64_t next = INT64_MAX;
-    for (int i = 0; i < MAX_GENS; i++) {
-        struct gen *g = &m.gens[i];
-        if (g->state == GEN_RETIRING) {
-            if (now >= g->kill_at) {
-                log_warnx("generation %u: %d workers still busy after graceful_timeout; killed",
-                          g->id, live_procs(g));
-                signal_gen(g, SIGKILL);
-                g->kill_at = INT64_MAX;
-            }
-            if (g->kill_at < next)
-                next = g->kill_at;
-            continue;
-        }
-        if (g->state != GEN_ACTIVE && g->state != GEN_STARTING)
-            continue;
-        if (!m.stopping) {
-            int64_t w = watchdog(g, now);
-            if (w < next)
-                next = w;
-        }
-        for (int s = 0; s < g->cfg->workers && !m.stopping; s++) {
-            if (g->respawn_at[s] == 0)
-                continue;
-            if (now >= g->respawn_at[s]) {
-                g->respawn_at[s] = 0;
-                spawn(g, s);
-            } else if (g->respawn_at[s] < next) {
-                next = g->respawn_at[s];
-            }
-        }
-    }
-    if (m.stopping) {
-        if (now >= m.stop_kill_at) {
-            int left = 0;
-            for (int i = 0; i < MAX_GENS; i++)
-                left += live_procs(&m.gens[i]);
-            log_warnx("%d workers did not stop in time; killed", left);
-            for (int i = 0; i < MAX_GENS; i++)
-                signal_gen(&m.gens[i], SIGKILL);
-            m.stop_kill_at = INT64_MAX;
-        }
-        if (m.stop_kill_at < next)
-            next = m.stop_kill_at;
-    }
-    return next;
 }
 
 static void
@@ -806,9 +232,9 @@ static const struct control_ops ctl_ops = {
 static int
 setup_signals(void)
 {
-    static const int handled[] = {SIGTERM, SIGINT, SIGQUIT, SIGHUP,
-                                  SIGUSR1, SIGCHLD, SIGTTIN, SIGTTOU};
-    static const int ignored[] = {SIGPIPE, SIGUSR2, SIGWINCH};
+    static const int handled[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
+                                  SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH};
+    static const int ignored[] = {SIGPIPE};
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
@@ -821,14 +247,28 @@ setup_signals(void)
     return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* After a binary upgrade the paths (control socket, port file, unix sockets) are the new
+ * master's: only our own (.oldbin) pid file goes. */
 static void
-cleanup(const struct cfg *cfg)
+cleanup(void)
 {
-    control_close(true);
-    listen_close_all();
-    unlink(cfg->port_file);
-    unlink(cfg->pid_file);
+    control_close(!m.upgraded);
+    listen_close_all(!m.upgraded);
+    if (!m.upgraded && m.port_path[0])
+        unlink(m.port_path);
+    unlink(m.pid_path);
     close(m.pid_fd);
+}
+
+static int
+open_control(const struct cfg *cfg, char *err, size_t errlen)
+{
+    char path[CFG_PATH_MAX];
+    if (cfg->control_socket[0])
+        snprintf(path, sizeof(path), "%s", cfg->control_socket);
+    else
+        control_default_path(cfg->pid_file, path, sizeof(path));
+    return control_open(path, m.epfd, &ctl_ops, err, errlen);
 }
 
 int
@@ -836,12 +276,13 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
 {
     char err[CFG_ERR_MAX];
     struct gen *g = &m.gens[0];
-    struct cfg last;
 
     m.pid_fd = pid_fd;
     m.notify_fd = notify_fd;
     m.cfg_path = cfg_path;
-    if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
+    snprintf(m.pid_path, sizeof(m.pid_path), "%s", cfg->pid_file);
+    int inherited = listen_inherit(err, sizeof(err));
+    if (inherited < 0 || listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         if (strcmp(cfg->error_log, "stderr") != 0)
             log_errorx("%s", err);
@@ -850,6 +291,10 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         free(cfg);
         return 1;
     }
+    if (inherited > 0)
+        log_notice("took over %d listening socket groups from the previous master or systemd",
+                   inherited);
+    listen_drop_unclaimed();
     if ((m.shm = shm_create()) == NULL) {
         log_error("creating the shared memory region");
         unlink(cfg->pid_file);
@@ -864,16 +309,11 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         log_error("setting up the master loop");
         return 1;
     }
-    char ctl_path[CFG_PATH_MAX];
-    if (cfg->control_socket[0])
-        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
-    else
-        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
-    if (control_open(ctl_path, m.epfd, &ctl_ops, err, sizeof(err)) < 0) {
+    if (open_control(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         if (strcmp(cfg->error_log, "stderr") != 0)
             log_errorx("%s", err);
-        listen_close_all();
+        listen_close_all(true);
         unlink(cfg->pid_file);
         close(pid_fd);
         free(cfg);
@@ -917,9 +357,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         }
     }
 
-    struct gen *active = gen_in(GEN_ACTIVE);
-    last = active ? *active->cfg : *cfg;
     log_notice("exiting");
-    cleanup(&last); /* releases the pid file lock: `sluice stop` returns once it is gone */
+    cleanup(); /* releases the pid file lock: `sluice stop` returns once it is gone */
     return m.exit_status;
 }

@@ -10,4 +10,8 @@
  * closed without it when start-up fails. Returns the process exit status. */
 int master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd);
 
+/* The command line to run again for a binary upgrade (USR2): argv as main() got it (kept; the
+ * strings must stay valid). */
+void master_set_argv(char **argv);
+
 #endif
