@@ -15,6 +15,7 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "master/budget.h"
 #include "master/control.h"
 #include "master/daemon.h"
 #include "master/master.h"
@@ -130,12 +131,15 @@ test_config(const struct options *o)
     if (cfg == NULL)
         return 1;
     int rc = cfg_load(cfg, o->cfg_path, err, sizeof(err));
+    if (rc == 0 && budget_check(cfg) > 0)
+        rc = -2; /* each problem was printed on its own line */
     if (rc == 0 && cfg->file[0] == '\0') {
         fprintf(stderr, "sluice: built-in default configuration test is successful\n");
     } else if (rc == 0) {
         fprintf(stderr, "sluice: configuration file %s test is successful\n", cfg->file);
     } else {
-        fprintf(stderr, "sluice: %s\n", err);
+        if (rc == -1)
+            fprintf(stderr, "sluice: %s\n", err);
         fprintf(stderr, "sluice: configuration file %s test failed\n", name);
     }
     free(cfg);
