@@ -124,6 +124,10 @@ int cfg_parse_size(const char *s, int64_t *out, const char **why); /* 4k, 1m, 2g
 int cfg_parse_duration_ms(const char *s, int64_t *out, const char **why); /* 15s, 500ms, 2m, 1h */
 int cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why);
 
+/* `in` made absolute against the current directory (leading "./" dropped). Returns 0, or -1
+ * when it does not fit in `outlen` or the directory is unknown. */
+int cfg_absolute_path(const char *in, char *out, size_t outlen);
+
 /* Format a socket address as listen syntax: "127.0.0.1:80", "[::1]:80", "unix:/p". */
 void cfg_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 

@@ -1,0 +1,232 @@
+/* Configuration values: the parsers behind every key type (booleans, integers, sizes,
+ * durations, listen addresses, paths) and the address formatting the logs use. Pure functions
+ * apart from the current directory for relative paths. */
+#include "common/cfg.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define HOUR_MS (3600 * 1000LL)
+
+int
+cfg_parse_bool(const char *s, bool *out, const char **why)
+{
+    if (strcmp(s, "on") == 0)
+        *out = true;
+    else if (strcmp(s, "off") == 0)
+        *out = false;
+    else {
+        if (why)
+            *why = "expected on or off";
+        return -1;
+    }
+    return 0;
+}
+
+/* Digits only, no sign, no overflow. Sets *end past the digits. */
+static int
+parse_digits(const char *s, int64_t *out, const char **end)
+{
+    int64_t v = 0;
+    const char *p = s;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX - (*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    *end = p;
+    return 0;
+}
+
+int
+cfg_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, const char **why)
+{
+    int64_t v;
+    const char *end;
+    if (parse_digits(s, &v, &end) < 0 || *end != '\0' || v < min || v > max) {
+        if (why)
+            *why = "expected an integer in range";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Number with an optional unit; `units` pairs a suffix with its multiplier. */
+struct unit {
+    const char *suffix;
+    int64_t mult;
+};
+
+static int
+parse_with_unit(const char *s, const struct unit *units, int64_t bare, int64_t *out)
+{
+    int64_t v, mult = -1;
+    const char *end;
+    if (parse_digits(s, &v, &end) < 0)
+        return -1;
+    if (*end == '\0')
+        mult = bare;
+    for (const struct unit *u = units; mult < 0 && u->suffix; u++)
+        if (strcmp(end, u->suffix) == 0)
+            mult = u->mult;
+    if (mult < 0 || (v != 0 && v > INT64_MAX / mult))
+        return -1;
+    *out = v * mult;
+    return 0;
+}
+
+int
+cfg_parse_size(const char *s, int64_t *out, const char **why)
+{
+    static const struct unit units[] = {{"k", 1024},          {"K", 1024},
+                                        {"m", 1024 * 1024},   {"M", 1024 * 1024},
+                                        {"g", 1024LL << 20},  {"G", 1024LL << 20},
+                                        {NULL, 0}};
+    if (parse_with_unit(s, units, 1, out) < 0) {
+        if (why)
+            *why = "expected a size such as 512, 16k, 1m or 2g";
+        return -1;
+    }
+    return 0;
+}
+
+int
+cfg_parse_duration_ms(const char *s, int64_t *out, const char **why)
+{
+    static const struct unit units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", HOUR_MS}, {NULL, 0}};
+    if (parse_with_unit(s, units, 1000, out) < 0) {
+        if (why)
+            *why = "expected a duration such as 500ms, 15s, 2m or 1h";
+        return -1;
+    }
+    return 0;
+}
+
+/* Relative paths are taken against the directory sluice started in, so a daemon that changes
+ * directory still finds them. Leading "./" is dropped for tidier logs. */
+int
+cfg_absolute_path(const char *in, char *out, size_t outlen)
+{
+    char cwd[CFG_PATH_MAX];
+    if (in[0] == '/')
+        return snprintf(out, outlen, "%s", in) < (int)outlen ? 0 : -1;
+    if (getcwd(cwd, sizeof(cwd)) == NULL)
+        return -1;
+    while (in[0] == '.' && in[1] == '/')
+        for (in += 2; *in == '/'; in++)
+            ;
+    if (strcmp(in, ".") == 0 || *in == '\0')
+        return snprintf(out, outlen, "%s", cwd) < (int)outlen ? 0 : -1;
+    return snprintf(out, outlen, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, in) < (int)outlen
+               ? 0
+               : -1;
+}
+
+void
+cfg_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+{
+    char host[INET6_ADDRSTRLEN];
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, buflen, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, buflen, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX && len > offsetof(struct sockaddr_un, sun_path)) {
+        const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+        snprintf(buf, buflen, "unix:%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)),
+                 un->sun_path);
+        buf[strnlen(buf, buflen)] = '\0';
+    } else {
+        snprintf(buf, buflen, "?");
+    }
+}
+
+static int
+parse_port(const char *s, uint16_t *port)
+{
+    int64_t v;
+    if (cfg_parse_int(s, 0, 65535, &v, NULL) < 0)
+        return -1;
+    *port = htons((uint16_t)v);
+    return 0;
+}
+
+int
+cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
+{
+    const char *ignored;
+    if (why == NULL)
+        why = &ignored;
+    memset(out, 0, sizeof(*out));
+    const char *expect = "expected host:port, [v6addr]:port or unix:/path";
+
+    if (strncmp(s, "unix:", 5) == 0) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&out->addr;
+        char path[CFG_PATH_MAX];
+        if (s[5] == '\0' || cfg_absolute_path(s + 5, path, sizeof(path)) < 0) {
+            *why = "expected unix:/path";
+            return -1;
+        }
+        if (strlen(path) >= sizeof(un->sun_path)) {
+            *why = "unix socket path too long (at most 107 bytes)";
+            return -1;
+        }
+        un->sun_family = AF_UNIX;
+        strcpy(un->sun_path, path);
+        out->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path) + 1);
+    } else if (s[0] == '[') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->addr;
+        char host[INET6_ADDRSTRLEN];
+        const char *close = strchr(s, ']');
+        size_t hl = close ? (size_t)(close - s - 1) : 0;
+        if (!close || close[1] != ':' || hl == 0 || hl >= sizeof(host)) {
+            *why = expect;
+            return -1;
+        }
+        memcpy(host, s + 1, hl);
+        host[hl] = '\0';
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1 ||
+            parse_port(close + 2, &in6->sin6_port) < 0) {
+            *why = expect;
+            return -1;
+        }
+        in6->sin6_family = AF_INET6;
+        out->addrlen = sizeof(*in6);
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&out->addr;
+        char host[INET_ADDRSTRLEN];
+        const char *colon = strrchr(s, ':');
+        size_t hl = colon ? (size_t)(colon - s) : 0;
+        if (!colon || hl == 0 || hl >= sizeof(host) || parse_port(colon + 1, &in->sin_port) < 0) {
+            *why = expect;
+            return -1;
+        }
+        memcpy(host, s, hl);
+        host[hl] = '\0';
+        if (strcmp(host, "*") == 0)
+            in->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (strcmp(host, "localhost") == 0)
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (inet_pton(AF_INET, host, &in->sin_addr) != 1) {
+            *why = expect;
+            return -1;
+        }
+        in->sin_family = AF_INET;
+        out->addrlen = sizeof(*in);
+    }
+    cfg_format_addr((struct sockaddr *)&out->addr, out->addrlen, out->text, sizeof(out->text));
+    return 0;
+}
+
