@@ -1,5 +1,6 @@
 # sluice: plain Makefile. `make` builds ./sluice; `make test` runs the Check suites (unit and
-# integration, one runner); `make asan` runs the same suites under ASan + UBSan.
+# integration, one runner), then the request-path fuzzer for FUZZ_SECONDS; `make asan` runs the
+# same suites under ASan + UBSan; `make fuzz` builds the libFuzzer target alone (clang).
 
 CC      ?= cc
 PKGS    := openssl inih check
@@ -12,7 +13,7 @@ EXTRA_LDFLAGS ?=
 
 # Debian packages: what the build needs, then what the tests and `make run` use.
 DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libhttp-parser-dev libinih-dev check
-DEB_TOOLS := curl openssl procps
+DEB_TOOLS := curl openssl procps clang libclang-rt-14-dev
 DEB_ALL   := $(DEB_BUILD) $(DEB_TOOLS)
 
 SRC_COMMON := $(sort $(wildcard common/*.c))
@@ -24,7 +25,7 @@ OBJ_LIB  := $(patsubst %.c,$(BUILD)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 OBJ_MAIN := $(patsubst %.c,$(BUILD)/%.o,$(SRC_MASTER))
 OBJ_TEST := $(patsubst %.c,$(BUILD)/%.o,$(SRC_TEST))
 
-.PHONY: all deps check-deps run test asan format clean
+.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run format clean
 .DEFAULT_GOAL := all
 
 all: check-deps $(BIN)
@@ -70,6 +71,7 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all $(BUILD)/t/run
 	SLUICE_BIN=./$(BIN) ./$(BUILD)/t/run
+	@$(MAKE) --no-print-directory fuzz-run
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/sluice \
@@ -77,8 +79,67 @@ asan: deps
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SLUICE_BIN=./build/asan/sluice ./build/asan/t/run
 
+# The request-path fuzzer (t/fuzz/fuzz_http.c): common/ and worker/ built again with clang and
+# the sanitizers, linked with libFuzzer. resp_dispatch and resp_error are wrapped at link time so
+# the target sees every response conn.c builds. Other people's files get the warnings but not
+# -Werror here, so a clang-only warning cannot fail `make test`; gcc's -Werror build guards them.
+FUZZ_CC      ?= clang
+FUZZ_DIR     := build/fuzz
+FUZZ_BIN     := $(FUZZ_DIR)/fuzz_http
+FUZZ_SECONDS ?= 60
+FUZZ_SEED    ?= 1
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -std=gnu11 -Wall -Wextra -g -O1 -I. -D_GNU_SOURCE $(FUZZ_SAN)
+FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(SRC_COMMON) $(SRC_WORKER))
+FUZZ_HARNESS := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(sort $(wildcard t/fuzz/*.c)))
+FUZZ_WRAP    := -Wl,--wrap=resp_dispatch -Wl,--wrap=resp_error
+
+check-fuzz-deps:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "sluice: missing Debian package clang: run 'make deps'"; exit 1; }
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
+	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
+	  { echo "sluice: missing Debian package libclang-rt-14-dev (libFuzzer): run 'make deps'"; exit 1; }
+
+$(FUZZ_DIR)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(shell pkg-config --cflags inih) -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/t/fuzz/%.o: t/fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -MMD -MP -c $< -o $@
+
+$(FUZZ_BIN): $(FUZZ_HARNESS) $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_WRAP) -o $@ $^ $(shell pkg-config --libs inih) -lhttp_parser
+
+fuzz: check-deps check-fuzz-deps $(FUZZ_BIN)
+
+# FUZZ_SECONDS of fuzzing from a fresh copy of the seed corpus, with a fixed seed. The log goes
+# to build/fuzz/run.log; a crash, leak, sanitizer report or invariant violation fails the make
+# and leaves the reproducer in build/fuzz/artifacts/. The target's temporary document root lives
+# in build/fuzz/tmp, so one left behind by a crash goes with the next run.
+fuzz-run: fuzz
+	@rm -rf $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/tmp
+	@mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts $(FUZZ_DIR)/tmp
+	@cp t/fuzz/corpus/* $(FUZZ_DIR)/corpus/
+	@echo "fuzz_http: $(FUZZ_SECONDS) s, seed $(FUZZ_SEED), log in $(FUZZ_DIR)/run.log"
+	@TMPDIR=$(CURDIR)/$(FUZZ_DIR)/tmp \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ./$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -seed=$(FUZZ_SEED) -timeout=25 \
+	  -dict=t/fuzz/http.dict -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus >$(FUZZ_DIR)/run.log 2>&1; \
+	rc=$$?; \
+	if [ $$rc -ne 0 ]; then \
+	  tail -n 60 $(FUZZ_DIR)/run.log; \
+	  echo "fuzz_http: FAILED (exit $$rc); reproducer: $$(ls $(FUZZ_DIR)/artifacts/* 2>/dev/null)"; \
+	  echo "  rerun with: ./$(FUZZ_BIN) FILE   (FUZZ_HTTP_LOG=1 for the worker's debug log)"; \
+	  exit 1; \
+	fi; \
+	grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/run.log | tr '\n' ' '; \
+	echo; echo "fuzz_http: passed"
+
 format:
-	clang-format -i $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard */*.h t/*/*.h)
+	clang-format -i $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c) \
+	  $(wildcard */*.h t/*/*.h)
 
 clean:
 	rm -rf build $(BIN)

@@ -33,6 +33,11 @@ proctitle_init(int argc, char **argv)
     }
     env[n] = NULL;
     environ = env;
+    /* Kept so the copies stay reachable when unsetenv() drops them from environ. */
+    static char **kept;
+    kept = malloc((n + 1) * sizeof(*kept));
+    if (kept)
+        memcpy(kept, env, (n + 1) * sizeof(*kept));
     /* Everything else reads argv through these copies, which the title never overwrites. */
     area = argv[0];
     for (int i = 0; i < argc; i++)

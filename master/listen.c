@@ -169,6 +169,8 @@ inherit_group(const int *fds, int nfds, bool reuseport, char *err, size_t errlen
     g->reuseport = reuseport;
     for (int i = 0; i < nfds && i < CFG_MAX_WORKERS; i++) {
         fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+        /* systemd passes blocking sockets unless NonBlocking=yes; workers need non-blocking. */
+        fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
         g->fds[g->nfds++] = fds[i];
     }
     /* The key a config line produces for this address: port 0 was resolved by the old master,

@@ -237,8 +237,12 @@ upgrade(const struct cfg *cfg, pid_t old, const char *ctl_path)
             break;
         char answer[4096];
         /* The new master answers "status" once it listens; "active" once a generation serves. */
+        char self[48];
+        snprintf(self, sizeof(self), "running (pid %d)", (int)new);
+        /* The answer must come from the new master (until it binds the control socket the old
+         * one answers there) and show a generation that serves. */
         if (new && control_query(ctl_path, "status", answer, sizeof(answer), 2000) == 0 &&
-            strstr(answer, " active,"))
+            strstr(answer, self) && strstr(answer, " active,"))
             goto ready;
         /* The old master renames its .oldbin back once the new master has exited. */
         if ((t > 500 && access(oldbin, F_OK) != 0 && !new) || !alive(old))

@@ -102,6 +102,10 @@ upgrade_child_exited(int status)
     control_close(false);
     if (g && open_control(g->cfg, err, sizeof(err)) < 0)
         log_errorx("%s", err);
+    struct gen *active = gen_in(GEN_ACTIVE);
+    if (active)
+        write_port_file(active); /* the new master removed it on its way out */
+    sd_notifyf("MAINPID=%d\nREADY=1\nSTATUS=upgrade rolled back", (int)getpid());
     log_errorx("upgrade: the new master exited (%s %d); rolled back, this master serves%s",
                WIFSIGNALED(status) ? "signal" : "status",
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
@@ -281,6 +285,8 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
     m.notify_fd = notify_fd;
     m.cfg_path = cfg_path;
     snprintf(m.pid_path, sizeof(m.pid_path), "%s", cfg->pid_file);
+    m.from_upgrade = getenv("SLUICE_INHERIT") != NULL;
+    m.parent_master = getppid();
     int inherited = listen_inherit(err, sizeof(err));
     if (inherited < 0 || listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);

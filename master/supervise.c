@@ -137,7 +137,7 @@ spawn(struct gen *g, int slot)
     return 0;
 }
 
-static void
+void
 write_port_file(const struct gen *g)
 {
     char tmp[CFG_PATH_MAX + 16];
@@ -311,7 +311,11 @@ start_stop(enum stop_mode mode, int status)
         }
     m.stop_kill_at = now_ms() + (mode == STOP_FAST ? FAST_STOP_KILL_MS : grace + 1000);
     log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
-    sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    /* After an upgrade the service goes on in the new master; a new master stopping while the
+     * old one still runs is a rollback: neither ends the service. */
+    bool service_goes_on = m.upgraded || (m.from_upgrade && getppid() == m.parent_master);
+    if (!service_goes_on)
+        sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
 }
 
 /* A worker of `g` exited before it ever reported ready. */
@@ -440,6 +444,10 @@ reap(void)
             if (live_procs(g) == 0) {
                 log_info("generation %u has exited", g->id);
                 gen_free(g);
+                if (m.reload_pending && !gen_in(GEN_RETIRING)) {
+                    m.reload_pending = false;
+                    reload();
+                }
             }
         } else if (p->slot >= g->cfg->workers) {
             p->ready = false; /* a slot removed by TTOU (or a smaller reload) */
@@ -480,14 +488,25 @@ reload(void)
         free(cfg);
         return;
     }
-    /* At most two generations serve or drain at once: an older one still draining is cut
-     * short so that repeated reloads cannot pile up workers. */
+    /* At most two generations exist at once: an older one still draining is cut short (TERM,
+     * then KILL a second later) and the new generation starts once it is gone, so repeated
+     * reloads cannot pile up workers. */
+    bool draining = false;
     for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == GEN_RETIRING && m.gens[i].kill_at > now_ms()) {
-            log_notice("reload: cutting generation %u short", m.gens[i].id);
-            signal_gen(&m.gens[i], SIGTERM);
-            m.gens[i].kill_at = now_ms() + FAST_STOP_KILL_MS;
+        if (m.gens[i].state == GEN_RETIRING) {
+            draining = true;
+            if (m.gens[i].kill_at > now_ms() + CUT_SHORT_KILL_MS) {
+                log_notice("reload: cutting generation %u short", m.gens[i].id);
+                signal_gen(&m.gens[i], SIGTERM);
+                m.gens[i].kill_at = now_ms() + CUT_SHORT_KILL_MS;
+            }
         }
+    if (draining) {
+        log_notice("reload: the new generation starts once the draining one has exited");
+        m.reload_pending = true;
+        free(cfg);
+        return;
+    }
     memset(g, 0, sizeof(*g));
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);

@@ -21,6 +21,10 @@ Suite *integ_limits_suite(void);
 Suite *integ_timeouts_suite(void);
 Suite *integ_static_suite(void);
 Suite *integ_static2_suite(void);
+Suite *integ_supervise_suite(void);
+Suite *integ_supervise2_suite(void);
+Suite *integ_upgrade_suite(void);
+Suite *integ_upgrade2_suite(void);
 
 int
 main(void)
@@ -43,6 +47,10 @@ main(void)
     srunner_add_suite(sr, integ_timeouts_suite());
     srunner_add_suite(sr, integ_static_suite());
     srunner_add_suite(sr, integ_static2_suite());
+    srunner_add_suite(sr, integ_supervise_suite());
+    srunner_add_suite(sr, integ_supervise2_suite());
+    srunner_add_suite(sr, integ_upgrade_suite());
+    srunner_add_suite(sr, integ_upgrade2_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

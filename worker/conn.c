@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -650,6 +651,8 @@ expire(struct tq *q, const char *what)
             if (c->state == CONN_SENDING)
                 send_some(c);
         }
+        if (c->state == CONN_SENDING)
+            c->tp->shutdown(c->io.fd, c->tp_ctx); /* the 408 went out: end it cleanly */
         conn_close(c, what);
     }
 }
@@ -701,18 +704,34 @@ conn_next_deadline(void)
     return d;
 }
 
+/* Bytes the client has sent that nobody has read yet. */
+static bool
+has_pending_bytes(const struct conn *c)
+{
+    int n = 0;
+    return ioctl(c->io.fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 void
-conn_close_idle(void)
+conn_close_idle(bool fresh_too)
 {
     struct tq_node *n, *next;
-    /* Every connection idle between requests is on the keep-alive queue... */
-    while ((n = loop.tq_keepalive.head.next) != &loop.tq_keepalive.head)
-        conn_close(conn_of_timer(n), "graceful stop");
-    /* ...and one accepted but silent so far waits on the header queue without a buffer. */
-    for (n = loop.tq_header.head.next; n != &loop.tq_header.head; n = next) {
+    /* A connection whose request is already in the socket buffer is served (with
+     * Connection: close) rather than closed: closing with unread data would reset it, and the
+     * client could not tell whether its request was seen. Idle keep-alive connections wait on
+     * the keep-alive queue... */
+    for (n = loop.tq_keepalive.head.next; n != &loop.tq_keepalive.head; n = next) {
         next = n->next;
-        if (conn_of_timer(n)->state == CONN_IDLE)
+        if (!has_pending_bytes(conn_of_timer(n)))
             conn_close(conn_of_timer(n), "graceful stop");
+    }
+    /* ...and freshly accepted ones on the header queue without a buffer. Those are given a
+     * moment first (fresh_too false): their request is normally on its way. */
+    for (n = loop.tq_header.head.next; fresh_too && n != &loop.tq_header.head; n = next) {
+        next = n->next;
+        struct conn *c = conn_of_timer(n);
+        if (c->state == CONN_IDLE && !has_pending_bytes(c))
+            conn_close(c, "graceful stop");
     }
 }
 

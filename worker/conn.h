@@ -31,8 +31,10 @@ void conn_expire_timeouts(void);
 /* Earliest deadline over the timeout queues, INT64_MAX when none. */
 int64_t conn_next_deadline(void);
 
-/* Graceful stop: close idle keep-alive connections now; busy ones close after their response. */
-void conn_close_idle(void);
+/* Graceful stop: close idle keep-alive connections (and, with fresh_too, accepted ones that have
+ * sent nothing) unless request bytes are waiting in their socket; busy ones close after their
+ * response. */
+void conn_close_idle(bool fresh_too);
 /* Fast stop: close everything. */
 void conn_close_all(void);
 

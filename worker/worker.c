@@ -48,6 +48,8 @@ static int nlisteners; /* entries in use or used before: the scan bound */
 static bool accepting;             /* listeners are in epoll */
 static int64_t accept_resume_ms;   /* EMFILE back-off ends, 0 = none */
 static int64_t quit_deadline_ms;   /* graceful stop gives up here */
+static int64_t quit_started_ms;
+#define QUIT_FRESH_GRACE_MS 1000    /* a just-accepted silent connection gets this long */
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
 static struct ev_io sig_io, ipc_io;
 static bool stop_now;
@@ -156,6 +158,8 @@ static void
 on_accept(struct ev_io *io, uint32_t events)
 {
     (void)events;
+    if (io->fd < 0 || loop.quitting)
+        return; /* closed by a graceful stop earlier in this batch of events */
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (conn_pool_full()) {
             /* At max_connections: stop accepting; the kernel backlog holds the rest until a
@@ -208,7 +212,8 @@ begin_graceful_stop(void)
     set_accepting(false);
     accept_resume_ms = 0;
     close_listeners(-1, true); /* the master keeps its own copies for the next worker */
-    conn_close_idle();
+    conn_close_idle(false);
+    quit_started_ms = loop.now_ms;
     quit_deadline_ms = loop.now_ms + loop.cfg->graceful_timeout_ms;
 }
 
@@ -471,6 +476,10 @@ worker_main(const struct worker_args *args)
         }
         conn_reap();
         if (loop.quitting) {
+            /* Idle connections that got their request in since, and fresh ones still silent
+             * after a moment, go now; the rest finish their response first. */
+            conn_close_idle(loop.now_ms - quit_started_ms >= QUIT_FRESH_GRACE_MS);
+            conn_reap();
             if (conn_count() == 0)
                 exit(0);
             if (loop.now_ms >= quit_deadline_ms) {

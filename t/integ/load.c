@@ -1,0 +1,584 @@
+/* Bounded load client and connection-ownership probes for the supervision tests (see load.h).
+ * Threads, not processes: counters stay in one address space and the test joins them before it
+ * asserts. Every socket call is bounded by poll() or a socket timeout. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "load.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HEAD_MAX 8192
+
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- one request ---- */
+
+struct rq {
+    int status;
+    bool got_bytes;  /* any byte of the response arrived */
+    bool conn_close; /* the response said Connection: close */
+    enum load_fail kind;
+    char what[112];
+};
+
+static int
+rq_fail(struct rq *r, enum load_fail kind, const char *fmt, const char *arg)
+{
+    r->kind = kind;
+    snprintf(r->what, sizeof(r->what), fmt, arg);
+    return -1;
+}
+
+/* Wait for readability up to timeout_ms, then recv. Returns recv's result; -2 on timeout. */
+static ssize_t
+recv_wait(int fd, void *buf, size_t len, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int64_t deadline = mono_ms() + timeout_ms;
+    for (;;) {
+        int left = (int)(deadline - mono_ms());
+        int n = poll(&pfd, 1, left > 0 ? left : 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0)
+            return -2;
+        ssize_t got = recv(fd, buf, len, MSG_DONTWAIT);
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return got;
+    }
+}
+
+static const char *
+find_header(const char *head, const char *name)
+{
+    size_t nlen = strlen(name);
+    for (const char *p = strstr(head, "\r\n"); p != NULL; p = strstr(p, "\r\n")) {
+        p += 2;
+        if (strncasecmp(p, name, nlen) == 0 && p[nlen] == ':') {
+            p += nlen + 1;
+            while (*p == ' ' || *p == '\t')
+                p++;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Send one GET on fd and read its response as framed by Content-Length. A 200's body must be
+ * `expect` (NULL: anything). With close_conn, also wait for the server's EOF after the body. */
+static int
+do_request(int fd, const char *target, bool close_conn, const char *expect, int timeout_ms,
+           struct rq *r)
+{
+    char req[512], head[HEAD_MAX + 1];
+    memset(r, 0, sizeof(*r));
+    int rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", target,
+                        close_conn ? "Connection: close\r\n" : "");
+    for (int off = 0; off < rlen;) {
+        ssize_t n = send(fd, req + off, (size_t)(rlen - off), MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return rq_fail(r, errno == EAGAIN ? LOAD_F_TIMEOUT : LOAD_F_RESET, "send: %s",
+                           strerror(errno));
+        off += (int)n;
+    }
+
+    size_t used = 0;
+    char *end = NULL;
+    while (end == NULL) {
+        if (used == HEAD_MAX)
+            return rq_fail(r, LOAD_F_TRUNCATED, "%s", "header block too large");
+        ssize_t n = recv_wait(fd, head + used, HEAD_MAX - used, timeout_ms);
+        if (n == -2)
+            return rq_fail(r, LOAD_F_TIMEOUT, "%s", r->got_bytes ? "header stalled" : "no answer");
+        if (n <= 0)
+            return rq_fail(r, r->got_bytes ? LOAD_F_TRUNCATED : LOAD_F_RESET, "%s",
+                           n == 0 ? (r->got_bytes ? "EOF inside the header" : "EOF, no answer")
+                                  : strerror(errno));
+        r->got_bytes = true;
+        used += (size_t)n;
+        head[used] = '\0';
+        end = strstr(head, "\r\n\r\n");
+    }
+    end[2] = '\0'; /* header lines only; body bytes start at end + 4 */
+    if (sscanf(head, "HTTP/1.%*d %d", &r->status) != 1)
+        return rq_fail(r, LOAD_F_TRUNCATED, "bad status line '%.60s'", head);
+    const char *cl = find_header(head, "Content-Length");
+    const char *conn = find_header(head, "Connection");
+    r->conn_close = conn != NULL && strncasecmp(conn, "close", 5) == 0;
+    if (cl == NULL)
+        return rq_fail(r, LOAD_F_TRUNCATED, "%s", "no Content-Length");
+    size_t want = strtoul(cl, NULL, 10);
+    bool check = r->status == 200 && expect != NULL;
+    if (check && want != strlen(expect))
+        return rq_fail(r, LOAD_F_TRUNCATED, "Content-Length %s differs from the file", cl);
+
+    size_t have = used - (size_t)(end + 4 - head);
+    if (have > want)
+        return rq_fail(r, LOAD_F_TRUNCATED, "%s", "bytes after the body");
+    if (check && memcmp(end + 4, expect, have) != 0)
+        return rq_fail(r, LOAD_F_TRUNCATED, "%s", "body differs");
+    char chunk[4096];
+    while (have < want) {
+        size_t ask = want - have < sizeof(chunk) ? want - have : sizeof(chunk);
+        ssize_t n = recv_wait(fd, chunk, ask, timeout_ms);
+        if (n == -2)
+            return rq_fail(r, LOAD_F_TIMEOUT, "%s", "body stalled");
+        if (n <= 0)
+            return rq_fail(r, LOAD_F_TRUNCATED, "body cut short: %s",
+                           n == 0 ? "EOF" : strerror(errno));
+        if (check && memcmp(chunk, expect + have, (size_t)n) != 0)
+            return rq_fail(r, LOAD_F_TRUNCATED, "%s", "body differs");
+        have += (size_t)n;
+    }
+    if (close_conn) {
+        /* The server closes after a Connection: close response: it, not we, holds TIME_WAIT. */
+        ssize_t n = recv_wait(fd, chunk, sizeof(chunk), timeout_ms);
+        if (n > 0)
+            return rq_fail(r, LOAD_F_TRUNCATED, "%s", "bytes after the body");
+        if (n == -2)
+            return rq_fail(r, LOAD_F_TIMEOUT, "%s", "no close after Connection: close");
+    }
+    return 0;
+}
+
+static int
+open_conn(int port, int timeout_ms, char *err, size_t errlen)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect() too */
+    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+        snprintf(err, errlen, "connect: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int
+load_local_port(int fd)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0 || sin.sin_family != AF_INET)
+        return 0;
+    return ntohs(sin.sin_port);
+}
+
+/* ---- the load threads ---- */
+
+struct lthread {
+    struct load *l;
+    int idx;
+    bool keepalive;
+    pthread_t tid;
+    atomic_int port;  /* local port of the kept connection, 0 when none */
+    atomic_long done; /* requests answered */
+    struct load_stats st;
+    int64_t conn_start;
+};
+
+struct load {
+    struct load_cfg cfg;
+    atomic_bool stop;
+    int64_t deadline;
+    int n;
+    struct lthread t[LOAD_MAX_THREADS];
+};
+
+static void
+note(struct lthread *t, bool retry, enum load_fail kind, int port, const char *what)
+{
+    struct load_stats *st = &t->st;
+    if (retry) {
+        st->retries++;
+    } else {
+        st->fail[kind]++;
+        st->failures++;
+    }
+    if (st->nevents == LOAD_MAX_EVENTS)
+        return;
+    struct load_event *e = &st->events[st->nevents++];
+    *e = (struct load_event){.keepalive = t->keepalive,
+                             .retry = retry,
+                             .kind = kind,
+                             .thread = t->idx,
+                             .local_port = port,
+                             .conn_start_ms = t->conn_start,
+                             .at_ms = mono_ms()};
+    snprintf(e->what, sizeof(e->what), "%s", what);
+}
+
+static bool
+running(struct lthread *t)
+{
+    const struct load *l = t->l;
+    return !atomic_load(&t->l->stop) && mono_ms() < l->deadline &&
+           (l->cfg.max_requests == 0 || atomic_load(&t->done) < l->cfg.max_requests);
+}
+
+static int
+thread_connect(struct lthread *t)
+{
+    char err[96];
+    t->conn_start = mono_ms();
+    int fd = open_conn(t->l->cfg.port, t->l->cfg.io_timeout_ms, err, sizeof(err));
+    if (fd < 0)
+        note(t, false, LOAD_F_CONNECT, 0, err);
+    return fd;
+}
+
+static void
+count_answer(struct lthread *t, const struct rq *r, int port)
+{
+    char what[112];
+    atomic_fetch_add(&t->done, 1);
+    if (r->status == 200) {
+        if (t->keepalive)
+            t->st.ok_keepalive++;
+        else
+            t->st.ok_new++;
+        return;
+    }
+    snprintf(what, sizeof(what), "status %d", r->status);
+    note(t, false, LOAD_F_STATUS, port, what);
+}
+
+static void
+run_new(struct lthread *t)
+{
+    const struct load_cfg *c = &t->l->cfg;
+    while (running(t)) {
+        int fd = thread_connect(t);
+        if (fd < 0)
+            continue;
+        int port = load_local_port(fd);
+        struct rq r;
+        if (do_request(fd, c->target, true, c->expect_body, c->io_timeout_ms, &r) < 0) {
+            atomic_fetch_add(&t->done, 1);
+            note(t, false, r.kind, port, r.what);
+        } else {
+            count_answer(t, &r, port);
+        }
+        close(fd);
+    }
+}
+
+static void
+run_keepalive(struct lthread *t)
+{
+    const struct load_cfg *c = &t->l->cfg;
+    int fd = -1, port = 0;
+    bool reused = false;
+    while (running(t)) {
+        if (fd < 0) {
+            if ((fd = thread_connect(t)) < 0)
+                continue;
+            port = load_local_port(fd);
+            atomic_store(&t->port, port);
+            reused = false;
+        }
+        struct rq r;
+        int rc = do_request(fd, c->target, false, c->expect_body, c->io_timeout_ms, &r);
+        if (rc < 0 && reused && !r.got_bytes && r.kind == LOAD_F_RESET) {
+            /* The server closed an idle kept connection as the request went out: retry once
+             * on a new connection (RFC 9112 9.3.1; browsers and curl do the same). */
+            note(t, true, r.kind, port, r.what);
+            close(fd);
+            atomic_store(&t->port, 0);
+            if ((fd = thread_connect(t)) < 0)
+                continue;
+            port = load_local_port(fd);
+            atomic_store(&t->port, port);
+            reused = false;
+            rc = do_request(fd, c->target, false, c->expect_body, c->io_timeout_ms, &r);
+        }
+        if (rc < 0) {
+            atomic_fetch_add(&t->done, 1);
+            note(t, false, r.kind, port, r.what);
+        } else {
+            count_answer(t, &r, port);
+        }
+        if (rc < 0 || r.conn_close) {
+            t->st.reconnects += rc == 0;
+            close(fd);
+            fd = -1;
+            atomic_store(&t->port, 0);
+            continue;
+        }
+        reused = true;
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static void *
+thread_main(void *arg)
+{
+    struct lthread *t = arg;
+    if (t->keepalive)
+        run_keepalive(t);
+    else
+        run_new(t);
+    return NULL;
+}
+
+struct load *
+load_start(const struct load_cfg *cfg)
+{
+    if (cfg->new_threads + cfg->keepalive_threads > LOAD_MAX_THREADS)
+        return NULL;
+    struct load *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->cfg = *cfg;
+    if (l->cfg.io_timeout_ms <= 0)
+        l->cfg.io_timeout_ms = 5000;
+    if (l->cfg.target == NULL)
+        l->cfg.target = "/";
+    l->deadline = mono_ms() + cfg->max_ms;
+    for (int i = 0; i < cfg->new_threads + cfg->keepalive_threads; i++) {
+        struct lthread *t = &l->t[i];
+        t->l = l;
+        t->idx = i;
+        t->keepalive = i >= cfg->new_threads;
+        if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+            atomic_store(&l->stop, true);
+            for (int j = 0; j < i; j++)
+                pthread_join(l->t[j].tid, NULL);
+            free(l);
+            return NULL;
+        }
+        l->n++;
+    }
+    return l;
+}
+
+long
+load_done(struct load *l)
+{
+    long n = 0;
+    for (int i = 0; i < l->n; i++)
+        n += atomic_load(&l->t[i].done);
+    return n;
+}
+
+bool
+load_wait(struct load *l, long requests, int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms;
+    while (load_done(l) < requests) {
+        if (mono_ms() >= deadline || mono_ms() >= l->deadline)
+            return false;
+        poll(NULL, 0, 2);
+    }
+    return true;
+}
+
+int
+load_keepalive_ports(struct load *l, int *ports, int max)
+{
+    int n = 0;
+    for (int i = 0; i < l->n && n < max; i++)
+        if (l->t[i].keepalive)
+            ports[n++] = atomic_load(&l->t[i].port);
+    return n;
+}
+
+static int
+event_cmp(const void *a, const void *b)
+{
+    const struct load_event *x = a, *y = b;
+    return (x->at_ms > y->at_ms) - (x->at_ms < y->at_ms);
+}
+
+void
+load_stop(struct load *l, struct load_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    atomic_store(&l->stop, true);
+    for (int i = 0; i < l->n; i++) {
+        pthread_join(l->t[i].tid, NULL);
+        const struct load_stats *st = &l->t[i].st;
+        out->ok_new += st->ok_new;
+        out->ok_keepalive += st->ok_keepalive;
+        for (int k = 0; k < LOAD_F_KINDS; k++)
+            out->fail[k] += st->fail[k];
+        out->failures += st->failures;
+        out->retries += st->retries;
+        out->reconnects += st->reconnects;
+        for (int e = 0; e < st->nevents && out->nevents < LOAD_MAX_EVENTS; e++)
+            out->events[out->nevents++] = st->events[e];
+    }
+    qsort(out->events, (size_t)out->nevents, sizeof(out->events[0]), event_cmp);
+    free(l);
+}
+
+const char *
+load_summary(const struct load_stats *st, char *buf, size_t len)
+{
+    snprintf(buf, len,
+             "new %ld ok, keep-alive %ld ok, %ld failures (connect %ld, reset %ld, status %ld, "
+             "truncated %ld, timeout %ld), %ld keep-alive retries, %ld reconnects",
+             st->ok_new, st->ok_keepalive, st->failures, st->fail[LOAD_F_CONNECT],
+             st->fail[LOAD_F_RESET], st->fail[LOAD_F_STATUS], st->fail[LOAD_F_TRUNCATED],
+             st->fail[LOAD_F_TIMEOUT], st->retries, st->reconnects);
+    return buf;
+}
+
+/* ---- probes ---- */
+
+int
+load_get_once(int port, const char *target, const char *expect_body, int timeout_ms, char *err,
+              size_t errlen)
+{
+    char dummy[8];
+    if (err == NULL) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    int fd = open_conn(port, timeout_ms, err, errlen);
+    if (fd < 0)
+        return -1;
+    struct rq r;
+    int rc = do_request(fd, target, true, expect_body, timeout_ms, &r);
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s", r.what);
+        return -1;
+    }
+    return r.status;
+}
+
+/* Receive timeouts on a kept fd stand in for the bound do_request needs. */
+static int
+fd_timeout_ms(int fd)
+{
+    struct timeval tv;
+    socklen_t len = sizeof(tv);
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) < 0 || (tv.tv_sec == 0 && !tv.tv_usec))
+        return 5000;
+    return (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000);
+}
+
+int
+load_keepalive_get(int fd, const char *target, const char *expect_body, char *err, size_t errlen)
+{
+    struct rq r;
+    if (do_request(fd, target, false, expect_body, fd_timeout_ms(fd), &r) < 0) {
+        snprintf(err, errlen, "%s", r.what);
+        return -1;
+    }
+    return r.status;
+}
+
+int
+load_keepalive_open(int port, const char *target, const char *expect_body, int timeout_ms,
+                    char *err, size_t errlen)
+{
+    int fd = open_conn(port, timeout_ms, err, errlen);
+    if (fd < 0)
+        return -1;
+    int st = load_keepalive_get(fd, target, expect_body, err, errlen);
+    if (st != 200) {
+        if (st > 0)
+            snprintf(err, errlen, "status %d", st);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Inode of the server side of a loopback connection, from /proc/net/tcp; 0 when not found (or
+ * still in the accept queue: such a socket has no inode yet). */
+static unsigned long
+server_side_inode(int server_port, int client_port)
+{
+    FILE *f = fopen("/proc/net/tcp", "re");
+    if (f == NULL)
+        return 0;
+    char line[512];
+    unsigned long found = 0;
+    const unsigned lo = 0x0100007f; /* 127.0.0.1 as the kernel prints it on little-endian */
+    while (found == 0 && fgets(line, sizeof(line), f) != NULL) {
+        unsigned la, lp, ra, rp, st;
+        unsigned long inode;
+        if (sscanf(line, " %*d: %8x:%4x %8x:%4x %2x %*x:%*x %*x:%*x %*x %*u %*d %lu", &la, &lp, &ra,
+                   &rp, &st, &inode) != 6)
+            continue;
+        if (la == lo && ra == lo && (int)lp == server_port && (int)rp == client_port)
+            found = inode;
+    }
+    fclose(f);
+    return found;
+}
+
+static bool
+pid_has_socket(pid_t pid, unsigned long inode)
+{
+    char path[64], want[64], link[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return false;
+    bool found = false;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char fdpath[64 + sizeof(de->d_name)];
+        snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
+        ssize_t n = readlink(fdpath, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            found = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+pid_t
+load_conn_owner(const pid_t *pids, int npids, int server_port, int client_port)
+{
+    unsigned long inode = server_side_inode(server_port, client_port);
+    if (inode == 0)
+        return 0;
+    for (int i = 0; i < npids; i++)
+        if (pid_has_socket(pids[i], inode))
+            return pids[i];
+    return 0;
+}
