@@ -25,7 +25,7 @@ OBJ_LIB  := $(patsubst %.c,$(BUILD)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 OBJ_MAIN := $(patsubst %.c,$(BUILD)/%.o,$(SRC_MASTER))
 OBJ_TEST := $(patsubst %.c,$(BUILD)/%.o,$(SRC_TEST))
 
-.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run format clean
+.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run bench format clean
 .DEFAULT_GOAL := all
 
 all: check-deps $(BIN)
@@ -136,6 +136,15 @@ fuzz-run: fuzz
 	fi; \
 	grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/run.log | tr '\n' ' '; \
 	echo; echo "fuzz_http: passed"
+
+# Benchmarks (never part of the pass/fail suite): memory per idle connection and RSS under load,
+# syscalls and instructions per request against nginx, many slow downloads. Each script
+# installs what it compares against (nginx, nghttp2-client) when it can and prints its figures.
+BENCH_ARGS ?= --quick
+bench: all
+	t/bench/mem_idle $(BENCH_ARGS)
+	t/bench/syscalls $(BENCH_ARGS)
+	t/bench/slow_downloads $(BENCH_ARGS)
 
 format:
 	clang-format -i $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c) \
