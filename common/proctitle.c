@@ -10,6 +10,9 @@
 extern char **environ;
 
 static char *area;    /* start of argv[0] */
+/* Not static: globals the compiler must keep, so LeakSanitizer sees the copies as reachable. */
+char **proctitle_env;
+char **proctitle_env_strings;
 static size_t area_len;
 
 void
@@ -33,11 +36,12 @@ proctitle_init(int argc, char **argv)
     }
     env[n] = NULL;
     environ = env;
-    /* Kept so the copies stay reachable when unsetenv() drops them from environ. */
-    static char **kept;
-    kept = malloc((n + 1) * sizeof(*kept));
-    if (kept)
-        memcpy(kept, env, (n + 1) * sizeof(*kept));
+    /* Kept so the copies (and the array) stay reachable when setenv()/unsetenv() drop them
+     * from environ. */
+    proctitle_env = env;
+    proctitle_env_strings = malloc((n + 1) * sizeof(*proctitle_env_strings));
+    if (proctitle_env_strings)
+        memcpy(proctitle_env_strings, env, (n + 1) * sizeof(*proctitle_env_strings));
     /* Everything else reads argv through these copies, which the title never overwrites. */
     area = argv[0];
     for (int i = 0; i < argc; i++)
