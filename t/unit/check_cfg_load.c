@@ -1,0 +1,572 @@
+/* Unit tests for common/cfg.c's loader: good files, and the error messages of bad ones (golden
+ * files in t/unit/cfg/, see test_golden). */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* nftw, mkstemps */
+#endif
+#include "common/cfg.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "t/unit/cfg_fixture.h"
+
+#define GOLDEN_DIR "t/unit/cfg"
+
+/* ---- loading good files -------------------------------------------------------------------- */
+
+START_TEST(test_load_every_key)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    struct passwd *pw = getpwuid(getuid());
+    ck_assert_ptr_nonnull(pw);
+
+    write_cfgf(path,
+               "listen = 127.0.0.1:0\n"
+               "root = %s/www\n"
+               "index = index.html index.htm default.html\n"
+               "workers = 3\n"
+               "reuseport = off\n"
+               "backlog = 128\n"
+               "max_connections = 500\n"
+               "keepalive_timeout = 5s\n"
+               "header_timeout = 250ms\n"
+               "send_timeout = 2m\n"
+               "graceful_timeout = 1h\n"
+               "pid_file = %s/s.pid\n"
+               "port_file = %s/s.port\n"
+               "error_log = %s/error.log\n"
+               "log_level = debug\n"
+               "user = %s\n",
+               tmp_dir, tmp_dir, tmp_dir, tmp_dir, pw->pw_name);
+    load_ok(&cfg, path);
+
+    char want[PATH_MAX];
+    ck_assert_str_eq(cfg.file, path);
+    ck_assert_int_eq(cfg.nlisten, 1); /* replaces the default listener */
+    check_in4(&cfg.listen[0], "127.0.0.1", 0);
+    ck_assert_str_eq(cfg.listen[0].text, "127.0.0.1:0");
+    ck_assert_int_eq(cfg.listen[0].line, 1);
+    path_in_tmp(want, "www");
+    ck_assert_str_eq(cfg.root, want);
+    ck_assert_int_eq(cfg.nindex, 3);
+    ck_assert_str_eq(cfg.index[0], "index.html");
+    ck_assert_str_eq(cfg.index[1], "index.htm");
+    ck_assert_str_eq(cfg.index[2], "default.html");
+    ck_assert_int_eq(cfg.workers, 3);
+    ck_assert(!cfg.reuseport);
+    ck_assert_int_eq(cfg.backlog, 128);
+    ck_assert_int_eq(cfg.max_connections, 500);
+    ck_assert_int_eq(cfg.keepalive_timeout_ms, 5000);
+    ck_assert_int_eq(cfg.header_timeout_ms, 250);
+    ck_assert_int_eq(cfg.send_timeout_ms, 120000);
+    ck_assert_int_eq(cfg.graceful_timeout_ms, 3600000);
+    path_in_tmp(want, "s.pid");
+    ck_assert_str_eq(cfg.pid_file, want);
+    path_in_tmp(want, "s.port");
+    ck_assert_str_eq(cfg.port_file, want);
+    path_in_tmp(want, "error.log");
+    ck_assert_str_eq(cfg.error_log, want);
+    ck_assert_int_eq(cfg.log_level, LOG_LVL_DEBUG);
+    ck_assert_str_eq(cfg.user, pw->pw_name);
+}
+END_TEST
+
+START_TEST(test_load_range_bounds)
+{
+    /* The ends of each range in the spec are accepted. */
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+
+    write_cfgf(path, "workers = 1\nbacklog = 1\nmax_connections = 1\nkeepalive_timeout = 0\n"
+                     "header_timeout = 1ms\nsend_timeout = 1ms\ngraceful_timeout = 0\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 1);
+    ck_assert_int_eq(cfg.backlog, 1);
+    ck_assert_int_eq(cfg.max_connections, 1);
+    ck_assert_int_eq(cfg.keepalive_timeout_ms, 0);
+    ck_assert_int_eq(cfg.header_timeout_ms, 1);
+    ck_assert_int_eq(cfg.send_timeout_ms, 1);
+    ck_assert_int_eq(cfg.graceful_timeout_ms, 0);
+
+    write_cfgf(path, "workers = 64\nbacklog = 65535\nmax_connections = 1000000\n"
+                     "keepalive_timeout = 1h\nheader_timeout = 60m\nsend_timeout = 3600s\n"
+                     "graceful_timeout = 3600000ms\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 64);
+    ck_assert_int_eq(cfg.backlog, 65535);
+    ck_assert_int_eq(cfg.max_connections, 1000000);
+    ck_assert_int_eq(cfg.keepalive_timeout_ms, 3600000);
+    ck_assert_int_eq(cfg.header_timeout_ms, 3600000);
+    ck_assert_int_eq(cfg.send_timeout_ms, 3600000);
+    ck_assert_int_eq(cfg.graceful_timeout_ms, 3600000);
+}
+END_TEST
+
+START_TEST(test_load_log_levels)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    static const char *const names[] = {"debug", "info", "notice", "warn",
+                                        "error", "crit", "alert"};
+    enter_tmp();
+    for (int i = 0; i < 7; i++) {
+        write_cfgf(path, "log_level = %s\n", names[i]);
+        load_ok(&cfg, path);
+        ck_assert_int_eq(cfg.log_level, (enum cfg_log_level)i);
+    }
+}
+END_TEST
+
+START_TEST(test_load_listen_repeated)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], sock[PATH_MAX];
+    enter_tmp();
+    path_in_tmp(sock, "s.sock");
+    write_cfgf(path,
+               "listen = 127.0.0.1:0\n"
+               "; the same port on IPv6\n"
+               "listen = [::1]:0\n"
+               "listen = unix:%s\n",
+               sock);
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nlisten, 3);
+    check_in4(&cfg.listen[0], "127.0.0.1", 0);
+    check_in6(&cfg.listen[1], "::1", 0);
+    check_unix(&cfg.listen[2], sock);
+    ck_assert_str_eq(cfg.listen[0].text, "127.0.0.1:0");
+    ck_assert_str_eq(cfg.listen[1].text, "[::1]:0");
+    char text[PATH_MAX + 8];
+    snprintf(text, sizeof(text), "unix:%s", sock);
+    ck_assert_str_eq(cfg.listen[2].text, text);
+    ck_assert_int_eq(cfg.listen[0].line, 1);
+    ck_assert_int_eq(cfg.listen[1].line, 3);
+    ck_assert_int_eq(cfg.listen[2].line, 4);
+}
+END_TEST
+
+START_TEST(test_load_listen_max)
+{
+    static struct cfg cfg;
+    static char buf[4096];
+    char path[PATH_MAX];
+    size_t n = 0;
+    enter_tmp();
+    for (int i = 0; i < CFG_MAX_LISTEN; i++)
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "listen = 127.0.0.1:%d\n", 10001 + i);
+    write_cfgf(path, "%s", buf);
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nlisten, CFG_MAX_LISTEN);
+    for (int i = 0; i < CFG_MAX_LISTEN; i++) {
+        check_in4(&cfg.listen[i], "127.0.0.1", 10001 + i);
+        ck_assert_int_eq(cfg.listen[i].line, i + 1);
+    }
+}
+END_TEST
+
+START_TEST(test_load_index_max)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "index = a b c d e f g h\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nindex, CFG_MAX_INDEX);
+    ck_assert_str_eq(cfg.index[0], "a");
+    ck_assert_str_eq(cfg.index[7], "h");
+
+    write_cfgf(path, "index =   one.html    two.html  \n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nindex, 2);
+    ck_assert_str_eq(cfg.index[0], "one.html");
+    ck_assert_str_eq(cfg.index[1], "two.html");
+}
+END_TEST
+
+START_TEST(test_load_indented)
+{
+    /* Leading whitespace is stripped: an indented line is an ordinary line, not a continuation
+     * of the previous value. */
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "workers = 2\n"
+                     "    backlog = 100\n"
+                     "\treuseport = off\n"
+                     "  ; an indented comment\n"
+                     "   # another\n"
+                     " \t log_level = warn\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 2);
+    ck_assert_int_eq(cfg.backlog, 100);
+    ck_assert(!cfg.reuseport);
+    ck_assert_int_eq(cfg.log_level, LOG_LVL_WARN);
+}
+END_TEST
+
+START_TEST(test_load_comments)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "; a comment\n"
+                     "# a hash comment\n"
+                     "\n"
+                     "   \n"
+                     "workers = 3 ; inline comment\n"
+                     "index = a.html b.html ;c\n"
+                     "backlog=100\n"
+                     "log_level = error\n"
+                     ";workers = 9\n"
+                     "#backlog = 9\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 3);
+    ck_assert_int_eq(cfg.nindex, 2);
+    ck_assert_str_eq(cfg.index[0], "a.html");
+    ck_assert_str_eq(cfg.index[1], "b.html");
+    ck_assert_int_eq(cfg.backlog, 100);
+    ck_assert_int_eq(cfg.log_level, LOG_LVL_ERROR);
+}
+END_TEST
+
+START_TEST(test_load_crlf)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], want[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path,
+               "; windows\r\n"
+               "workers = 4\r\n"
+               "\r\n"
+               "root = %s/www\r\n"
+               "index = a.html\r\n"
+               "reuseport = off\r\n"
+               "listen = [::1]:8081\r\n"
+               "keepalive_timeout = 10s\r\n",
+               tmp_dir);
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 4);
+    path_in_tmp(want, "www");
+    ck_assert_str_eq(cfg.root, want);
+    ck_assert_int_eq(cfg.nindex, 1);
+    ck_assert_str_eq(cfg.index[0], "a.html");
+    ck_assert(!cfg.reuseport);
+    check_in6(&cfg.listen[0], "::1", 8081);
+    ck_assert_str_eq(cfg.listen[0].text, "[::1]:8081");
+    ck_assert_int_eq(cfg.listen[0].line, 7);
+    ck_assert_int_eq(cfg.keepalive_timeout_ms, 10000);
+}
+END_TEST
+
+START_TEST(test_load_bom)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "\xEF\xBB\xBFworkers = 5\nbacklog = 7\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 5);
+    ck_assert_int_eq(cfg.backlog, 7);
+
+    write_cfgf(path, "\xEF\xBB\xBF; comment first\r\nworkers = 6\r\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 6);
+}
+END_TEST
+
+START_TEST(test_load_longest_line)
+{
+    /* A line of exactly 196 bytes (the limit, not counting its newline) is accepted. */
+    static struct cfg cfg;
+    char path[PATH_MAX], name[256];
+    enter_tmp();
+    memset(name, 'n', 196 - 8);
+    name[196 - 8] = '\0';
+    write_cfgf(path, "index = %s\n", name); /* "index = " is 8 bytes */
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nindex, 1);
+    ck_assert_str_eq(cfg.index[0], name);
+
+    /* Also as the last line without a newline. */
+    write_cfgf(path, "workers = 2\nindex = %s", name);
+    load_ok(&cfg, path);
+    ck_assert_str_eq(cfg.index[0], name);
+    ck_assert_int_eq(cfg.workers, 2);
+}
+END_TEST
+
+START_TEST(test_load_empty)
+{
+    static struct cfg cfg, want;
+    char path[PATH_MAX];
+    enter_tmp();
+    cfg_defaults(&want);
+
+    write_file_in(NULL, "", 0, path);
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_str_eq(cfg.listen[0].text, "127.0.0.1:8080");
+    ck_assert_str_eq(cfg.root, want.root);
+    ck_assert_int_eq(cfg.backlog, 4096);
+
+    write_cfgf(path, "; nothing but comments\n\n# here\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_int_eq(cfg.keepalive_timeout_ms, 75000);
+}
+END_TEST
+
+START_TEST(test_load_auto)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "workers = auto\nmax_connections = auto\n");
+    load_ok(&cfg, path);
+    ck_assert_int_ge(cfg.workers, 1);
+    ck_assert_int_ge(cfg.max_connections, 1);
+    ck_assert_int_le(cfg.max_connections, 10000);
+
+    /* Not given at all: the same resolution. */
+    write_cfgf(path, "backlog = 10\n");
+    load_ok(&cfg, path);
+    ck_assert_int_ge(cfg.workers, 1);
+    ck_assert_int_ge(cfg.max_connections, 1);
+    ck_assert_int_le(cfg.max_connections, 10000);
+}
+END_TEST
+
+START_TEST(test_load_relative_paths)
+{
+    /* Relative paths are relative to the cwd, not to the config file's directory: the file
+     * lives in conf/, which has no www/. */
+    static struct cfg cfg;
+    char conf[PATH_MAX], path[PATH_MAX], want[PATH_MAX];
+    enter_tmp();
+    path_in_tmp(conf, "conf");
+    ck_assert_int_eq(mkdir(conf, 0755), 0);
+    static const char text[] = "root = www\n"
+                               "pid_file = run.pid\n"
+                               "port_file = run.port\n"
+                               "error_log = error.log\n";
+    write_file_in(conf, text, sizeof(text) - 1, path);
+    load_ok(&cfg, path);
+    path_in_tmp(want, "www");
+    ck_assert_str_eq(cfg.root, want);
+    path_in_tmp(want, "run.pid");
+    ck_assert_str_eq(cfg.pid_file, want);
+    path_in_tmp(want, "run.port");
+    ck_assert_str_eq(cfg.port_file, want);
+    path_in_tmp(want, "error.log");
+    ck_assert_str_eq(cfg.error_log, want);
+}
+END_TEST
+
+START_TEST(test_load_null_path)
+{
+    static struct cfg cfg;
+    char want[PATH_MAX];
+    enter_tmp();
+
+    /* No ./sluice.ini: the defaults alone. */
+    load_ok(&cfg, NULL);
+    ck_assert_str_eq(cfg.file, "");
+    ck_assert_int_eq(cfg.nlisten, 1);
+    ck_assert_int_eq(cfg.backlog, 4096);
+    path_in_tmp(want, "www");
+    ck_assert_str_eq(cfg.root, want);
+
+    /* With one: it is read. */
+    path_in_tmp(want, "sluice.ini");
+    FILE *f = fopen(want, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("backlog = 77\n", f);
+    fclose(f);
+    load_ok(&cfg, NULL);
+    ck_assert_int_eq(cfg.backlog, 77);
+    ck_assert_str_ne(cfg.file, "");
+}
+END_TEST
+
+START_TEST(test_load_missing_file)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], err[CFG_ERR_MAX], want[PATH_MAX + 64];
+    path_in_tmp(path, "missing.ini");
+    ck_assert_int_eq(load_err(&cfg, path, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s: cannot open: No such file or directory", path);
+    ck_assert_str_eq(err, want);
+}
+END_TEST
+
+START_TEST(test_load_small_err_buffer)
+{
+    /* The message is truncated to errlen, NUL-terminated, nothing written past it. */
+    static struct cfg cfg;
+    char path[PATH_MAX], err[64];
+    enter_tmp();
+    write_cfgf(path, "wrokers = 2\n");
+    memset(err, 'X', sizeof(err));
+    cfg_defaults(&cfg);
+    ck_assert_int_eq(cfg_load(&cfg, path, err, 16), -1);
+    ck_assert_msg(memchr(err, '\0', 16) != NULL, "err not NUL-terminated within errlen");
+    for (size_t i = 16; i < sizeof(err); i++)
+        ck_assert_msg(err[i] == 'X', "byte %zu past errlen written", i);
+}
+END_TEST
+
+/* ---- golden error files -------------------------------------------------------------------- */
+
+/* t/unit/cfg/NAME.ini must fail to load with the message in NAME.err (first line, trailing
+ * newline stripped). In NAME.err:
+ *   FILE    stands for the path passed to cfg_load ("t/unit/cfg/NAME.ini");
+ *   CWD     stands for getcwd();
+ *   a line ending in " (...)" matches its prefix followed by " (reason)" with any non-empty
+ *           reason: the wording of "(expected ...)" in value errors is not fixed by the spec;
+ *   a line ending in "..." (any other way) matches its prefix alone.
+ * Tests run from the repository root. */
+
+static void
+replace_all(char *s, size_t size, const char *token, const char *with)
+{
+    size_t tlen = strlen(token), wlen = strlen(with);
+    char *p = s;
+    while ((p = strstr(p, token)) != NULL) {
+        size_t rest = strlen(p + tlen);
+        ck_assert_msg((size_t)(p - s) + wlen + rest < size, "golden line too long");
+        memmove(p + wlen, p + tlen, rest + 1);
+        memcpy(p, with, wlen);
+        p += wlen;
+    }
+}
+
+/* Returns NULL when `got` matches the expectation `want`, else a short description. */
+static const char *
+golden_mismatch(const char *want, const char *got)
+{
+    size_t wlen = strlen(want);
+    static const char paren[] = " (...)";
+    size_t plen = sizeof(paren) - 1;
+
+    if (wlen >= plen && strcmp(want + wlen - plen, paren) == 0) {
+        size_t prefix = wlen - plen;
+        if (strncmp(got, want, prefix) != 0)
+            return "prefix differs";
+        const char *rest = got + prefix;
+        size_t rlen = strlen(rest);
+        if (rlen < 4 || strncmp(rest, " (", 2) != 0 || rest[rlen - 1] != ')')
+            return "no ' (reason)' after the prefix";
+        return NULL;
+    }
+    if (wlen >= 3 && strcmp(want + wlen - 3, "...") == 0)
+        return strncmp(got, want, wlen - 3) == 0 ? NULL : "prefix differs";
+    return strcmp(got, want) == 0 ? NULL : "differs";
+}
+
+static int
+is_ini(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 4 && strcmp(d->d_name + n - 4, ".ini") == 0;
+}
+
+START_TEST(test_golden)
+{
+    static struct cfg cfg;
+    static char report[16384];
+    size_t rlen = 0;
+    int nfail = 0;
+    char cwd[PATH_MAX];
+    struct dirent **names = NULL;
+
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof(cwd)));
+    int n = scandir(GOLDEN_DIR, &names, is_ini, alphasort);
+    ck_assert_msg(n >= 0, "%s: %s (tests must run from the repository root)", GOLDEN_DIR,
+                  strerror(errno));
+    ck_assert_msg(n >= 20, "only %d golden files in %s", n, GOLDEN_DIR);
+
+    for (int i = 0; i < n; i++) {
+        char ini[PATH_MAX], errf[PATH_MAX], want[CFG_ERR_MAX + PATH_MAX], got[CFG_ERR_MAX];
+        snprintf(ini, sizeof(ini), "%s/%s", GOLDEN_DIR, names[i]->d_name);
+        snprintf(errf, sizeof(errf), "%.*s.err", (int)strlen(ini) - 4, ini);
+        free(names[i]);
+
+        FILE *f = fopen(errf, "r");
+        if (!f || !fgets(want, sizeof(want), f)) {
+            rlen += (size_t)snprintf(report + rlen, sizeof(report) - rlen, "\n%s: %s", errf,
+                                     f ? "empty" : strerror(errno));
+            nfail++;
+            if (f)
+                fclose(f);
+            continue;
+        }
+        fclose(f);
+        want[strcspn(want, "\r\n")] = '\0';
+        replace_all(want, sizeof(want), "FILE", ini);
+        replace_all(want, sizeof(want), "CWD", cwd);
+
+        int rc = load_err(&cfg, ini, got, sizeof(got));
+        const char *why = rc != -1 ? "cfg_load did not return -1" : golden_mismatch(want, got);
+        if (why) {
+            nfail++;
+            fprintf(stderr, "golden %s: %s\n  expected: %s\n  got (%d): %s\n", ini, why, want, rc,
+                    got);
+            if (rlen < sizeof(report))
+                rlen += (size_t)snprintf(report + rlen, sizeof(report) - rlen,
+                                         "\n%s: %s\n  expected: %s\n  got (%d): %s", ini, why, want,
+                                         rc, got);
+        }
+    }
+    free(names);
+    ck_assert_msg(nfail == 0, "%d of %d golden files failed:%s", nfail, n, report);
+}
+END_TEST
+
+Suite *
+cfg_load_suite(void)
+{
+    Suite *s = suite_create("cfg_load");
+
+    TCase *load = tcase_create("load");
+    tcase_add_checked_fixture(load, tmp_setup, tmp_teardown);
+    tcase_add_test(load, test_load_every_key);
+    tcase_add_test(load, test_load_range_bounds);
+    tcase_add_test(load, test_load_log_levels);
+    tcase_add_test(load, test_load_listen_repeated);
+    tcase_add_test(load, test_load_listen_max);
+    tcase_add_test(load, test_load_index_max);
+    tcase_add_test(load, test_load_indented);
+    tcase_add_test(load, test_load_comments);
+    tcase_add_test(load, test_load_crlf);
+    tcase_add_test(load, test_load_bom);
+    tcase_add_test(load, test_load_longest_line);
+    tcase_add_test(load, test_load_empty);
+    tcase_add_test(load, test_load_auto);
+    tcase_add_test(load, test_load_relative_paths);
+    tcase_add_test(load, test_load_null_path);
+    tcase_add_test(load, test_load_missing_file);
+    tcase_add_test(load, test_load_small_err_buffer);
+    suite_add_tcase(s, load);
+
+    TCase *golden = tcase_create("golden");
+    tcase_add_test(golden, test_golden);
+    suite_add_tcase(s, golden);
+
+    return s;
+}
