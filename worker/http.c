@@ -9,6 +9,7 @@
  *   3. check_headers, once, when the section is complete (version, Host, Transfer-Encoding,
  *      Content-Length limit, Expect). */
 #include "worker/http.h"
+#include "worker/path.h"
 
 #include <http_parser.h>
 #include <string.h>
@@ -196,18 +197,6 @@ enum chunk_state {
 };
 
 static int
-hexval(unsigned char c)
-{
-    if (is_digit((char)c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int
 scan_chunked(struct http_req *req, const unsigned char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -215,10 +204,10 @@ scan_chunked(struct http_req *req, const unsigned char *p, size_t n)
         switch (req->chunk_state) {
         case CH_SIZE:
         case CH_SIZE_MORE:
-            if (hexval(c) >= 0) {
+            if (path_hexval((char)c) >= 0) {
                 if (++req->chunk_digits > 15)
                     return fail(req, 400);
-                req->chunk_left = req->chunk_left * 16 + (uint64_t)hexval(c);
+                req->chunk_left = req->chunk_left * 16 + (uint64_t)path_hexval((char)c);
                 req->chunk_state = CH_SIZE_MORE;
             } else if (req->chunk_state == CH_SIZE) {
                 return fail(req, 400);

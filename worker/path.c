@@ -3,8 +3,8 @@
 
 #include <string.h>
 
-static int
-hexval(char c)
+int
+path_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -35,7 +35,7 @@ path_normalize(const char *in, size_t len, char *out, size_t outlen)
         if (i < len && in[i] == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval(in[i + 1]), lo = hexval(in[i + 2]);
+            int hi = path_hexval(in[i + 1]), lo = path_hexval(in[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (char)(hi << 4 | lo);

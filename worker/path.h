@@ -16,4 +16,7 @@
  * does not fit in `outlen` (with its NUL) before or after its ".." segments are applied. */
 int path_normalize(const char *in, size_t len, char *out, size_t outlen);
 
+/* The value of hex digit `c` (either case), or -1. */
+int path_hexval(char c);
+
 #endif

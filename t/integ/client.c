@@ -317,3 +317,20 @@ http_simple(int port, const char *method, const char *target, struct http_resp *
     close(fd);
     return r->status;
 }
+
+/* Send what we can and ignore errors: the server may close (and reset) a rejected request
+ * while the rest of it is still on its way. */
+void
+conn_send_tolerant(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}

@@ -125,6 +125,9 @@ int conn_open_rcvbuf(int port, int rcvbuf);
 /* Connect to a unix stream socket, same timeouts and retry. */
 int conn_open_unix(const char *path);
 
+/* Send what the peer takes, ignoring errors (it may reset a rejected request mid-way). */
+void conn_send_tolerant(int fd, const void *buf, size_t len);
+
 /* Send all bytes (MSG_NOSIGNAL); fails the test on error. */
 void conn_send(int fd, const void *buf, size_t len);
 void conn_sendstr(int fd, const char *s);

@@ -24,27 +24,10 @@
 /* A valid request behind a rejected one: it must never be answered. */
 #define SMUGGLED "GET /smuggled.txt HTTP/1.1\r\nHost: t\r\n\r\n"
 
-/* Send what we can and ignore errors: the server may close (and reset) a rejected request
- * while the rest of it is still on its way. */
-static void
-send_tolerant(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static void
 send_tolerant_str(int fd, const char *s)
 {
-    send_tolerant(fd, s, strlen(s));
+    conn_send_tolerant(fd, s, strlen(s));
 }
 
 static bool
@@ -82,7 +65,7 @@ static void
 probe(int port, const char *req, size_t len, int want, const char *what)
 {
     int fd = conn_open(port);
-    send_tolerant(fd, req, len);
+    conn_send_tolerant(fd, req, len);
     if (want == 200) {
         struct http_resp r;
         int rc = http_try_read(fd, &r, 0);

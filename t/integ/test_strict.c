@@ -34,23 +34,6 @@ struct probe {
         what, lit, sizeof(lit) - 1                                                                 \
     }
 
-/* Send what we can and ignore errors: the server may legitimately close (and reset) while the
- * rest of a rejected request is still on its way. */
-static void
-send_tolerant(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static bool
 says_close(const struct http_resp *r)
 {
@@ -82,7 +65,7 @@ run_probes(int port, const struct probe *p, size_t n, int want)
 {
     for (size_t i = 0; i < n; i++) {
         int fd = conn_open(port);
-        send_tolerant(fd, p[i].data, p[i].len);
+        conn_send_tolerant(fd, p[i].data, p[i].len);
         expect_final(fd, want, p[i].what);
         close(fd);
     }
@@ -318,7 +301,7 @@ START_TEST(versions)
     };
     for (size_t i = 0; i < sizeof(v2) / sizeof(v2[0]); i++) {
         int fd = conn_open(s.port);
-        send_tolerant(fd, v2[i].data, v2[i].len);
+        conn_send_tolerant(fd, v2[i].data, v2[i].len);
         int rc = http_try_read(fd, &r, 0);
         ck_assert_msg(rc == 0, "%s: %s", v2[i].what, r.err);
         ck_assert_msg(r.status == 505, "%s: status %d, want 505", v2[i].what, r.status);
@@ -532,7 +515,7 @@ START_TEST(body_too_large)
     }
     used += (size_t)snprintf(big + used, sizeof(big) - used, "0\r\n\r\n" SMUGGLED);
     fd = conn_open(s.port);
-    send_tolerant(fd, big, used);
+    conn_send_tolerant(fd, big, used);
     expect_final(fd, 413, "chunked body of 1536 bytes over max_body_size 1k");
     close(fd);
     srv_stop(&s);

@@ -26,21 +26,6 @@
 
 #define BIG_SIZE (8 << 20)
 
-static void
-send_tolerant(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 static bool
 says_close(const struct http_resp *r)
 {
@@ -166,7 +151,7 @@ START_TEST(header_timeout_not_reset_by_bytes)
         ck_assert_msg(now_ms() - t0 < 4000,
                       "dribbling client (1 byte / 200 ms) still open after 4 s, "
                       "header_timeout = 1s");
-        send_tolerant(fd, "a", 1);
+        conn_send_tolerant(fd, "a", 1);
     }
     int64_t took = now_ms() - t0;
     ck_assert_msg(took >= 500, "answered after %lld ms, before header_timeout = 1s",

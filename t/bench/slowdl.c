@@ -1,0 +1,673 @@
+/* slowdl: many slow downloads at once, for t/bench/slow_downloads. Loopback only.
+ *
+ * Phases, each announced by a line on stdout (key=value words after the first):
+ *   ramp   open -n connections (at most -w connecting at a time), each with SO_RCVBUF -b set
+ *          before connect, and send one GET for -u on each. Then
+ *              ramp connected=C failed=F ms=T
+ *   hold   for -H seconds, every -i ms read at most -r bytes from each connection, so every
+ *          transfer is in flight but slow. Once a second
+ *              hold t=S headers=H inflight=I done=D failed=F bytes=B
+ *          and at the end
+ *              held inflight=I noheader=H done=D failed=F stalled=S max_gap_ms=G
+ *                   max_ttfb_ms=T min_body=A max_body=B bytes=B
+ *          A transfer is stalled when it has not completed and no byte came for -S seconds
+ *          (or its header never came). The slow reads go on until a stdin line (or EOF)
+ *          arrives, so the caller can take its readings of the loaded server; EOF on stdin
+ *          before the hold ends stops the client (exit 1).
+ *   drain  read every transfer to its end at full speed (MSG_TRUNC: the kernel discards the
+ *          bytes; the count is checked against Content-Length and -l), -D at a time (256)
+ *          with SO_RCVBUF and TCP_WINDOW_CLAMP raised to -B (1 MiB), at most -T seconds:
+ *              drain t=S done=D left=L            (every 5 s)
+ *              drained ms=T complete=C short=S failed=F bytes=B
+ *          -x skips this phase: the connections are closed after the hold.
+ * Meanwhile a second thread fetches -s on a fresh connection every second (5 s limit each)
+ * and at the end prints, per phase,
+ *              probe phase=P n=N failed=F max_ms=M median_ms=M
+ * and the client prints "failures REASON=COUNT ..." when any transfer failed, then "done" and
+ * exits 0. The -t deadline or stdin closing early: exit 1. Usage errors: 2. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define HDR_MAX 1024  /* a response header must fit */
+#define EVENTS 1024
+#define DRAIN_READ (1 << 20)
+#define PROBE_LIMIT_MS 5000
+#define MAX_PROBES 4096
+
+enum dl_state { D_IDLE, D_CONNECTING, D_HEADER, D_BODY, D_DONE, D_FAILED };
+enum phase { P_RAMP, P_HOLD, P_DRAIN, P_END, NPHASES };
+static const char *const phase_names[NPHASES] = {"ramp", "hold", "drain", "end"};
+
+/* Why a transfer failed; counted and printed at the end. */
+enum why { W_CONNECT, W_SEND, W_RESET, W_EOF, W_STATUS, W_HEADER, W_LENGTH, W_EXTRA, W_TIMEOUT,
+           NWHY };
+static const char *const why_names[NWHY] = {"connect", "send", "reset", "eof", "status",
+                                            "header", "length", "extra_bytes", "drain_timeout"};
+
+struct dl {
+    int fd;
+    enum dl_state state;
+    uint16_t hlen;     /* header bytes held in hdr[] while state is D_HEADER */
+    long long got;     /* body bytes */
+    long long len;     /* Content-Length */
+    int64_t start_ms;  /* connect started */
+    int64_t last_ms;   /* last time bytes arrived (or the request went out) */
+    bool draining;     /* one of the drain_active transfers being read at full speed */
+};
+
+static struct dl *dls;
+static char (*hdrs)[HDR_MAX];
+static int n_dl;
+static int epfd;
+static struct sockaddr_in addr;
+static char request[512];
+static size_t request_len;
+static long long want_len = -1; /* -l: expected body length */
+static int rcvbuf = 4096;
+static int drain_rcvbuf = 1 << 20; /* -B: SO_RCVBUF and window clamp in the drain; 0: as is */
+static int drain_max = 256;         /* -D: transfers drained at once */
+static long long why_count[NWHY];
+static int n_failed, n_done;
+static int drain_active; /* transfers being drained now, at most drain_max */
+static int64_t max_gap_ms, max_ttfb_ms;
+static int64_t deadline_ms;
+
+static bool stdin_eof;
+static atomic_int phase = P_RAMP;
+static atomic_bool probe_stop;
+static char probe_request[512];
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+check_deadline(void)
+{
+    if (now_ms() > deadline_ms) {
+        fprintf(stderr, "slowdl: deadline passed in phase %s\n", phase_names[phase]);
+        exit(1);
+    }
+}
+
+/* Mark a transfer failed; the first few say why on stderr. */
+static void
+fail(struct dl *d, enum why why, int err)
+{
+    static int shown;
+    if (shown++ < 10)
+        fprintf(stderr, "slowdl: transfer %ld failed (%s) after %lld body bytes%s%s\n",
+                (long)(d - dls), why_names[why], d->got, err ? ": " : "", err ? strerror(err) : "");
+    why_count[why]++;
+    n_failed++;
+    if (d->draining)
+        drain_active--;
+    d->draining = false;
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    d->state = D_FAILED;
+}
+
+static void
+finish(struct dl *d)
+{
+    close(d->fd);
+    d->fd = -1;
+    d->state = D_DONE;
+    n_done++;
+    if (d->draining)
+        drain_active--;
+    d->draining = false;
+}
+
+/* Start connection i. */
+static void
+dl_connect(int i)
+{
+    struct dl *d = &dls[i];
+    d->start_ms = now_ms();
+    d->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (d->fd < 0) {
+        fail(d, W_CONNECT, errno);
+        return;
+    }
+    /* before connect, so the window advertised in the handshake is already small */
+    if (rcvbuf > 0)
+        setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    d->state = D_CONNECTING;
+    if (connect(d->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
+        fail(d, W_CONNECT, errno);
+        return;
+    }
+    struct epoll_event ev = {.events = EPOLLOUT, .data.u32 = (uint32_t)i};
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, d->fd, &ev) < 0) {
+        perror("slowdl: epoll_ctl");
+        exit(1);
+    }
+}
+
+/* The connection is up: send the request. No events are wanted until the drain (errors and
+ * hangups still arrive and are handled by a read). */
+static void
+dl_connected(struct dl *d)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(d->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+        fail(d, W_CONNECT, err);
+        return;
+    }
+    ssize_t n = send(d->fd, request, request_len, MSG_NOSIGNAL);
+    if (n != (ssize_t)request_len) {
+        fail(d, W_SEND, n < 0 ? errno : 0);
+        return;
+    }
+    struct epoll_event ev = {.events = 0, .data.u32 = (uint32_t)(d - dls)};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
+    d->state = D_HEADER;
+    d->last_ms = now_ms();
+}
+
+/* The header is complete in hdr[0..end): check it. Returns false when the transfer failed. */
+static bool
+parse_header(struct dl *d, const char *hdr, size_t end)
+{
+    int status = 0;
+    if (end < 12 || strncmp(hdr, "HTTP/1.", 7) != 0 || sscanf(hdr + 9, "%3d", &status) != 1
+        || status != 200) {
+        fail(d, W_STATUS, 0);
+        return false;
+    }
+    d->len = -1;
+    for (const char *p = hdr; p && p < hdr + end; p = memchr(p, '\n', (size_t)(hdr + end - p))) {
+        if (*p == '\n')
+            p++;
+        if (strncasecmp(p, "content-length:", 15) == 0)
+            d->len = atoll(p + 15);
+    }
+    if (d->len < 0 || (want_len >= 0 && d->len != want_len)) {
+        fail(d, W_LENGTH, 0);
+        return false;
+    }
+    return true;
+}
+
+/* Account n bytes just read (buf holds them, or NULL when they were discarded: body only). */
+static void
+dl_feed(struct dl *d, const char *buf, size_t n, int64_t now)
+{
+    if (d->state == D_HEADER) {
+        char *hdr = hdrs[d - dls];
+        size_t room = HDR_MAX - 1 - d->hlen;
+        size_t take = n < room ? n : room;
+        memcpy(hdr + d->hlen, buf, take);
+        size_t old = d->hlen;
+        d->hlen += (uint16_t)take;
+        hdr[d->hlen] = '\0';
+        char *end = strstr(hdr, "\r\n\r\n");
+        if (end == NULL) {
+            if (d->hlen == HDR_MAX - 1)
+                fail(d, W_HEADER, 0);
+            return;
+        }
+        size_t hend = (size_t)(end - hdr) + 4;
+        if (!parse_header(d, hdr, hend))
+            return;
+        int64_t ttfb = now - d->start_ms;
+        if (ttfb > max_ttfb_ms)
+            max_ttfb_ms = ttfb;
+        d->state = D_BODY;
+        d->got = (long long)(old + n - hend); /* what followed the header in this read */
+    } else {
+        d->got += (long long)n;
+    }
+    if (phase == P_HOLD && now - d->last_ms > max_gap_ms)
+        max_gap_ms = now - d->last_ms;
+    d->last_ms = now;
+    if (d->got > d->len)
+        fail(d, W_EXTRA, 0);
+    else if (d->got == d->len)
+        finish(d);
+}
+
+/* One read of at most `max` bytes. Returns false when nothing more is to be had now. */
+static bool
+dl_read(struct dl *d, size_t max, char *scratch)
+{
+    ssize_t n;
+    int flags = MSG_DONTWAIT;
+    if (d->state == D_BODY && phase == P_DRAIN) {
+        long long left = d->len - d->got;
+        if ((long long)max > left)
+            max = (size_t)left;
+        flags |= MSG_TRUNC; /* TCP discards instead of copying; the count is still returned */
+    }
+    n = recv(d->fd, scratch, max, flags);
+    if (n > 0) {
+        dl_feed(d, scratch, (size_t)n, now_ms());
+        return d->state == D_HEADER || d->state == D_BODY;
+    }
+    if (n == 0)
+        fail(d, W_EOF, 0);
+    else if (errno != EAGAIN && errno != EINTR)
+        fail(d, W_RESET, errno);
+    return false;
+}
+
+static int
+count_state(enum dl_state s)
+{
+    int k = 0;
+    for (int i = 0; i < n_dl; i++)
+        k += dls[i].state == s;
+    return k;
+}
+
+static long long
+total_bytes(void)
+{
+    long long b = 0;
+    for (int i = 0; i < n_dl; i++)
+        b += dls[i].got;
+    return b;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* probe thread: a small file on a fresh connection every second */
+
+struct probe_stats {
+    int n, failed;
+    double ms[MAX_PROBES];
+};
+static struct probe_stats probes[NPHASES];
+
+/* One fetch; returns its latency in ms, or -1. */
+static double
+probe_once(void)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t until = now_ms() + PROBE_LIMIT_MS;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    char buf[4096];
+    size_t got = 0;
+    bool sent = false;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
+        goto fail;
+    for (;;) {
+        int left = (int)(until - now_ms());
+        if (left <= 0)
+            goto fail;
+        struct pollfd p = {.fd = fd, .events = sent ? POLLIN : POLLOUT};
+        if (poll(&p, 1, left) <= 0)
+            continue;
+        if (!sent) {
+            if (send(fd, probe_request, strlen(probe_request), MSG_NOSIGNAL)
+                != (ssize_t)strlen(probe_request))
+                goto fail;
+            sent = true;
+            continue;
+        }
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (n < 0 && errno == EAGAIN)
+            continue;
+        if (n < 0)
+            goto fail;
+        got += (size_t)n;
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end && strncmp(buf, "HTTP/1.1 200", 12) == 0) {
+            char *cl = strcasestr(buf, "\r\ncontent-length:");
+            if (cl && cl < end && (size_t)(end + 4 - buf) + (size_t)atoll(cl + 17) <= got)
+                break; /* the whole answer is in */
+        }
+        if (n == 0 || got == sizeof(buf) - 1)
+            goto fail;
+    }
+    close(fd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
+fail:
+    close(fd);
+    return -1;
+}
+
+static void *
+probe_main(void *arg)
+{
+    (void)arg;
+    int64_t next = now_ms();
+    while (!probe_stop) {
+        int64_t now = now_ms();
+        if (now < next) {
+            usleep((useconds_t)((next - now) * 1000 > 50000 ? 50000 : (next - now) * 1000));
+            continue;
+        }
+        next += 1000;
+        int ph = phase;
+        double ms = probe_once();
+        struct probe_stats *s = &probes[ph];
+        if (ms < 0)
+            s->failed++;
+        else if (s->n < MAX_PROBES)
+            s->ms[s->n++] = ms;
+    }
+    return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void
+probe_report(void)
+{
+    for (int ph = 0; ph < NPHASES; ph++) {
+        struct probe_stats *s = &probes[ph];
+        if (s->n + s->failed == 0)
+            continue;
+        qsort(s->ms, (size_t)s->n, sizeof(double), cmp_double);
+        printf("probe phase=%s n=%d failed=%d max_ms=%.2f median_ms=%.2f\n", phase_names[ph],
+               s->n, s->failed, s->n ? s->ms[s->n - 1] : 0.0, s->n ? s->ms[s->n / 2] : 0.0);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static void
+usage(void)
+{
+    fprintf(stderr, "usage: slowdl -p PORT -n N -u PATH -l LEN -s SMALL_PATH [-H hold_s] "
+                    "[-r bytes] [-i ms] [-b rcvbuf] [-B drain_rcvbuf] [-D draining] "
+                    "[-w connecting] [-S stall_s] "
+                    "[-T drain_s] [-x] [-t deadline_s]\n");
+    exit(2);
+}
+
+/* Handle epoll events while connecting or draining; returns false on stdin activity. */
+static bool
+handle_events(int timeout_ms, int *connecting, char *scratch, bool *stdin_line)
+{
+    struct epoll_event evs[EVENTS];
+    int k = epoll_wait(epfd, evs, EVENTS, timeout_ms);
+    for (int e = 0; e < k; e++) {
+        if (evs[e].data.u32 == UINT32_MAX) { /* stdin */
+            char line[256];
+            ssize_t n = read(0, line, sizeof(line));
+            if (n <= 0) { /* the caller is gone, or has nothing more to say: see the loops */
+                epoll_ctl(epfd, EPOLL_CTL_DEL, 0, NULL);
+                stdin_eof = true;
+            }
+            *stdin_line = true;
+            continue;
+        }
+        struct dl *d = &dls[evs[e].data.u32];
+        if (d->fd < 0)
+            continue;
+        if (d->state == D_CONNECTING) {
+            (*connecting)--;
+            dl_connected(d);
+        } else if (phase == P_DRAIN) {
+            while (dl_read(d, DRAIN_READ, scratch))
+                ;
+        } else {
+            /* an error or hangup before the drain: let a read say what it is */
+            dl_read(d, 1024, scratch);
+            if (d->fd >= 0 && (evs[e].events & (EPOLLERR | EPOLLHUP)))
+                fail(d, W_RESET, 0);
+        }
+    }
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    int port = 0, hold_s = 30, per_round = 1024, interval_ms = 100, max_connecting = 256;
+    int stall_s = 5, drain_s = 300, deadline_s = 900;
+    bool drain = true;
+    const char *path = NULL, *small = NULL;
+    int opt;
+    while ((opt = getopt(argc, argv, "p:n:u:l:s:H:r:i:b:B:D:w:S:T:xt:")) != -1) {
+        switch (opt) {
+        case 'p': port = atoi(optarg); break;
+        case 'n': n_dl = atoi(optarg); break;
+        case 'u': path = optarg; break;
+        case 'l': want_len = atoll(optarg); break;
+        case 's': small = optarg; break;
+        case 'H': hold_s = atoi(optarg); break;
+        case 'r': per_round = atoi(optarg); break;
+        case 'i': interval_ms = atoi(optarg); break;
+        case 'b': rcvbuf = atoi(optarg); break;
+        case 'B': drain_rcvbuf = atoi(optarg); break;
+        case 'D': drain_max = atoi(optarg); break;
+        case 'w': max_connecting = atoi(optarg); break;
+        case 'S': stall_s = atoi(optarg); break;
+        case 'T': drain_s = atoi(optarg); break;
+        case 'x': drain = false; break;
+        case 't': deadline_s = atoi(optarg); break;
+        default: usage();
+        }
+    }
+    if (port <= 0 || port > 65535 || n_dl <= 0 || !path || !small || hold_s < 0
+        || per_round <= 0 || per_round > 65536 || interval_ms <= 0 || max_connecting <= 0
+        || stall_s <= 0 || drain_max <= 0 || drain_rcvbuf < 0 || drain_s <= 0 || deadline_s <= 0 || strlen(path) > 256
+        || strlen(small) > 256)
+        usage();
+    deadline_ms = now_ms() + (int64_t)deadline_s * 1000;
+
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)n_dl + 32 > rl.rlim_cur) {
+        fprintf(stderr, "slowdl: RLIMIT_NOFILE %llu is too small for %d connections\n",
+                (unsigned long long)rl.rlim_cur, n_dl);
+        return 2;
+    }
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons((uint16_t)port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    request_len = (size_t)snprintf(request, sizeof(request),
+                                   "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", path);
+    snprintf(probe_request, sizeof(probe_request),
+             "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", small);
+
+    dls = calloc((size_t)n_dl, sizeof(*dls));
+    hdrs = malloc((size_t)n_dl * HDR_MAX);
+    char *scratch = malloc(DRAIN_READ);
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (!dls || !hdrs || !scratch || epfd < 0) {
+        perror("slowdl: setup");
+        return 1;
+    }
+    for (int i = 0; i < n_dl; i++)
+        dls[i].fd = -1;
+    struct epoll_event sev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+    epoll_ctl(epfd, EPOLL_CTL_ADD, 0, &sev);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    pthread_t probe;
+    if (pthread_create(&probe, NULL, probe_main, NULL) != 0) {
+        fprintf(stderr, "slowdl: pthread_create failed\n");
+        return 1;
+    }
+
+    /* ramp: connections start while fewer than max_connecting are in the handshake; the
+     * slow reads already run, so early transfers are not left unread while later ones start */
+    int64_t t0 = now_ms(), next_round = t0;
+    int started = 0, connecting = 0;
+    bool line = false;
+    while (started < n_dl || connecting > 0) {
+        check_deadline();
+        while (started < n_dl && connecting < max_connecting) {
+            dl_connect(started++);
+            if (dls[started - 1].state == D_CONNECTING)
+                connecting++;
+        }
+        handle_events(10, &connecting, scratch, &line);
+        if (now_ms() >= next_round) {
+            next_round += interval_ms;
+            for (int i = 0; i < started; i++)
+                if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
+                    dl_read(&dls[i], (size_t)per_round, scratch);
+        }
+    }
+    printf("ramp connected=%d failed=%d ms=%lld\n", n_dl - n_failed, n_failed,
+           (long long)(now_ms() - t0));
+
+    /* hold */
+    phase = P_HOLD;
+    int64_t hold_start = now_ms(), hold_end = hold_start + (int64_t)hold_s * 1000;
+    int64_t next_report = hold_start + 1000;
+    bool reported = false;
+    line = false;
+    next_round = hold_start;
+    while (!line) {
+        check_deadline();
+        int64_t now = now_ms();
+        if (now >= next_round) {
+            next_round += interval_ms;
+            if (next_round < now) /* the client itself fell behind: do not try to catch up */
+                next_round = now + interval_ms;
+            for (int i = 0; i < n_dl; i++)
+                if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
+                    dl_read(&dls[i], (size_t)per_round, scratch);
+        }
+        now = now_ms();
+        if (!reported && now >= next_report && now < hold_end) {
+            next_report += 1000;
+            printf("hold t=%lld headers=%d inflight=%d done=%d failed=%d bytes=%lld\n",
+                   (long long)((now - hold_start) / 1000), count_state(D_BODY) + n_done,
+                   count_state(D_BODY), n_done, n_failed, total_bytes());
+        }
+        if (!reported && now >= hold_end) {
+            int stalled = 0, noheader = 0;
+            long long min_body = -1, max_body = 0;
+            for (int i = 0; i < n_dl; i++) {
+                struct dl *d = &dls[i];
+                if (d->state == D_HEADER) {
+                    noheader++;
+                    stalled++;
+                } else if (d->state == D_BODY && now - d->last_ms > (int64_t)stall_s * 1000) {
+                    stalled++;
+                }
+                if (d->state == D_BODY) {
+                    if (min_body < 0 || d->got < min_body)
+                        min_body = d->got;
+                    if (d->got > max_body)
+                        max_body = d->got;
+                }
+            }
+            printf("held inflight=%d noheader=%d done=%d failed=%d stalled=%d max_gap_ms=%lld "
+                   "max_ttfb_ms=%lld min_body=%lld max_body=%lld bytes=%lld\n",
+                   count_state(D_BODY), noheader, n_done, n_failed, stalled,
+                   (long long)max_gap_ms, (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body,
+                   max_body, total_bytes());
+            reported = true;
+        }
+        int wait = (int)(next_round - now_ms());
+        handle_events(wait < 0 ? 0 : wait, &connecting, scratch, &line);
+        if (stdin_eof && !reported) {
+            fprintf(stderr, "slowdl: stdin closed before the hold ended\n");
+            return 1;
+        }
+        if (line && !reported)
+            line = false; /* a line before the hold ended: too early, ignore */
+    }
+
+    /* drain */
+    phase = P_DRAIN;
+    int64_t drain_start = now_ms(), drain_end = drain_start + (int64_t)drain_s * 1000;
+    if (drain) {
+        /* At most drain_max transfers at full speed at a time, each with a receive buffer
+         * of drain_rcvbuf; the others wait, unread, like clients that paused. All at once
+         * with big windows would let every send queue of the server grow at the same time. */
+        int next_drain = 0;
+        next_report = drain_start + 5000;
+        while (n_done + n_failed < n_dl && now_ms() < drain_end) {
+            check_deadline();
+            for (; next_drain < n_dl && drain_active < drain_max; next_drain++) {
+                struct dl *d = &dls[next_drain];
+                if (d->state != D_HEADER && d->state != D_BODY)
+                    continue;
+                if (drain_rcvbuf > 0) {
+                    setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &drain_rcvbuf,
+                               sizeof(drain_rcvbuf));
+                    setsockopt(d->fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &drain_rcvbuf,
+                               sizeof(drain_rcvbuf));
+                }
+                struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)next_drain};
+                epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
+                d->draining = true;
+                drain_active++;
+            }
+            handle_events(100, &connecting, scratch, &line);
+            if (now_ms() >= next_report) {
+                next_report += 5000;
+                printf("drain t=%lld done=%d left=%d\n",
+                       (long long)((now_ms() - drain_start) / 1000), n_done,
+                       n_dl - n_done - n_failed);
+            }
+        }
+        int shortn = 0;
+        for (int i = 0; i < n_dl; i++)
+            if (dls[i].state == D_HEADER || dls[i].state == D_BODY) {
+                shortn++;
+                fail(&dls[i], W_TIMEOUT, 0);
+                n_failed--; /* counted as short, not failed */
+            }
+        printf("drained ms=%lld complete=%d short=%d failed=%d bytes=%lld\n",
+               (long long)(now_ms() - drain_start), n_done, shortn, n_failed, total_bytes());
+    } else {
+        for (int i = 0; i < n_dl; i++)
+            if (dls[i].fd >= 0) {
+                close(dls[i].fd);
+                dls[i].fd = -1;
+            }
+        printf("drained skipped\n");
+    }
+    phase = P_END;
+    probe_stop = true;
+    pthread_join(probe, NULL);
+    probe_report();
+    bool any = false;
+    for (int w = 0; w < NWHY; w++)
+        if (why_count[w]) {
+            printf("%s%s=%lld", any ? " " : "failures ", why_names[w], why_count[w]);
+            any = true;
+        }
+    if (any)
+        printf("\n");
+    printf("done\n");
+    return 0;
+}
