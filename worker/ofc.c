@@ -66,6 +66,7 @@ destroy(struct ofc_entry *e)
         ofc.memory -= e->size;
         free(e->data);
     }
+    free(e->head);
     free(e->key);
     free(e);
 }

@@ -28,6 +28,8 @@ struct ofc_entry {
     char last_modified[HTTPDATE_LEN + 1];
     const char *name; /* the file opened (an index file for a directory), for the type */
     char *data;       /* whole contents for small files, else NULL */
+    char *head;       /* the 200 response's header lines, built on first use (static_resp.c) */
+    size_t head_len;
 
     /* owned by ofc.c */
     int refs;

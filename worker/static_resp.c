@@ -2,6 +2,7 @@
  * (RFC 9110 13), ranges (RFC 9110 14), directory listings, and the header block. */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <string.h>
 #include <strings.h>
@@ -253,6 +254,42 @@ boundary_token(void)
     return (unsigned long long)(z ^ (z >> 31));
 }
 
+/* The header lines of a 200 for this representation: the same for every request while the
+ * entry lives, so they are formatted once and kept with the open file cache entry (a variant
+ * has its own entry, hence its own block). */
+static void
+put_file_head(struct resp *out, const struct rep *r)
+{
+    struct ofc_entry *e = r->e;
+    if (e->head == NULL) {
+        /* Once per entry, not per request: a scratch block from the heap is fine here. */
+        struct resp *tmp = malloc(sizeof(struct resp) + 1024);
+        if (tmp == NULL) {
+            out->overflow = true;
+            return;
+        }
+        tmp->cap = 1024;
+        tmp->len = 0;
+        tmp->overflow = false;
+        put_content_type(tmp, e->name);
+        put_validators(tmp, r);
+        resp_header(tmp, "Accept-Ranges: bytes");
+        resp_header(tmp, "Content-Length: %lld", (long long)e->size);
+        if (!tmp->overflow && (e->head = malloc(tmp->len)) != NULL) {
+            memcpy(e->head, tmp->buf, tmp->len);
+            e->head_len = tmp->len;
+        }
+        if (e->head == NULL) {
+            resp_body(out, tmp->buf, tmp->len);
+            out->overflow |= tmp->overflow;
+        }
+        free(tmp);
+        if (e->head == NULL)
+            return;
+    }
+    resp_body(out, e->head, e->head_len);
+}
+
 /* 206 with one range, or multipart/byteranges with several. */
 static void
 put_ranges(const struct http_req *req, const struct rep *r, const struct range *rg, int n,
@@ -428,10 +465,7 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
     }
 
     resp_start(out, 200);
-    put_content_type(out, r.e->name);
-    put_validators(out, &r);
-    resp_header(out, "Accept-Ranges: bytes");
-    resp_header(out, "Content-Length: %lld", (long long)r.e->size);
+    put_file_head(out, &r);
     resp_end(out, req);
     if (req->verb == VERB_HEAD || r.e->size == 0) {
         ofc_release(r.e);
