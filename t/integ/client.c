@@ -1,11 +1,13 @@
 /* Raw-socket HTTP/1.1 client for the integration tests: connects with bounded retries and
  * receive timeouts, and reads responses exactly as framed, so a pipelined response stays in the
- * socket and a framing error shows up as one. Declared in harness.h. */
+ * socket and a framing error shows up as one; plus the response checks the tests share.
+ * Declared in harness.h. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include "harness.h"
+#include "load.h"
 
 #include <check.h>
 #include <errno.h>
@@ -332,5 +334,77 @@ conn_send_tolerant(int fd, const void *buf, size_t len)
             return;
         p += n;
         len -= (size_t)n;
+    }
+}
+
+/* ---- checks shared by the tests ---- */
+
+int
+http_fetch(int port, const char *method, const char *target, const char *headers,
+           struct http_resp *r)
+{
+    char req[4096];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", method,
+                     target, headers ? headers : "");
+    ck_assert(n > 0 && (size_t)n < sizeof(req));
+    int fd = conn_open(port);
+    conn_send(fd, req, (size_t)n);
+    http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
+    ck_assert_msg(conn_wait_closed(fd, 5000), "%s %s: more bytes after the response (status %d)",
+                  method, target, r->status);
+    close(fd);
+    return r->status;
+}
+
+void
+http_assert_header(const struct http_resp *r, const char *name, const char *want)
+{
+    const char *v = http_header(r, name);
+    ck_assert_msg(v != NULL, "no %s header (status %d)", name, r->status);
+    ck_assert_msg(strcmp(v, want) == 0, "%s: got '%s', want '%s'", name, v, want);
+}
+
+void
+http_assert_body(const struct http_resp *r, const char *want, const char *what)
+{
+    size_t len = strlen(want);
+    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
+                  "%s%sbody: got %zu bytes '%.200s', want %zu bytes '%.200s'", what ? what : "",
+                  what ? ": " : "", r->body_len, r->body ? r->body : "", len, want);
+}
+
+bool
+http_says_close(const struct http_resp *r)
+{
+    const char *c = http_header(r, "Connection");
+    return c != NULL && strcasecmp(c, "close") == 0;
+}
+
+void
+http_expect_final(int fd, int want, int close_ms, const char *what)
+{
+    struct http_resp r;
+    int rc = http_try_read(fd, &r, 0);
+    ck_assert_msg(rc == 0, "%s: no response: %s", what, r.err);
+    ck_assert_msg(r.status == want, "%s: status %d, want %d", what, r.status, want);
+    ck_assert_msg(http_says_close(&r), "%s: %d without Connection: close (Connection: %s)", what,
+                  r.status, http_header(&r, "Connection") ? http_header(&r, "Connection") : "none");
+    http_resp_free(&r);
+    ck_assert_msg(conn_wait_closed(fd, close_ms),
+                  "%s: after the %d, the connection was not closed within %d ms or more bytes "
+                  "(a second response?) arrived",
+                  what, want, close_ms);
+}
+
+void
+srv_assert_serves(const struct srv *s, int times, const char *when)
+{
+    char err[128];
+    for (int i = 0; i < times; i++) {
+        int64_t t0 = now_ms();
+        int st = load_get_once(s->port, "/", SRV_INDEX_HTML, 3000, err, sizeof(err));
+        ck_assert_msg(st == 200, "%s: connection %d of %d after %lld ms: %s", when, i + 1, times,
+                      (long long)(now_ms() - t0), st < 0 ? err : "not 200");
     }
 }

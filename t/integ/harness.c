@@ -1,6 +1,7 @@
 /* Integration-test harness: temp dir + config, fork/exec of the real binary, bounded waits on
- * the port file, CLI runs, and the error-log scan that fails a test on crit/alert/sanitizer
- * lines. See harness.h for the contracts; the HTTP client half is in client.c. */
+ * the port file, the guard that cleans up after a dying test, and the error-log scan that fails
+ * a test on crit/alert/sanitizer lines. See harness.h for the contracts; files, processes and
+ * CLI runs are in proc.c, the HTTP client in client.c. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -8,8 +9,6 @@
 #include "harness.h"
 
 #include <check.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -18,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 10000
@@ -155,10 +154,8 @@ guard_remove(pid_t pid)
         memset(c, 0, sizeof(*c));
 }
 
-/* Reap every foreground master of ours that has exited (without blocking), so a CLI command
- * that waits for a master to go away does not wait on our zombie. */
-static void
-guard_reap(void)
+void
+srv_reap_exited(void)
 {
     for (int i = 0; guard != NULL && i < GUARD_MAX; i++) {
         struct child *c = &guard->kids[i];
@@ -220,170 +217,6 @@ srv_unguard_pid(pid_t pid)
     guard_remove(pid);
 }
 
-/* ---- small utilities ---- */
-
-int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
-}
-
-static const char *
-sluice_bin(void)
-{
-    const char *bin = getenv("SLUICE_BIN");
-    return bin != NULL && *bin != '\0' ? bin : "./sluice";
-}
-
-void
-write_file(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_msg(n > 0, "write %s: %s", path, strerror(errno));
-        p += n;
-        len -= (size_t)n;
-    }
-    ck_assert_msg(close(fd) == 0, "close %s: %s", path, strerror(errno));
-}
-
-char *
-read_file_all(const char *path, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 4096, used = 0;
-    char *buf = malloc(cap);
-    ck_assert_ptr_nonnull(buf);
-    for (;;) {
-        if (used + 1 >= cap) {
-            cap *= 2;
-            buf = realloc(buf, cap);
-            ck_assert_ptr_nonnull(buf);
-        }
-        ssize_t n = read(fd, buf + used, cap - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    close(fd);
-    buf[used] = '\0';
-    if (len != NULL)
-        *len = used;
-    return buf;
-}
-
-/* mkdir -p for the parents of `path` (not the last component). */
-static void
-mkdir_parents(const char *path)
-{
-    char buf[SRV_PATH_MAX * 2];
-    ck_assert_msg(strlen(path) < sizeof(buf), "path too long: %s", path);
-    strcpy(buf, path);
-    for (char *p = buf + 1; *p != '\0'; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", buf,
-                      strerror(errno));
-        *p = '/';
-    }
-}
-
-bool
-pid_alive(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
-}
-
-bool
-pid_wait_gone(pid_t pid, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        guard_reap();
-        if (!pid_alive(pid))
-            return true;
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(10);
-    }
-}
-
-static int
-pid_cmp(const void *a, const void *b)
-{
-    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-    return (x > y) - (x < y);
-}
-
-int
-worker_pids(pid_t master, pid_t *pids, int max)
-{
-    DIR *d = opendir("/proc");
-    if (d == NULL)
-        return 0;
-    int n = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (!isdigit((unsigned char)de->d_name[0]))
-            continue;
-        char path[300], buf[512];
-        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            continue;
-        ssize_t len = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (len <= 0)
-            continue;
-        buf[len] = '\0';
-        /* "pid (comm) S ppid ...": comm may hold spaces and parens, so parse after the last ')'. */
-        const char *p = strrchr(buf, ')');
-        char state;
-        int ppid;
-        if (p == NULL || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
-            continue;
-        if (ppid != master || state == 'Z' || state == 'X')
-            continue;
-        if (n < max)
-            pids[n] = (pid_t)atoi(de->d_name);
-        n++;
-    }
-    closedir(d);
-    qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
-    return n;
-}
-
 /* The last `max` bytes of the error log, for failure messages. */
 static const char *
 log_tail(const char *log, char *buf, size_t max)
@@ -441,16 +274,6 @@ srv_init(struct srv *s)
     ck_assert_msg(mkdir(s->root, 0755) == 0, "mkdir %s: %s", s->root, strerror(errno));
     guard_add_dir(s);
     srv_write_file(s, "index.html", SRV_INDEX_HTML, strlen(SRV_INDEX_HTML));
-}
-
-void
-srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len)
-{
-    char path[SRV_PATH_MAX * 2];
-    int n = snprintf(path, sizeof(path), "%s/%s", s->root, relpath);
-    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", relpath);
-    mkdir_parents(path);
-    write_file(path, data, len);
 }
 
 /* Does `extra` set `key` (on a line of its own, "key = ..." or "key=...")? */
@@ -533,37 +356,11 @@ srv_read_port_file(const struct srv *s)
 pid_t
 srv_read_pid_file(const struct srv *s)
 {
-    char *text = read_file_all(s->pid_file, NULL);
-    if (text == NULL)
-        return -1;
-    char *end;
-    long v = strtol(text, &end, 10);
-    pid_t pid = end != text && (*end == '\n' || *end == '\0') && v > 0 ? (pid_t)v : -1;
-    free(text);
-    return pid;
-}
-
-/* In a freshly forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else
- * inherited, default signal mask. Never returns on failure paths: the caller execs next. */
-static void
-child_setup_fds(int outfd, int errfd)
-{
-    /* Lift the targets above 2 first: run without stdin (as CI is), one may be fd 0. */
-    outfd = fcntl(outfd, F_DUPFD, 10);
-    errfd = fcntl(errfd, F_DUPFD, 10);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (outfd < 0 || errfd < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 ||
-        dup2(errfd, 2) < 0)
-        _exit(126);
-    close_range(3, ~0U, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
+    return read_pid_at(s->pid_file);
 }
 
 void
-srv_spawn(struct srv *s)
+srv_spawn_nofile(struct srv *s, unsigned long nofile)
 {
     const char *bin = sluice_bin();
     ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
@@ -576,6 +373,11 @@ srv_spawn(struct srv *s)
     ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
     if (pid == 0) {
         child_setup_fds(logfd, logfd);
+        struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
+        if (nofile > 0 && setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            dprintf(2, "harness: setrlimit RLIMIT_NOFILE %lu: %s\n", nofile, strerror(errno));
+            _exit(126);
+        }
         execl(bin, bin, "-c", s->cfg, (char *)NULL);
         dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
         _exit(127);
@@ -589,7 +391,7 @@ srv_spawn(struct srv *s)
     char tail[2048];
     int64_t deadline = now_ms() + START_TIMEOUT_MS;
     for (;;) {
-        guard_reap();
+        srv_reap_exited();
         struct child *c = guard_find(pid);
         if (c != NULL && c->reaped) {
             s->reaped = true;
@@ -610,6 +412,12 @@ srv_spawn(struct srv *s)
 }
 
 void
+srv_spawn(struct srv *s)
+{
+    srv_spawn_nofile(s, 0);
+}
+
+void
 srv_start(struct srv *s, const char *extra_cfg)
 {
     srv_init(s);
@@ -624,7 +432,7 @@ srv_wait_exit(struct srv *s, int timeout_ms)
         return s->status;
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
-        guard_reap();
+        srv_reap_exited();
         struct child *c = guard_find(s->pid);
         ck_assert_msg(c != NULL, "harness: pid %d is not a master we started", (int)s->pid);
         if (c->reaped) {
@@ -711,147 +519,4 @@ srv_finish(struct srv *s)
     if (getenv("SLUICE_TEST_KEEP") == NULL)
         rm_tree(s->dir);
     s->dir[0] = '\0';
-}
-
-/* ---- CLI ---- */
-
-static int
-tmp_file(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char path[SRV_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/sluice-cmd-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-    int fd = mkostemp(path, O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
-    unlink(path);
-    return fd;
-}
-
-static void
-read_back(int fd, char *buf, size_t buflen)
-{
-    size_t used = 0;
-    lseek(fd, 0, SEEK_SET);
-    while (buflen > 0 && used + 1 < buflen) {
-        ssize_t n = read(fd, buf + used, buflen - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    if (buflen > 0)
-        buf[used] = '\0';
-    close(fd);
-}
-
-static void
-check_no_sanitizer(const char *text)
-{
-    static const char *const bad[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        ck_assert_msg(strstr(text, bad[i]) == NULL, "sluice CLI output holds '%s':\n%s", bad[i],
-                      text);
-}
-
-int
-run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t errlen,
-           int timeout_ms)
-{
-    const char *bin = sluice_bin();
-    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
-                  strerror(errno));
-    const char *argv[32];
-    int argc = 0;
-    argv[argc++] = bin;
-    for (int i = 0; args[i] != NULL; i++) {
-        ck_assert_int_lt(argc, 31);
-        argv[argc++] = args[i];
-    }
-    argv[argc] = NULL;
-
-    /* Files, not pipes: a daemonised master may keep the descriptors open for its whole life,
-     * and we must not wait for it to close them. */
-    int outfd = tmp_file();
-    int errfd = err != NULL ? tmp_file() : outfd;
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        child_setup_fds(outfd, errfd);
-        execv(bin, (char *const *)argv);
-        dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-
-    int st = 0;
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            break;
-        guard_reap();
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            char text[2048], cmd[1024];
-            size_t used = 0;
-            for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
-                used +=
-                    (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
-            read_back(outfd, text, sizeof(text));
-            ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms,
-                         text);
-        }
-        sleep_ms(5);
-    }
-    guard_reap();
-    read_back(outfd, out, outlen);
-    check_no_sanitizer(out);
-    if (err != NULL) {
-        read_back(errfd, err, errlen);
-        check_no_sanitizer(err);
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-int
-run_cmd(const char *const args[], char *out, size_t outlen)
-{
-    return run_cmd_io(args, out, outlen, NULL, 0, 20000);
-}
-
-int
-srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen)
-{
-    const char *args[] = {"-c", s->cfg, verb, NULL};
-    return run_cmd(args, out, outlen);
-}
-
-/* ---- error log ---- */
-
-int
-log_count(const struct srv *s, const char *needle)
-{
-    char *text = read_file_all(s->log, NULL);
-    if (text == NULL)
-        return 0;
-    int n = 0;
-    size_t nlen = strlen(needle);
-    for (const char *p = text; nlen > 0 && (p = strstr(p, needle)) != NULL; p += nlen)
-        n++;
-    free(text);
-    return n;
-}
-
-bool
-log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        if (log_count(s, needle) >= count)
-            return true;
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(10);
-    }
 }

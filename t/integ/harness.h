@@ -1,7 +1,8 @@
 /* Integration-test harness: starts the real ./sluice on a free port in a temp dir, talks to it
  * over raw sockets, runs the CLI, and fails the test when the error log holds crit/alert or
  * sanitizer lines. Every wait is a bounded poll; the harness only signals pids it started.
- * harness.c: instances, processes, CLI, logs. client.c: the sockets and HTTP part. */
+ * harness.c: instances and their guard. proc.c: files, processes, CLI, logs. client.c: the
+ * sockets and HTTP part. */
 #ifndef SLUICE_T_HARNESS_H
 #define SLUICE_T_HARNESS_H
 
@@ -9,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define SRV_PATH_MAX 512
 #define HTTP_MAX_HEADERS 64
@@ -44,6 +46,10 @@ void srv_write_config(struct srv *s, const char *extra_cfg);
  * and wait (bounded) until the port file is complete; sets s->pid and s->port. */
 void srv_spawn(struct srv *s);
 
+/* srv_spawn with RLIMIT_NOFILE (soft and hard) set to `nofile` in the child before exec; 0 keeps
+ * the inherited limit. */
+void srv_spawn_nofile(struct srv *s, unsigned long nofile);
+
 /* srv_init + srv_write_config + srv_spawn. */
 void srv_start(struct srv *s, const char *extra_cfg);
 
@@ -59,29 +65,45 @@ void srv_finish(struct srv *s);
 /* Fail the test with the offending line if error.log holds [crit], [alert] or sanitizer output. */
 void srv_check_log(const struct srv *s);
 
-/* Write `len` bytes to <root>/<relpath> (parent dirs created). */
-void srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len);
-
 /* <dir>/<rel> into buf; returns buf. */
 char *srv_path(const struct srv *s, const char *rel, char *buf, size_t buflen);
 
 /* Parse the first line ("host:port") of the port file; -1 when absent or incomplete. */
 int srv_read_port_file(const struct srv *s);
 
-/* Pid in the pid file, or -1 when absent or unparsable. */
+/* read_pid_at(s->pid_file). */
 pid_t srv_read_pid_file(const struct srv *s);
 
 /* Remember a pid that is not our child (a daemonised master) so a failing test kills it. */
 void srv_guard_pid(pid_t pid);
 void srv_unguard_pid(pid_t pid);
 
-/* ---- files and processes ---- */
+/* Reap (without blocking) every foreground master of ours that has exited, so that a wait for
+ * a master to go away does not wait on our zombie. */
+void srv_reap_exited(void);
+
+/* ---- files (proc.c) ---- */
 
 /* Write a whole file (truncating); fails the test on error. */
 void write_file(const char *path, const void *data, size_t len);
 
 /* Read a whole file, NUL-terminated, malloc'd (free it); NULL when it cannot be opened. */
 char *read_file_all(const char *path, size_t *len);
+
+/* Write `len` bytes to <root>/<relpath> (parent dirs created). */
+void srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len);
+
+/* Set atime and mtime of <root>/<relpath>; fails the test on error. */
+void srv_set_mtime(const struct srv *s, const char *relpath, time_t sec, long nsec);
+
+/* ---- processes (proc.c) ---- */
+
+/* The binary under test: $SLUICE_BIN, default ./sluice. */
+const char *sluice_bin(void);
+
+/* In a freshly forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else
+ * inherited, default signal mask and SIGPIPE. _exit(126) on failure; the caller execs next. */
+void child_setup_fds(int outfd, int errfd);
 
 /* Process exists and is not a zombie. */
 bool pid_alive(pid_t pid);
@@ -92,6 +114,23 @@ bool pid_wait_gone(pid_t pid, int timeout_ms);
 /* Live (non-zombie) children of `master` from /proc/<pid>/stat, sorted; returns the count
  * (may exceed max: only the first max are stored). */
 int worker_pids(pid_t master, pid_t *pids, int max);
+
+/* Poll until `master` has exactly `want` live children (they go to pids); false on timeout. */
+bool worker_pids_wait(pid_t master, int want, pid_t *pids, int max, int timeout_ms);
+
+/* Is `pid` one of the n `pids`? */
+bool pids_contain(const pid_t *pids, int n, pid_t pid);
+
+/* Pid in a pid file ("1234\n", as sluice writes it; also .oldbin), -1 when absent or
+ * unparsable. */
+pid_t read_pid_at(const char *path);
+
+/* First NUL-terminated string of /proc/PID/cmdline (the process title) into buf ("" when the
+ * process is gone); returns buf. */
+const char *proc_cmdline(pid_t pid, char *buf, size_t len);
+
+/* utime + stime of pid in clock ticks (/proc/PID/stat); fails the test when unreadable. */
+long long proc_cpu_ticks(pid_t pid);
 
 /* Run the sluice binary with `args` (NULL-terminated, binary name not included), output into
  * `out` (NUL-terminated, truncated to outlen). `err` NULL: stderr goes into `out` too; else
@@ -106,16 +145,40 @@ int run_cmd(const char *const args[], char *out, size_t outlen);
 /* run_cmd for `-c <cfg> <verb>`. */
 int srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen);
 
+/* `sluice stop` for a master that is not our child (guarded with srv_guard_pid): the CLI must
+ * say "stopped (pid PID)" and exit 0, and pid must be gone within 10 s; then it is unguarded. */
+void srv_cli_stop(const struct srv *s, pid_t pid);
+
+/* "<pid_file>.oldbin" into buf; returns buf. */
+char *srv_oldbin_path(const struct srv *s, char *buf, size_t len);
+
+/* After USR2 to `old`: poll (10 s bound, else fail) until the pid file names a new master and
+ * .oldbin names `old`, guard the new master (srv_guard_pid), then wait until it logs
+ * "<pid> master: ready: ". Returns the new master's pid. */
+pid_t srv_wait_new_master(const struct srv *s, pid_t old);
+
+/* ---- error log (proc.c) ---- */
+
 /* How often `needle` occurs in error.log. */
 int log_count(const struct srv *s, const char *needle);
 
 /* Poll until error.log holds `needle` at least `count` times; false on timeout. */
 bool log_wait(const struct srv *s, const char *needle, int count, int timeout_ms);
 
+/* True when one line of error.log holds a, b and c (c may be NULL); that line goes to out
+ * (may be NULL). */
+bool log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
+                   size_t outlen);
+
+/* ---- time (proc.c) ---- */
+
+/* CLOCK_MONOTONIC in milliseconds. */
 int64_t now_ms(void);
+
+/* Sleep ms milliseconds, resumed across signals. */
 void sleep_ms(int ms);
 
-/* ---- sockets and HTTP ---- */
+/* ---- sockets and HTTP (client.c) ---- */
 
 /* Connect to 127.0.0.1:port (retrying ECONNREFUSED for up to 2 s) with 10 s send/receive
  * timeouts. rcvbuf > 0 sets SO_RCVBUF before connecting. Fails the test on error. */
@@ -171,5 +234,29 @@ void http_resp_free(struct http_resp *r);
 
 /* One request on a fresh connection with `Connection: close`; returns the status. */
 int http_simple(int port, const char *method, const char *target, struct http_resp *r);
+
+/* `method target` on a fresh connection with `Connection: close` and the extra header lines
+ * `headers` ("Name: value\r\n"..., may be NULL). Reads the response, then fails the test unless
+ * the server closes within 5 s without one byte more (so a 304 or a HEAD answer carried no
+ * body). Returns the status. */
+int http_fetch(int port, const char *method, const char *target, const char *headers,
+               struct http_resp *r);
+
+/* Fail unless header `name` is present and exactly `want`. */
+void http_assert_header(const struct http_resp *r, const char *name, const char *want);
+
+/* Fail unless the body is exactly `want`; `what` (may be NULL) prefixes the message. */
+void http_assert_body(const struct http_resp *r, const char *want, const char *what);
+
+/* The response says `Connection: close`. */
+bool http_says_close(const struct http_resp *r);
+
+/* Read one response on fd: it must have status `want` and `Connection: close`, and the server
+ * must then close within close_ms with no further byte (no second response). */
+void http_expect_final(int fd, int want, int close_ms, const char *what);
+
+/* `times` GET / on new connections (load_get_once), each step bounded by 3 s: every one must
+ * be a 200 carrying exactly index.html. `when` names the moment in the message. */
+void srv_assert_serves(const struct srv *s, int times, const char *when);
 
 #endif

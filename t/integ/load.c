@@ -166,8 +166,8 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
     return 0;
 }
 
-static int
-open_conn(int port, int timeout_ms, char *err, size_t errlen)
+int
+load_connect(int port, int timeout_ms, char *err, size_t errlen)
 {
     struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -254,7 +254,7 @@ thread_connect(struct lthread *t)
 {
     char err[96];
     t->conn_start = mono_ms();
-    int fd = open_conn(t->l->cfg.port, t->l->cfg.io_timeout_ms, err, sizeof(err));
+    int fd = load_connect(t->l->cfg.port, t->l->cfg.io_timeout_ms, err, sizeof(err));
     if (fd < 0)
         note(t, false, LOAD_F_CONNECT, 0, err);
     return fd;
@@ -469,7 +469,7 @@ load_get_once(int port, const char *target, const char *expect_body, int timeout
         err = dummy;
         errlen = sizeof(dummy);
     }
-    int fd = open_conn(port, timeout_ms, err, errlen);
+    int fd = load_connect(port, timeout_ms, err, errlen);
     if (fd < 0)
         return -1;
     struct rq r;
@@ -508,7 +508,7 @@ int
 load_keepalive_open(int port, const char *target, const char *expect_body, int timeout_ms,
                     char *err, size_t errlen)
 {
-    int fd = open_conn(port, timeout_ms, err, errlen);
+    int fd = load_connect(port, timeout_ms, err, errlen);
     if (fd < 0)
         return -1;
     int st = load_keepalive_get(fd, target, expect_body, err, errlen);

@@ -97,6 +97,10 @@ int load_keepalive_open(int port, const char *target, const char *expect_body, i
 int load_keepalive_get(int fd, const char *target, const char *expect_body, char *err,
                        size_t errlen);
 
+/* A new connection to 127.0.0.1:port whose connect, send and receive are each bounded by
+ * timeout_ms (socket timeouts): the fd, or -1 with err set. */
+int load_connect(int port, int timeout_ms, char *err, size_t errlen);
+
 /* Local (client) port of a connected socket, 0 on error. */
 int load_local_port(int fd);
 

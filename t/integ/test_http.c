@@ -30,30 +30,6 @@ request_on(int fd, const char *method, const char *target, struct http_resp *r)
     http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
 }
 
-static void
-assert_body(const struct http_resp *r, const char *want)
-{
-    size_t len = strlen(want);
-    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
-                  "body: got %zu bytes '%.200s', want %zu bytes '%s'", r->body_len,
-                  r->body ? r->body : "", len, want);
-}
-
-static void
-assert_header(const struct http_resp *r, const char *name, const char *want)
-{
-    const char *v = http_header(r, name);
-    ck_assert_msg(v != NULL, "no %s header (status %d)", name, r->status);
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got '%s', want '%s'", name, v, want);
-}
-
-static bool
-keeps_alive(const struct http_resp *r)
-{
-    const char *c = http_header(r, "Connection");
-    return c == NULL || strcasecmp(c, "close") != 0;
-}
-
 /* An IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") within a minute of now. */
 static void
 assert_http_date_now(const char *name, const char *v)
@@ -84,7 +60,7 @@ assert_last_modified(const struct srv *s, const struct http_resp *r, const char 
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     http_date_of(st.st_mtime, want, sizeof(want));
-    assert_header(r, "Last-Modified", want);
+    http_assert_header(r, "Last-Modified", want);
 }
 
 static void
@@ -107,20 +83,20 @@ START_TEST(get_index_byte_exact)
     int fd = conn_open(s.port);
     request_on(fd, "GET", "/", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     snprintf(want_len, sizeof(want_len), "%zu", strlen(SRV_INDEX_HTML));
-    assert_header(&r, "Content-Length", want_len);
+    http_assert_header(&r, "Content-Length", want_len);
     const char *ct = http_header(&r, "Content-Type");
     ck_assert_msg(ct != NULL && strncmp(ct, "text/html", 9) == 0, "Content-Type: %s",
                   ct ? ct : "(none)");
-    assert_header(&r, "Server", "sluice");
+    http_assert_header(&r, "Server", "sluice");
     assert_http_date_now("Date", http_header(&r, "Date"));
     assert_last_modified(&s, &r, "index.html");
     http_resp_free(&r);
 
     request_on(fd, "GET", "/index.html", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);
@@ -145,11 +121,11 @@ START_TEST(head_same_headers_no_body)
                       "%s differs: GET '%s', HEAD '%s'", same[i], g ? g : "(none)",
                       h ? h : "(none)");
     }
-    ck_assert(keeps_alive(&head));
+    ck_assert(!http_says_close(&head));
     /* Had HEAD sent a body, its bytes would now be read as the next status line. */
     request_on(fd, "GET", "/1.txt", &next);
     ck_assert_int_eq(next.status, 200);
-    assert_body(&next, "one\n");
+    http_assert_body(&next, "one\n", NULL);
     http_resp_free(&get);
     http_resp_free(&head);
     http_resp_free(&next);
@@ -170,8 +146,8 @@ START_TEST(keepalive_reuse)
         const char *target = i % 3 == 0 ? "/" : i % 3 == 1 ? "/1.txt" : "/3.txt";
         request_on(fd, "GET", target, &r);
         ck_assert_msg(r.status == 200, "request %d (%s): status %d", i, target, r.status);
-        assert_body(&r, i % 3 == 0 ? SRV_INDEX_HTML : i % 3 == 1 ? "one\n" : "three\n");
-        ck_assert_msg(keeps_alive(&r), "request %d: Connection: close on HTTP/1.1", i);
+        http_assert_body(&r, i % 3 == 0 ? SRV_INDEX_HTML : i % 3 == 1 ? "one\n" : "three\n", NULL);
+        ck_assert_msg(!http_says_close(&r), "request %d: Connection: close on HTTP/1.1", i);
         http_resp_free(&r);
     }
     close(fd);
@@ -189,8 +165,8 @@ START_TEST(connection_close_header)
     conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
-    assert_header(&r, "Connection", "close");
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
+    http_assert_header(&r, "Connection", "close");
     ck_assert_msg(conn_wait_closed(fd, 5000), "server kept a Connection: close connection open");
     http_resp_free(&r);
     close(fd);
@@ -208,7 +184,7 @@ START_TEST(http10_closes_by_default)
     conn_sendstr(fd, "GET / HTTP/1.0\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     ck_assert_msg(conn_wait_closed(fd, 5000), "HTTP/1.0 without keep-alive: connection not closed");
     http_resp_free(&r);
     close(fd);
@@ -227,19 +203,19 @@ START_TEST(http10_keepalive_on_request)
     conn_sendstr(fd, "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
-    ck_assert_msg(keeps_alive(&r), "HTTP/1.0 keep-alive answered with Connection: close");
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
+    ck_assert_msg(!http_says_close(&r), "HTTP/1.0 keep-alive answered with Connection: close");
     http_resp_free(&r);
     conn_sendstr(fd, "GET /2.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "two\n");
+    http_assert_body(&r, "two\n", NULL);
     http_resp_free(&r);
     /* The last one without keep-alive: the server closes after it. */
     conn_sendstr(fd, "GET /3.txt HTTP/1.0\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "three\n");
+    http_assert_body(&r, "three\n", NULL);
     ck_assert(conn_wait_closed(fd, 5000));
     http_resp_free(&r);
     close(fd);
@@ -262,7 +238,7 @@ START_TEST(pipelined_in_order)
     for (int i = 0; i < 3; i++) {
         http_read_response(fd, &r, 0);
         ck_assert_msg(r.status == 200, "response %d: status %d", i, r.status);
-        assert_body(&r, want[i]);
+        http_assert_body(&r, want[i], NULL);
         http_resp_free(&r);
     }
 
@@ -273,17 +249,17 @@ START_TEST(pipelined_in_order)
                      "GET /3.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "one\n");
+    http_assert_body(&r, "one\n", NULL);
     http_resp_free(&r);
     http_read_response(fd, &r, HTTP_NO_BODY);
     ck_assert_int_eq(r.status, 200);
-    assert_header(&r, "Content-Length", "4");
+    http_assert_header(&r, "Content-Length", "4");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 404);
     http_resp_free(&r);
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "three\n");
+    http_assert_body(&r, "three\n", NULL);
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);
@@ -301,7 +277,7 @@ START_TEST(not_found)
         int st = http_simple(s.port, "GET", targets[i], &r);
         ck_assert_msg(st == 404, "GET %s: status %d, want 404", targets[i], st);
         ck_assert_msg(http_header(&r, "Content-Length") != NULL, "404 without Content-Length");
-        assert_header(&r, "Server", "sluice");
+        http_assert_header(&r, "Server", "sluice");
         http_resp_free(&r);
     }
     srv_stop(&s);
@@ -324,7 +300,7 @@ START_TEST(method_not_allowed)
         conn_sendstr(fd, req);
         http_read_response(fd, &r, 0);
         ck_assert_msg(r.status == 405, "%s /: status %d, want 405", methods[i], r.status);
-        assert_header(&r, "Allow", "GET, HEAD, OPTIONS");
+        http_assert_header(&r, "Allow", "GET, HEAD, OPTIONS");
         http_resp_free(&r);
         close(fd);
     }
@@ -436,7 +412,7 @@ START_TEST(symlink_inside_root_served)
     ck_assert_int_eq(symlink("1.txt", link), 0);
 
     ck_assert_int_eq(http_simple(s.port, "GET", "/one-link.txt", &r), 200);
-    assert_body(&r, "one\n");
+    http_assert_body(&r, "one\n", NULL);
     http_resp_free(&r);
     srv_stop(&s);
 }
@@ -450,11 +426,11 @@ START_TEST(directory_index)
     srv_write_file(&s, "sub/index.html", "<p>sub index</p>\n", 17);
 
     ck_assert_int_eq(http_simple(s.port, "GET", "/sub/", &r), 200);
-    assert_body(&r, "<p>sub index</p>\n");
+    http_assert_body(&r, "<p>sub index</p>\n", NULL);
     const char *ct = http_header(&r, "Content-Type");
     ck_assert_msg(ct != NULL && strncmp(ct, "text/html", 9) == 0, "Content-Type: %s",
                   ct ? ct : "(none)");
-    assert_header(&r, "Content-Length", "17");
+    http_assert_header(&r, "Content-Length", "17");
     http_resp_free(&r);
     srv_stop(&s);
 }
@@ -511,7 +487,7 @@ START_TEST(big_file_byte_exact)
     int fd = conn_open(s.port);
     request_on(fd, "GET", "/big.bin", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_header(&r, "Content-Length", "1048576");
+    http_assert_header(&r, "Content-Length", "1048576");
     ck_assert_uint_eq(r.body_len, BIG_SIZE);
     if (memcmp(r.body, big, BIG_SIZE) != 0) {
         size_t i = 0;
@@ -523,10 +499,10 @@ START_TEST(big_file_byte_exact)
     /* The connection is still in step after a sendfile transfer. */
     request_on(fd, "HEAD", "/big.bin", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_header(&r, "Content-Length", "1048576");
+    http_assert_header(&r, "Content-Length", "1048576");
     request_on(fd, "GET", "/2.txt", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "two\n");
+    http_assert_body(&r, "two\n", NULL);
     http_resp_free(&r);
     close(fd);
     free(big);
@@ -544,12 +520,12 @@ START_TEST(empty_file)
     int fd = conn_open(s.port);
     request_on(fd, "GET", "/empty.txt", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_header(&r, "Content-Length", "0");
+    http_assert_header(&r, "Content-Length", "0");
     ck_assert_uint_eq(r.body_len, 0);
     http_resp_free(&r);
     request_on(fd, "GET", "/", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);
@@ -576,7 +552,7 @@ START_TEST(percent_encoded_names)
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int st = http_simple(s.port, "GET", cases[i].target, &r);
         ck_assert_msg(st == 200, "GET %s: status %d", cases[i].target, st);
-        assert_body(&r, cases[i].body);
+        http_assert_body(&r, cases[i].body, NULL);
         http_resp_free(&r);
     }
     ck_assert_int_eq(http_simple(s.port, "GET", "/a%2", &r), 400);
@@ -635,7 +611,7 @@ START_TEST(refused_body_skipped_on_keepalive)
     for (int i = 0; i < 2; i++) {
         http_read_response(fd, &r, 0);
         ck_assert_int_eq(r.status, 405);
-        bool alive = keeps_alive(&r);
+        bool alive = !http_says_close(&r);
         http_resp_free(&r);
         if (!alive) { /* closing after a refused body is allowed, not required */
             close(fd);
@@ -645,7 +621,7 @@ START_TEST(refused_body_skipped_on_keepalive)
     }
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);
@@ -697,7 +673,7 @@ START_TEST(keepalive_timeout_closes)
     int fd = conn_open(s.port);
     request_on(fd, "GET", "/", &r);
     ck_assert_int_eq(r.status, 200);
-    ck_assert(keeps_alive(&r));
+    ck_assert(!http_says_close(&r));
     http_resp_free(&r);
     assert_closed_after(fd, now_ms(), 500, "idle keep-alive");
     close(fd);
@@ -708,7 +684,7 @@ START_TEST(keepalive_timeout_closes)
     fd = conn_open(s.port);
     request_on(fd, "GET", "/", &r);
     ck_assert_int_eq(r.status, 200);
-    assert_header(&r, "Connection", "close");
+    http_assert_header(&r, "Connection", "close");
     ck_assert(conn_wait_closed(fd, 5000));
     http_resp_free(&r);
     close(fd);
@@ -738,7 +714,7 @@ START_TEST(several_listeners)
     for (int i = 0; i < 2; i++) {
         request_on(fds[i], "GET", "/", &r);
         ck_assert_msg(r.status == 200, "%s listener: status %d", i ? "unix" : "tcp", r.status);
-        assert_body(&r, SRV_INDEX_HTML);
+        http_assert_body(&r, SRV_INDEX_HTML, NULL);
         http_resp_free(&r);
         close(fds[i]);
     }
@@ -769,7 +745,7 @@ START_TEST(max_connections_holds_the_rest)
     close(held[0]);
     http_read_response(fd, &r, 0); /* served once a slot is free */
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, SRV_INDEX_HTML);
+    http_assert_body(&r, SRV_INDEX_HTML, NULL);
     http_resp_free(&r);
     close(fd);
     close(held[1]);

@@ -9,16 +9,12 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 /* A valid request behind a rejected one: it must never be answered. */
@@ -28,36 +24,6 @@ static void
 send_tolerant_str(int fd, const char *s)
 {
     conn_send_tolerant(fd, s, strlen(s));
-}
-
-static bool
-says_close(const struct http_resp *r)
-{
-    const char *c = http_header(r, "Connection");
-    return c != NULL && strcasecmp(c, "close") == 0;
-}
-
-static void
-assert_body(const struct http_resp *r, const char *want, const char *what)
-{
-    size_t len = strlen(want);
-    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
-                  "%s: body %zu bytes '%.100s', want %zu bytes '%.100s'", what, r->body_len,
-                  r->body ? r->body : "", len, want);
-}
-
-/* One response with status `want` and Connection: close, then EOF and nothing else. */
-static void
-expect_final(int fd, int want, const char *what)
-{
-    struct http_resp r;
-    int rc = http_try_read(fd, &r, 0);
-    ck_assert_msg(rc == 0, "%s: no response: %s", what, r.err);
-    ck_assert_msg(r.status == want, "%s: status %d, want %d", what, r.status, want);
-    ck_assert_msg(says_close(&r), "%s: %d without Connection: close", what, r.status);
-    http_resp_free(&r);
-    ck_assert_msg(conn_wait_closed(fd, 5000),
-                  "%s: after the %d, not closed within 5 s, or more bytes arrived", what, want);
 }
 
 /* Send `req` (len bytes) on a fresh connection and expect `want`; for 200 the index body. */
@@ -71,10 +37,10 @@ probe(int port, const char *req, size_t len, int want, const char *what)
         int rc = http_try_read(fd, &r, 0);
         ck_assert_msg(rc == 0, "%s: %s", what, r.err);
         ck_assert_msg(r.status == 200, "%s: status %d, want 200", what, r.status);
-        assert_body(&r, SRV_INDEX_HTML, what);
+        http_assert_body(&r, SRV_INDEX_HTML, what);
         http_resp_free(&r);
     } else {
-        expect_final(fd, want, what);
+        http_expect_final(fd, want, 5000, what);
     }
     close(fd);
 }
@@ -220,10 +186,10 @@ START_TEST(keepalive_requests_limit)
         ck_assert_msg(rc == 0, "request %d: %s", i, r.err);
         ck_assert_msg(r.status == 200, "request %d: status %d", i, r.status);
         if (i < 3)
-            ck_assert_msg(!says_close(&r), "request %d of 3: Connection: close too early", i);
+            ck_assert_msg(!http_says_close(&r), "request %d of 3: Connection: close too early", i);
         else
-            ck_assert_msg(says_close(&r), "request 3 of max_keepalive_requests 3: no "
-                                          "Connection: close");
+            ck_assert_msg(http_says_close(&r), "request 3 of max_keepalive_requests 3: no "
+                                               "Connection: close");
         http_resp_free(&r);
     }
     ck_assert_msg(conn_wait_closed(fd, 5000), "not closed after max_keepalive_requests");
@@ -246,7 +212,7 @@ START_TEST(persistence_rules)
         conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
         http_read_response(fd, &r, 0);
         ck_assert_int_eq(r.status, 200);
-        ck_assert_msg(!says_close(&r), "HTTP/1.1 request %d: Connection: close", i);
+        ck_assert_msg(!http_says_close(&r), "HTTP/1.1 request %d: Connection: close", i);
         http_resp_free(&r);
     }
     close(fd);
@@ -269,7 +235,7 @@ START_TEST(persistence_rules)
         const char *c = http_header(&r, "Connection");
         ck_assert_msg(c != NULL && strcasecmp(c, "keep-alive") == 0,
                       "HTTP/1.0 keep-alive request %d: Connection: %s", i, c ? c : "(none)");
-        assert_body(&r, SRV_INDEX_HTML, "HTTP/1.0 keep-alive");
+        http_assert_body(&r, SRV_INDEX_HTML, "HTTP/1.0 keep-alive");
         http_resp_free(&r);
     }
     close(fd);
@@ -319,7 +285,7 @@ pipeline(int port, int count, int pad)
         int rc = http_try_read(fd, &r, 0);
         ck_assert_msg(rc == 0, "%s: %s", what, r.err);
         ck_assert_msg(r.status == 200, "%s: status %d", what, r.status);
-        assert_body(&r, want, what);
+        http_assert_body(&r, want, what);
         http_resp_free(&r);
     }
     close(fd);
@@ -420,7 +386,7 @@ START_TEST(max_connections_per_ip)
     int a = open_served(s.port), b = open_served(s.port);
     int fd = conn_open(s.port);
     send_tolerant_str(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
-    expect_final(fd, 503, "3rd connection from 127.0.0.1 (max_connections_per_ip 2)");
+    http_expect_final(fd, 503, 5000, "3rd connection from 127.0.0.1 (max_connections_per_ip 2)");
     close(fd);
 
     /* Once one of the two is gone a new connection is served (the count drops as soon as the
@@ -491,104 +457,6 @@ END_TEST
 
 /* ---- running out of descriptors ---- */
 
-/* srv_spawn with RLIMIT_NOFILE lowered in the child before exec. The master is registered with
- * the harness guard (killed if the test dies) but waited for here. */
-static void
-spawn_nofile(struct srv *s, rlim_t nofile)
-{
-    const char *bin = getenv("SLUICE_BIN");
-    if (bin == NULL || *bin == '\0')
-        bin = "./sluice";
-    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s", bin, strerror(errno));
-    unlink(s->port_file);
-    int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    ck_assert_msg(logfd >= 0, "open %s: %s", s->log, strerror(errno));
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
-            _exit(126);
-        close_range(3, ~0U, 0);
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGPIPE, SIG_DFL);
-        struct rlimit rl = {.rlim_cur = nofile, .rlim_max = nofile};
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            dprintf(2, "test: setrlimit: %s\n", strerror(errno));
-            _exit(126);
-        }
-        execl(bin, bin, "-c", s->cfg, (char *)NULL);
-        dprintf(2, "test: exec %s: %s\n", bin, strerror(errno));
-        _exit(127);
-    }
-    close(logfd);
-    srv_guard_pid(pid);
-    s->pid = pid;
-    s->reaped = true; /* never handed to srv_stop/srv_wait_exit: stop_nofile waits for it */
-    int64_t deadline = now_ms() + 10000;
-    for (;;) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            srv_unguard_pid(pid);
-            char *log = read_file_all(s->log, NULL);
-            ck_abort_msg(
-                "sluice (RLIMIT_NOFILE %d) exited during start, status 0x%x; log:\n%.1500s",
-                (int)nofile, st, log ? log : "");
-        }
-        s->port = srv_read_port_file(s);
-        if (s->port > 0)
-            return;
-        ck_assert_msg(now_ms() < deadline, "no port file 10 s after start (RLIMIT_NOFILE %d)",
-                      (int)nofile);
-        sleep_ms(10);
-    }
-}
-
-static void
-stop_nofile(struct srv *s)
-{
-    ck_assert_int_eq(kill(s->pid, SIGTERM), 0);
-    int64_t deadline = now_ms() + 10000;
-    int st = 0;
-    while (waitpid(s->pid, &st, WNOHANG) != s->pid) {
-        if (now_ms() >= deadline) {
-            pid_t w[8];
-            int n = worker_pids(s->pid, w, 8);
-            kill(s->pid, SIGKILL);
-            for (int i = 0; i < n && i < 8; i++)
-                kill(w[i], SIGKILL);
-            waitpid(s->pid, &st, 0);
-            srv_unguard_pid(s->pid);
-            ck_abort_msg("master still running 10 s after SIGTERM (killed)");
-        }
-        sleep_ms(10);
-    }
-    srv_unguard_pid(s->pid);
-    srv_finish(s);
-    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "master after SIGTERM: status 0x%x", st);
-}
-
-/* utime + stime of pid, in clock ticks (/proc/<pid>/stat fields 14 and 15). */
-static long
-cpu_ticks(pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    char *text = read_file_all(path, NULL);
-    ck_assert_msg(text != NULL, "%s: cannot read", path);
-    const char *p = strrchr(text, ')');
-    unsigned long ut = 0, st = 0;
-    int n = p != NULL
-                ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st)
-                : 0;
-    free(text);
-    ck_assert_msg(n == 2, "%s: cannot parse utime/stime", path);
-    return (long)(ut + st);
-}
-
 #define EMFILE_CONNS 100
 
 START_TEST(emfile_does_not_spin)
@@ -597,7 +465,7 @@ START_TEST(emfile_does_not_spin)
     struct http_resp r;
     srv_init(&s);
     srv_write_config(&s, "workers = 1\nmax_connections = 1000");
-    spawn_nofile(&s, 64);
+    srv_spawn_nofile(&s, 64);
     pid_t w[4];
     ck_assert_int_eq(worker_pids(s.pid, w, 4), 1);
     pid_t worker = w[0];
@@ -633,10 +501,10 @@ START_TEST(emfile_does_not_spin)
     ck_assert_msg(answered > 0, "none of %d connections answered within 5 s", EMFILE_CONNS);
 
     /* While the descriptors stay exhausted the worker must not spin on accept. */
-    long t0 = cpu_ticks(worker);
+    long long t0 = proc_cpu_ticks(worker);
     int64_t w0 = now_ms();
     sleep_ms(2000); /* the measurement window */
-    long t1 = cpu_ticks(worker);
+    long long t1 = proc_cpu_ticks(worker);
     int64_t wall = now_ms() - w0;
     double cpu = (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK);
     ck_assert_msg(cpu < 0.5, "worker used %.2f s of CPU in %lld ms with descriptors exhausted", cpu,
@@ -673,7 +541,7 @@ START_TEST(emfile_does_not_spin)
                       rc == 0 ? "non-200 status" : r.err);
         sleep_ms(100);
     }
-    stop_nofile(&s);
+    srv_stop(&s);
 }
 END_TEST
 
@@ -687,7 +555,7 @@ START_TEST(new_keys_accepted)
               "send_min_rate = 0\nsend_min_rate_period = 30s\nmax_connections_per_ip = 100\n"
               "worker_memory_limit = 64m\n");
     ck_assert_int_eq(http_simple(s.port, "GET", "/", &r), 200);
-    assert_body(&r, SRV_INDEX_HTML, "GET / with every new key set");
+    http_assert_body(&r, SRV_INDEX_HTML, "GET / with every new key set");
     http_resp_free(&r);
     srv_stop(&s);
 }

@@ -16,15 +16,6 @@
 
 #define QUIT_FILE_SIZE (4 << 20)
 
-static bool
-contains_pid(const pid_t *pids, int n, pid_t pid)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid)
-            return true;
-    return false;
-}
-
 static void
 assert_exited_zero(int st, const char *after)
 {
@@ -105,13 +96,13 @@ START_TEST(killed_worker_is_respawned)
     int64_t deadline = now_ms() + 5000;
     for (;;) {
         n = worker_pids(s.pid, after, 8);
-        if (n == 2 && !contains_pid(after, n, victim))
+        if (n == 2 && !pids_contain(after, n, victim))
             break;
         ck_assert_msg(now_ms() < deadline, "5 s after kill -9: %d workers, victim %s", n,
-                      contains_pid(after, n, victim) ? "still listed" : "gone");
+                      pids_contain(after, n, victim) ? "still listed" : "gone");
         sleep_ms(10);
     }
-    ck_assert_msg(contains_pid(after, n, before[1]), "the other worker %d was replaced too",
+    ck_assert_msg(pids_contain(after, n, before[1]), "the other worker %d was replaced too",
                   (int)before[1]);
     pid_t fresh = after[0] == before[1] ? after[1] : after[0];
     snprintf(want, sizeof(want), "(pid %d) ready", (int)fresh);
@@ -254,7 +245,7 @@ START_TEST(shared_socket_mode)
                       (int)before[1]);
         sleep_ms(10);
         n = worker_pids(s.pid, after, 8);
-    } while (n != 3 || contains_pid(after, n, before[1]));
+    } while (n != 3 || pids_contain(after, n, before[1]));
     assert_get_ok(s.port, 20);
     srv_stop(&s);
 }

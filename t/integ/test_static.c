@@ -9,7 +9,6 @@
 #include "harness.h"
 
 #include <check.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,52 +23,15 @@
 
 /* ---- helpers ---- */
 
-/* `method target` on a fresh connection with `Connection: close` and the extra header lines
- * `headers` ("Name: value\r\n"..., may be NULL). Reads the response, then checks the server
- * closes without sending one byte more (so a 304 or a HEAD answer carried no body). */
-static int
-fetch(int port, const char *method, const char *target, const char *headers, struct http_resp *r)
-{
-    char req[4096];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", method,
-                     target, headers ? headers : "");
-    ck_assert(n > 0 && (size_t)n < sizeof(req));
-    int fd = conn_open(port);
-    conn_send(fd, req, (size_t)n);
-    http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
-    ck_assert_msg(conn_wait_closed(fd, 5000), "%s %s: more bytes after the response (status %d)",
-                  method, target, r->status);
-    close(fd);
-    return r->status;
-}
-
-static void
-assert_header(const struct http_resp *r, const char *name, const char *want)
-{
-    const char *v = http_header(r, name);
-    ck_assert_msg(v != NULL, "no %s header (status %d)", name, r->status);
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got '%s', want '%s'", name, v, want);
-}
-
-static void
-assert_body(const struct http_resp *r, const char *want)
-{
-    size_t len = strlen(want);
-    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
-                  "body: got %zu bytes '%.200s', want %zu bytes '%s'", r->body_len,
-                  r->body ? r->body : "", len, want);
-}
-
 /* GET `target` must be `status`; for 200, the body must be `body`. */
 static void
 expect_get(int port, const char *target, int status, const char *body)
 {
     struct http_resp r;
-    int st = fetch(port, "GET", target, NULL, &r);
+    int st = http_fetch(port, "GET", target, NULL, &r);
     ck_assert_msg(st == status, "GET %s: status %d, want %d", target, st, status);
     if (body)
-        assert_body(&r, body);
+        http_assert_body(&r, body, NULL);
     http_resp_free(&r);
 }
 
@@ -79,15 +41,6 @@ root_symlink(const struct srv *s, const char *target, const char *rel)
     char link[SRV_PATH_MAX * 2];
     snprintf(link, sizeof(link), "%s/%s", s->root, rel);
     ck_assert_msg(symlink(target, link) == 0, "symlink %s -> %s failed", link, target);
-}
-
-static void
-set_mtime(const struct srv *s, const char *rel, time_t sec, long nsec)
-{
-    char path[SRV_PATH_MAX * 2];
-    snprintf(path, sizeof(path), "%s/%s", s->root, rel);
-    struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
-    ck_assert_msg(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s", path);
 }
 
 /* ---- confinement ---- */
@@ -140,7 +93,7 @@ START_TEST(traversal_never_reaches_secret)
      * is all there is to search. */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct http_resp r;
-        int st = fetch(s.port, "GET", cases[i].target, NULL, &r);
+        int st = http_fetch(s.port, "GET", cases[i].target, NULL, &r);
         ck_assert_msg(r.body == NULL || memmem(r.body, r.body_len, "SLUICE-SECRET", 13) == NULL,
                       "GET %s served the secret (status %d)", cases[i].target, st);
         if (cases[i].status)
@@ -259,7 +212,7 @@ START_TEST(directory_redirect_keeps_query)
         {"/my%20dir?q", "/my%20dir/?q"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        ck_assert_int_eq(fetch(s.port, "GET", cases[i].target, NULL, &r), 301);
+        ck_assert_int_eq(http_fetch(s.port, "GET", cases[i].target, NULL, &r), 301);
         const char *loc = http_header(&r, "Location");
         ck_assert_msg(loc != NULL, "GET %s: 301 without Location", cases[i].target);
         /* An absolute URI is as good as the path: compare the path part. */
@@ -314,9 +267,9 @@ START_TEST(autoindex_listing)
     srv_write_config(&s, "autoindex = on\n");
     srv_spawn(&s);
 
-    ck_assert_int_eq(fetch(s.port, "GET", "/list", NULL, &r), 301);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/list", NULL, &r), 301);
     http_resp_free(&r);
-    ck_assert_int_eq(fetch(s.port, "GET", "/list/", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/list/", NULL, &r), 200);
     const char *ct = http_header(&r, "Content-Type");
     ck_assert_msg(ct && strncmp(ct, "text/html", 9) == 0, "Content-Type %s", ct ? ct : "-");
     const char *html = r.body;
@@ -377,18 +330,18 @@ validators_setup(struct srv *s, struct validators *v)
     struct http_resp r;
     srv_start(s, NULL);
     srv_write_file(s, "v.txt", "validated body\n", 15);
-    set_mtime(s, "v.txt", MTIME, 123456789);
+    srv_set_mtime(s, "v.txt", MTIME, 123456789);
     date_formats(MTIME, v->imf, v->rfc850, v->asctime);
     date_formats(MTIME - DAY, v->imf_past, v->rfc850_past, v->asctime_past);
     date_formats(MTIME + DAY, v->imf_future, NULL, NULL);
 
-    ck_assert_int_eq(fetch(s->port, "GET", "/v.txt", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s->port, "GET", "/v.txt", NULL, &r), 200);
     const char *etag = http_header(&r, "ETag");
     ck_assert_msg(etag != NULL && strlen(etag) >= 2 && etag[0] == '"' &&
                       etag[strlen(etag) - 1] == '"',
                   "ETag '%s' is not a strong quoted tag", etag ? etag : "(none)");
     snprintf(v->etag, sizeof(v->etag), "%s", etag);
-    assert_header(&r, "Last-Modified", v->imf);
+    http_assert_header(&r, "Last-Modified", v->imf);
     http_resp_free(&r);
 }
 
@@ -399,15 +352,15 @@ expect_cond(const struct srv *s, const struct validators *v, const char *method,
             const char *headers, int want)
 {
     struct http_resp r;
-    int st = fetch(s->port, method, "/v.txt", headers, &r);
+    int st = http_fetch(s->port, method, "/v.txt", headers, &r);
     ck_assert_msg(st == want, "%s /v.txt with [%s]: status %d, want %d", method, headers, st, want);
     if (st == 304) {
-        assert_header(&r, "ETag", v->etag);
-        assert_header(&r, "Last-Modified", v->imf);
+        http_assert_header(&r, "ETag", v->etag);
+        http_assert_header(&r, "Last-Modified", v->imf);
         ck_assert_msg(r.body_len == 0, "304 with a body");
     }
     if (st == 200 && strcmp(method, "GET") == 0)
-        assert_body(&r, "validated body\n");
+        http_assert_body(&r, "validated body\n", NULL);
     http_resp_free(&r);
 }
 
@@ -588,7 +541,7 @@ START_TEST(head_same_headers_as_get)
     expect_head_parity(s.port, "/h.txt", "If-Match: \"nope\"\r\n"); /* 412 */
 
     struct http_resp r;
-    ck_assert_int_eq(fetch(s.port, "GET", "/h.txt", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/h.txt", NULL, &r), 200);
     snprintf(h, sizeof(h), "If-None-Match: %s\r\n", http_header(&r, "ETag"));
     http_resp_free(&r);
     expect_head_parity(s.port, "/h.txt", h); /* 304 */
@@ -613,12 +566,12 @@ START_TEST(options_and_other_methods)
     srv_start(&s, NULL);
     srv_write_file(&s, "m.txt", "methods\n", 8);
 
-    ck_assert_int_eq(fetch(s.port, "OPTIONS", "/m.txt", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "OPTIONS", "/m.txt", NULL, &r), 200);
     assert_allow_get_head(&r, "OPTIONS /m.txt");
     ck_assert_uint_eq(r.body_len, 0);
     http_resp_free(&r);
 
-    ck_assert_int_eq(fetch(s.port, "POST", "/m.txt", "Content-Length: 0\r\n", &r), 405);
+    ck_assert_int_eq(http_fetch(s.port, "POST", "/m.txt", "Content-Length: 0\r\n", &r), 405);
     assert_allow_get_head(&r, "POST /m.txt");
     http_resp_free(&r);
 
@@ -631,13 +584,13 @@ START_TEST(options_and_other_methods)
     http_resp_free(&r);
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "methods\n");
+    http_assert_body(&r, "methods\n", NULL);
     http_resp_free(&r);
     close(fd);
 
     static const char *const others[] = {"PUT", "DELETE", "PATCH"};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-        ck_assert_msg(fetch(s.port, others[i], "/m.txt", "Content-Length: 0\r\n", &r) == 405,
+        ck_assert_msg(http_fetch(s.port, others[i], "/m.txt", "Content-Length: 0\r\n", &r) == 405,
                       "%s /m.txt: %d, want 405", others[i], r.status);
         assert_allow_get_head(&r, others[i]);
         http_resp_free(&r);
@@ -677,12 +630,12 @@ expect_coding(const struct srv *s, const char *target, const char *ae, const cha
     char h[256] = "";
     if (ae)
         snprintf(h, sizeof(h), "Accept-Encoding: %s\r\n", ae);
-    ck_assert_int_eq(fetch(s->port, "GET", target, h, &r), 200);
+    ck_assert_int_eq(http_fetch(s->port, "GET", target, h, &r), 200);
     const char *ce = http_header(&r, "Content-Encoding");
     ck_assert_msg(coding ? ce && strcmp(ce, coding) == 0 : ce == NULL,
                   "GET %s, Accept-Encoding %s: Content-Encoding %s, want %s", target,
                   ae ? ae : "(none)", ce ? ce : "(none)", coding ? coding : "(none)");
-    assert_body(&r, body);
+    http_assert_body(&r, body, NULL);
     const char *v = http_header(&r, "Vary");
     if (vary)
         ck_assert_msg(v && strcasestr(v, "Accept-Encoding"), "GET %s (%s): Vary %s", target,
@@ -718,14 +671,14 @@ START_TEST(gzip_static_negotiation)
 
     /* The type is the original's, not application/gzip. */
     struct http_resp r, plain;
-    ck_assert_int_eq(fetch(s.port, "GET", "/h.css", "Accept-Encoding: gzip\r\n", &r), 200);
-    assert_header(&r, "Content-Type", "text/css; charset=utf-8");
-    assert_header(&r, "Content-Length", "8");
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/h.css", "Accept-Encoding: gzip\r\n", &r), 200);
+    http_assert_header(&r, "Content-Type", "text/css; charset=utf-8");
+    http_assert_header(&r, "Content-Length", "8");
     http_resp_free(&r);
 
     /* Validators and ranges apply to the variant. */
-    ck_assert_int_eq(fetch(s.port, "GET", "/g.txt", "Accept-Encoding: gzip\r\n", &r), 200);
-    ck_assert_int_eq(fetch(s.port, "GET", "/g.txt", NULL, &plain), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/g.txt", "Accept-Encoding: gzip\r\n", &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/g.txt", NULL, &plain), 200);
     char gz_etag[128], h[512];
     snprintf(gz_etag, sizeof(gz_etag), "%s", http_header(&r, "ETag"));
     ck_assert_msg(strcmp(gz_etag, http_header(&plain, "ETag")) != 0,
@@ -734,23 +687,24 @@ START_TEST(gzip_static_negotiation)
     http_resp_free(&plain);
 
     snprintf(h, sizeof(h), "Accept-Encoding: gzip\r\nIf-None-Match: %s\r\n", gz_etag);
-    ck_assert_int_eq(fetch(s.port, "GET", "/g.txt", h, &r), 304);
-    assert_header(&r, "ETag", gz_etag);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/g.txt", h, &r), 304);
+    http_assert_header(&r, "ETag", gz_etag);
     http_resp_free(&r);
     snprintf(h, sizeof(h), "If-None-Match: %s\r\n", gz_etag);
-    ck_assert_int_eq(fetch(s.port, "GET", "/g.txt", h, &r), 200);
-    assert_body(&r, G);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/g.txt", h, &r), 200);
+    http_assert_body(&r, G, NULL);
     http_resp_free(&r);
 
     ck_assert_int_eq(
-        fetch(s.port, "GET", "/g.txt", "Accept-Encoding: gzip\r\nRange: bytes=0-9\r\n", &r), 206);
-    assert_header(&r, "Content-Range", "bytes 0-9/27");
-    assert_header(&r, "Content-Encoding", "gzip");
-    assert_body(&r, "GZ-VARIANT");
+        http_fetch(s.port, "GET", "/g.txt", "Accept-Encoding: gzip\r\nRange: bytes=0-9\r\n", &r),
+        206);
+    http_assert_header(&r, "Content-Range", "bytes 0-9/27");
+    http_assert_header(&r, "Content-Encoding", "gzip");
+    http_assert_body(&r, "GZ-VARIANT", NULL);
     http_resp_free(&r);
-    ck_assert_int_eq(fetch(s.port, "HEAD", "/g.txt", "Accept-Encoding: gzip\r\n", &r), 200);
-    assert_header(&r, "Content-Encoding", "gzip");
-    assert_header(&r, "Content-Length", "27");
+    ck_assert_int_eq(http_fetch(s.port, "HEAD", "/g.txt", "Accept-Encoding: gzip\r\n", &r), 200);
+    http_assert_header(&r, "Content-Encoding", "gzip");
+    http_assert_header(&r, "Content-Length", "27");
     http_resp_free(&r);
     srv_stop(&s);
 }
@@ -764,8 +718,8 @@ START_TEST(gzip_static_off)
     expect_coding(&s, "/h.css", "gzip", "body { color: red }\n", NULL, false);
     expect_coding(&s, "/g.txt", "br, gzip", "plain text of g\n", NULL, false);
     /* The .gz file itself is an ordinary file. */
-    ck_assert_int_eq(fetch(s.port, "GET", "/h.css.gz", NULL, &r), 200);
-    assert_header(&r, "Content-Type", "application/gzip");
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/h.css.gz", NULL, &r), 200);
+    http_assert_header(&r, "Content-Type", "application/gzip");
     ck_assert(http_header(&r, "Content-Encoding") == NULL);
     http_resp_free(&r);
     srv_stop(&s);

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define BIG_LEN (50u << 20)
@@ -64,49 +63,13 @@ assert_same_bytes(const char *what, const void *got, size_t got_len, const void 
     ck_assert_msg(strcmp(hg, hw) == 0, "%s: sha256 %s, want %s", what, hg, hw);
 }
 
-/* `method target` with extra `headers` on a fresh connection with `Connection: close`; reads
- * the response and checks nothing follows it. */
-static int
-fetch(int port, const char *method, const char *target, const char *headers, struct http_resp *r)
-{
-    char req[4096];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", method,
-                     target, headers ? headers : "");
-    ck_assert(n > 0 && (size_t)n < sizeof(req));
-    int fd = conn_open(port);
-    conn_send(fd, req, (size_t)n);
-    http_read_response(fd, r, strcmp(method, "HEAD") == 0 ? HTTP_NO_BODY : 0);
-    ck_assert_msg(conn_wait_closed(fd, 5000), "%s %s: more bytes after the response", method,
-                  target);
-    close(fd);
-    return r->status;
-}
-
 /* GET with a Range header value. */
 static int
 get_range(int port, const char *target, const char *range, struct http_resp *r)
 {
     char h[2048];
     snprintf(h, sizeof(h), "Range: %s\r\n", range);
-    return fetch(port, "GET", target, h, r);
-}
-
-static void
-assert_header(const struct http_resp *r, const char *name, const char *want)
-{
-    const char *v = http_header(r, name);
-    ck_assert_msg(v != NULL, "no %s header (status %d)", name, r->status);
-    ck_assert_msg(strcmp(v, want) == 0, "%s: got '%s', want '%s'", name, v, want);
-}
-
-static void
-assert_body(const struct http_resp *r, const char *want)
-{
-    size_t len = strlen(want);
-    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
-                  "body: got %zu bytes '%.200s', want %zu bytes '%s'", r->body_len,
-                  r->body ? r->body : "", len, want);
+    return http_fetch(port, "GET", target, h, r);
 }
 
 /* A 206 with one range must say `first-last/size` and carry exactly those bytes of `data`. */
@@ -117,7 +80,7 @@ assert_single_range(const struct http_resp *r, const unsigned char *data, off_t 
     char cr[128], what[160];
     ck_assert_msg(r->status == 206, "status %d, want 206 for %lld-%lld", r->status, first, last);
     snprintf(cr, sizeof(cr), "bytes %lld-%lld/%lld", first, last, (long long)size);
-    assert_header(r, "Content-Range", cr);
+    http_assert_header(r, "Content-Range", cr);
     snprintf(what, sizeof(what), "range %lld-%lld", first, last);
     assert_same_bytes(what, r->body, r->body_len, data + first, (size_t)(last - first + 1));
 }
@@ -182,13 +145,6 @@ parse_multipart(const struct http_resp *r, struct part *parts, int max)
     return n;
 }
 
-static void
-set_mtime(const char *path, time_t sec, long nsec)
-{
-    struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
-    ck_assert_msg(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s: %s", path, strerror(errno));
-}
-
 static char *
 root_file(const struct srv *s, const char *rel, char *buf, size_t len)
 {
@@ -226,25 +182,6 @@ recv_exact(int fd, void *buf, size_t len)
     }
 }
 
-/* utime + stime of a process, in clock ticks. */
-static long long
-cpu_ticks(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "open %s", path);
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    ck_assert(n > 0);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    ck_assert(
-        p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2);
-    return (long long)(ut + st);
-}
-
 static pid_t
 only_worker(const struct srv *s)
 {
@@ -269,7 +206,7 @@ START_TEST(big_file_and_ranges_byte_exact)
 
     int stalled = start_download(s.port, "/big.bin", &r, 65536);
     int64_t t0 = now_ms();
-    ck_assert_int_eq(fetch(s.port, "GET", "/index.html", NULL, &other), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/index.html", NULL, &other), 200);
     ck_assert_msg(now_ms() - t0 < 3000, "a stalled download held up another client for %lld ms",
                   (long long)(now_ms() - t0));
     http_resp_free(&other);
@@ -338,14 +275,14 @@ START_TEST(file_over_4g)
     ck_assert_int_eq(pwrite(fd, "THE-END", 7, size - 7), 7);
     close(fd);
 
-    ck_assert_int_eq(fetch(s.port, "HEAD", "/huge.bin", NULL, &r), 200);
-    assert_header(&r, "Content-Length", "5368709220");
+    ck_assert_int_eq(http_fetch(s.port, "HEAD", "/huge.bin", NULL, &r), 200);
+    http_assert_header(&r, "Content-Length", "5368709220");
     ck_assert_int_eq(get_range(s.port, "/huge.bin", "bytes=4294967292-4294967299", &r), 206);
-    assert_header(&r, "Content-Range", "bytes 4294967292-4294967299/5368709220");
-    assert_body(&r, "ACROSS4G");
+    http_assert_header(&r, "Content-Range", "bytes 4294967292-4294967299/5368709220");
+    http_assert_body(&r, "ACROSS4G", NULL);
     http_resp_free(&r);
     ck_assert_int_eq(get_range(s.port, "/huge.bin", "bytes=-7", &r), 206);
-    assert_body(&r, "THE-END");
+    http_assert_body(&r, "THE-END", NULL);
     http_resp_free(&r);
     ck_assert_int_eq(get_range(s.port, "/huge.bin", "bytes=0-1,4294967296-4294967299", &r), 206);
     struct part parts[4];
@@ -369,8 +306,8 @@ START_TEST(range_requests)
     srv_start(&s, NULL);
     srv_write_file(&s, "r.bin", data, len);
 
-    ck_assert_int_eq(fetch(s.port, "GET", "/r.bin", NULL, &r), 200);
-    assert_header(&r, "Accept-Ranges", "bytes");
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/r.bin", NULL, &r), 200);
+    http_assert_header(&r, "Accept-Ranges", "bytes");
     char etag[128], lm[64];
     snprintf(etag, sizeof(etag), "%s", http_header(&r, "ETag"));
     snprintf(lm, sizeof(lm), "%s", http_header(&r, "Last-Modified"));
@@ -378,8 +315,8 @@ START_TEST(range_requests)
 
     ck_assert_int_eq(get_range(s.port, "/r.bin", "bytes=0-99", &r), 206);
     assert_single_range(&r, data, len, 0, 99);
-    assert_header(&r, "Content-Length", "100");
-    assert_header(&r, "ETag", etag);
+    http_assert_header(&r, "Content-Length", "100");
+    http_assert_header(&r, "ETag", etag);
     http_resp_free(&r);
     ck_assert_int_eq(get_range(s.port, "/r.bin", "bytes=-100", &r), 206);
     assert_single_range(&r, data, len, 9900, 9999);
@@ -412,7 +349,7 @@ START_TEST(range_requests)
     for (size_t i = 0; i < sizeof(unsat) / sizeof(unsat[0]); i++) {
         ck_assert_msg(get_range(s.port, "/r.bin", unsat[i], &r) == 416, "%s: %d", unsat[i],
                       r.status);
-        assert_header(&r, "Content-Range", "bytes */10000");
+        http_assert_header(&r, "Content-Range", "bytes */10000");
         http_resp_free(&r);
     }
 
@@ -432,21 +369,23 @@ START_TEST(range_requests)
 
     /* If-Range: the range only while the validator matches. */
     snprintf(h, sizeof(h), "Range: bytes=0-9\r\nIf-Range: %s\r\n", etag);
-    ck_assert_int_eq(fetch(s.port, "GET", "/r.bin", h, &r), 206);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/r.bin", h, &r), 206);
     assert_single_range(&r, data, len, 0, 9);
     http_resp_free(&r);
     snprintf(h, sizeof(h), "Range: bytes=0-9\r\nIf-Range: %s\r\n", lm);
-    ck_assert_int_eq(fetch(s.port, "GET", "/r.bin", h, &r), 206);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/r.bin", h, &r), 206);
     http_resp_free(&r);
     ck_assert_int_eq(
-        fetch(s.port, "GET", "/r.bin", "Range: bytes=0-9\r\nIf-Range: \"stale\"\r\n", &r), 200);
+        http_fetch(s.port, "GET", "/r.bin", "Range: bytes=0-9\r\nIf-Range: \"stale\"\r\n", &r),
+        200);
     assert_same_bytes("If-Range stale", r.body, r.body_len, data, len);
     http_resp_free(&r);
     snprintf(h, sizeof(h), "Range: bytes=0-9\r\nIf-Range: W/%s\r\n", etag); /* weak: no match */
-    ck_assert_int_eq(fetch(s.port, "GET", "/r.bin", h, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/r.bin", h, &r), 200);
     http_resp_free(&r);
-    ck_assert_int_eq(fetch(s.port, "GET", "/r.bin",
-                           "Range: bytes=0-9\r\nIf-Range: Sat, 01 Jan 2000 00:00:00 GMT\r\n", &r),
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/r.bin",
+                                "Range: bytes=0-9\r\nIf-Range: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
+                                &r),
                      200);
     http_resp_free(&r);
     free(data);
@@ -470,12 +409,11 @@ START_TEST(multipart_boundary_not_in_body)
 {
     struct srv s;
     struct http_resp r;
-    char path[SRV_PATH_MAX * 2], text[4096], boundary[128], planted[160];
+    char text[4096], boundary[128], planted[160];
     srv_init(&s);
-    root_file(&s, "b.txt", path, sizeof(path));
     memset(text, 'a', sizeof(text));
-    write_file(path, text, sizeof(text));
-    set_mtime(path, 1700000000, 123456789);
+    srv_write_file(&s, "b.txt", text, sizeof(text));
+    srv_set_mtime(&s, "b.txt", 1700000000, 123456789);
     srv_write_config(&s, "open_file_cache = 0\n");
     srv_spawn(&s);
 
@@ -484,8 +422,8 @@ START_TEST(multipart_boundary_not_in_body)
     http_resp_free(&r);
     int pl = snprintf(planted, sizeof(planted), "\r\n--%s\r\n", boundary);
     memcpy(text + 100, planted, (size_t)pl);
-    write_file(path, text, sizeof(text));
-    set_mtime(path, 1700000000, 123456789);
+    srv_write_file(&s, "b.txt", text, sizeof(text));
+    srv_set_mtime(&s, "b.txt", 1700000000, 123456789);
 
     ck_assert_int_eq(get_range(s.port, "/b.txt", "bytes=0-199,1000-1099", &r), 206);
     boundary_of(&r, boundary, sizeof(boundary));
@@ -507,7 +445,7 @@ static void
 expect_type(const struct srv *s, const char *target, const char *type)
 {
     struct http_resp r;
-    ck_assert_int_eq(fetch(s->port, "HEAD", target, NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s->port, "HEAD", target, NULL, &r), 200);
     const char *ct = http_header(&r, "Content-Type");
     ck_assert_msg(ct && strcmp(ct, type) == 0, "%s: Content-Type '%s', want '%s'", target,
                   ct ? ct : "(none)", type);
@@ -596,9 +534,9 @@ START_TEST(client_leaves_mid_download)
         }
         close(fd);
     }
-    ck_assert_int_eq(fetch(s.port, "GET", "/index.html", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/index.html", NULL, &r), 200);
     http_resp_free(&r);
-    ck_assert_int_eq(fetch(s.port, "GET", "/mid.bin", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/mid.bin", NULL, &r), 200);
     assert_same_bytes("GET /mid.bin after aborted downloads", r.body, r.body_len, data, MID_LEN);
     http_resp_free(&r);
     ck_assert_int_eq(only_worker(&s), worker);
@@ -627,7 +565,7 @@ wait_new_length(const struct srv *s, const char *target, size_t old_len, size_t 
     int64_t t0 = now_ms();
     for (;;) {
         struct http_resp r;
-        ck_assert_int_eq(fetch(s->port, "HEAD", target, NULL, &r), 200);
+        ck_assert_int_eq(http_fetch(s->port, "HEAD", target, NULL, &r), 200);
         const char *cl = http_header(&r, "Content-Length");
         ck_assert_ptr_nonnull(cl);
         size_t len = (size_t)strtoull(cl, NULL, 10);
@@ -663,7 +601,7 @@ replace_while_serving(bool cached)
     int fd = conn_open(s.port);
     conn_sendstr(fd, "GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     http_read_response(fd, &r, 0);
-    assert_body(&r, "first version\n");
+    http_assert_body(&r, "first version\n", NULL);
     char old_etag[128], req[512];
     snprintf(old_etag, sizeof(old_etag), "%s", http_header(&r, "ETag"));
     http_resp_free(&r);
@@ -676,7 +614,7 @@ replace_while_serving(bool cached)
     http_read_response(fd, &r, 0);
     ck_assert_msg(r.status == 200, "GET /small.txt with the old ETag after the rename: %d",
                   r.status);
-    assert_body(&r, second);
+    http_assert_body(&r, second, NULL);
     http_resp_free(&r);
     close(fd);
 
@@ -687,7 +625,7 @@ replace_while_serving(bool cached)
     replace_file(&s, "f.bin", new_data, new_len);
     if (cached)
         wait_new_length(&s, "/f.bin", MID_LEN, new_len, 300 + 2000);
-    ck_assert_int_eq(fetch(s.port, "GET", "/f.bin", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/f.bin", NULL, &r), 200);
     assert_same_bytes("GET /f.bin after the rename", r.body, r.body_len, new_data, new_len);
     http_resp_free(&r);
     recv_exact(slow, got + 65536, MID_LEN - 65536);
@@ -729,7 +667,7 @@ START_TEST(file_truncated_while_sending)
 
     int fd = start_download(s.port, "/t.bin", &r, 16384);
     recv_exact(fd, buf, 65536);
-    long long cpu0 = cpu_ticks(worker);
+    long long cpu0 = proc_cpu_ticks(worker);
     int64_t t0 = now_ms();
     ck_assert_int_eq(truncate(root_file(&s, "t.bin", path, sizeof(path)), 1 << 20), 0);
 
@@ -748,7 +686,7 @@ START_TEST(file_truncated_while_sending)
         total += (size_t)n;
     }
     int64_t elapsed = now_ms() - t0;
-    long long cpu = cpu_ticks(worker) - cpu0;
+    long long cpu = proc_cpu_ticks(worker) - cpu0;
     close(fd);
     ck_assert_msg(ended, "connection still open %lld ms after the truncation", (long long)elapsed);
     ck_assert_msg(total < MID_LEN, "got all %zu bytes of a truncated file", total);
@@ -757,7 +695,7 @@ START_TEST(file_truncated_while_sending)
                   "worker used %lld ms of CPU in the %lld ms the truncated send took",
                   cpu * 1000 / hz, (long long)elapsed);
 
-    ck_assert_int_eq(fetch(s.port, "GET", "/t.bin", NULL, &r), 200);
+    ck_assert_int_eq(http_fetch(s.port, "GET", "/t.bin", NULL, &r), 200);
     assert_same_bytes("GET /t.bin after truncation", r.body, r.body_len, data, 1 << 20);
     http_resp_free(&r);
     ck_assert_int_eq(only_worker(&s), worker);

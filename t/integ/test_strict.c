@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -34,31 +33,6 @@ struct probe {
         what, lit, sizeof(lit) - 1                                                                 \
     }
 
-static bool
-says_close(const struct http_resp *r)
-{
-    const char *c = http_header(r, "Connection");
-    return c != NULL && strcasecmp(c, "close") == 0;
-}
-
-/* Read one response on fd: status `want`, `Connection: close`, then EOF with no further byte
- * (no second response). */
-static void
-expect_final(int fd, int want, const char *what)
-{
-    struct http_resp r;
-    int rc = http_try_read(fd, &r, 0);
-    ck_assert_msg(rc == 0, "%s: no response: %s", what, r.err);
-    ck_assert_msg(r.status == want, "%s: status %d, want %d", what, r.status, want);
-    ck_assert_msg(says_close(&r), "%s: %d without Connection: close (Connection: %s)", what,
-                  r.status, http_header(&r, "Connection") ? http_header(&r, "Connection") : "none");
-    http_resp_free(&r);
-    ck_assert_msg(conn_wait_closed(fd, 5000),
-                  "%s: after the %d, the connection was not closed within 5 s or more bytes "
-                  "(a second response?) arrived",
-                  what, want);
-}
-
 /* Each probe on a fresh connection: `want` + close, nothing after it. */
 static void
 run_probes(int port, const struct probe *p, size_t n, int want)
@@ -66,7 +40,7 @@ run_probes(int port, const struct probe *p, size_t n, int want)
     for (size_t i = 0; i < n; i++) {
         int fd = conn_open(port);
         conn_send_tolerant(fd, p[i].data, p[i].len);
-        expect_final(fd, want, p[i].what);
+        http_expect_final(fd, want, 5000, p[i].what);
         close(fd);
     }
 }
@@ -98,15 +72,6 @@ allow_has(const struct http_resp *r, const char *token)
         p += n;
     }
     return false;
-}
-
-static void
-assert_body(const struct http_resp *r, const char *want, const char *what)
-{
-    size_t len = strlen(want);
-    ck_assert_msg(r->body_len == len && memcmp(r->body, want, len) == 0,
-                  "%s: body %zu bytes '%.100s', want %zu bytes '%.100s'", what, r->body_len,
-                  r->body ? r->body : "", len, want);
 }
 
 /* Read exactly n bytes within timeout_ms; returns how many arrived. */
@@ -215,7 +180,7 @@ START_TEST(host_rules)
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         int st = one_request(s.port, good[i], &r, 0);
         ck_assert_msg(st == 200, "'%.50s': status %d, want 200", good[i], st);
-        assert_body(&r, SRV_INDEX_HTML, good[i]);
+        http_assert_body(&r, SRV_INDEX_HTML, good[i]);
         http_resp_free(&r);
     }
     srv_stop(&s);
@@ -315,13 +280,13 @@ START_TEST(versions)
     http_read_response(fd, &r, 0);
     ck_assert_msg(r.status == 200, "HTTP/1.2: status %d, want 200", r.status);
     ck_assert_str_eq(r.version, "HTTP/1.1");
-    assert_body(&r, SRV_INDEX_HTML, "HTTP/1.2");
-    ck_assert_msg(!says_close(&r), "HTTP/1.2 not persistent by default");
+    http_assert_body(&r, SRV_INDEX_HTML, "HTTP/1.2");
+    ck_assert_msg(!http_says_close(&r), "HTTP/1.2 not persistent by default");
     http_resp_free(&r);
     conn_sendstr(fd, "GET /b.txt HTTP/1.2\r\nHost: t\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "bee\n", "second HTTP/1.2 request");
+    http_assert_body(&r, "bee\n", "second HTTP/1.2 request");
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);
@@ -393,7 +358,7 @@ START_TEST(options_and_asterisk)
     conn_sendstr(fd, "GET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "bee\n", "GET after OPTIONS");
+    http_assert_body(&r, "bee\n", "GET after OPTIONS");
     http_resp_free(&r);
     close(fd);
 
@@ -418,13 +383,13 @@ START_TEST(targets)
                          "Connection: close\r\n\r\n",
                          &r, 0);
     ck_assert_msg(st == 200, "absolute-form: status %d, want 200", st);
-    assert_body(&r, SRV_INDEX_HTML, "absolute-form");
+    http_assert_body(&r, SRV_INDEX_HTML, "absolute-form");
     http_resp_free(&r);
 
     st = one_request(s.port, "GET /%69ndex.html HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
                      &r, 0);
     ck_assert_msg(st == 200, "/%%69ndex.html: status %d, want 200", st);
-    assert_body(&r, SRV_INDEX_HTML, "/%69ndex.html");
+    http_assert_body(&r, SRV_INDEX_HTML, "/%69ndex.html");
     http_resp_free(&r);
 
     const char *bad[] = {"/%zz", "/a%00b", "/%0", "/%g1"};
@@ -463,12 +428,12 @@ START_TEST(body_discarded_keeps_sync)
         int rc = http_try_read(fd, &r, 0);
         ck_assert_msg(rc == 0, "%s: first response: %s", what[i], r.err);
         ck_assert_msg(r.status == 200, "%s: first status %d, want 200", what[i], r.status);
-        assert_body(&r, SRV_INDEX_HTML, what[i]);
+        http_assert_body(&r, SRV_INDEX_HTML, what[i]);
         http_resp_free(&r);
         rc = http_try_read(fd, &r, 0);
         ck_assert_msg(rc == 0, "%s: second response: %s", what[i], r.err);
         ck_assert_msg(r.status == 200, "%s: second status %d, want 200", what[i], r.status);
-        assert_body(&r, "bee\n", what[i]);
+        http_assert_body(&r, "bee\n", what[i]);
         http_resp_free(&r);
         close(fd);
     }
@@ -498,7 +463,7 @@ START_TEST(body_too_large)
     /* Over it: 413 right after the headers, before any body byte is sent. */
     fd = conn_open(s.port);
     conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 2000\r\n\r\n");
-    expect_final(fd, 413, "Content-Length 2000 over max_body_size 1k (body not sent)");
+    http_expect_final(fd, 413, 5000, "Content-Length 2000 over max_body_size 1k (body not sent)");
     close(fd);
 
     /* Chunked, going over the limit in the second chunk. */
@@ -516,7 +481,7 @@ START_TEST(body_too_large)
     used += (size_t)snprintf(big + used, sizeof(big) - used, "0\r\n\r\n" SMUGGLED);
     fd = conn_open(s.port);
     conn_send_tolerant(fd, big, used);
-    expect_final(fd, 413, "chunked body of 1536 bytes over max_body_size 1k");
+    http_expect_final(fd, 413, 5000, "chunked body of 1536 bytes over max_body_size 1k");
     close(fd);
     srv_stop(&s);
 }
@@ -541,13 +506,13 @@ START_TEST(expect_continue)
     conn_sendstr(fd, "0123456789");
     http_read_response(fd, &r, 0);
     ck_assert_msg(r.status == 200, "after 100-continue body: status %d", r.status);
-    assert_body(&r, SRV_INDEX_HTML, "after 100-continue");
+    http_assert_body(&r, SRV_INDEX_HTML, "after 100-continue");
     http_resp_free(&r);
     /* Still in step. */
     conn_sendstr(fd, "GET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    assert_body(&r, "bee\n", "request after the 100-continue exchange");
+    http_assert_body(&r, "bee\n", "request after the 100-continue exchange");
     http_resp_free(&r);
     close(fd);
 
@@ -555,7 +520,7 @@ START_TEST(expect_continue)
     fd = conn_open(s.port);
     conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 2000\r\n"
                      "\r\n");
-    expect_final(fd, 413, "Expect: 100-continue over max_body_size (first response)");
+    http_expect_final(fd, 413, 5000, "Expect: 100-continue over max_body_size (first response)");
     close(fd);
 
     /* Any other expectation: 417. */
@@ -574,7 +539,7 @@ START_TEST(expect_continue)
     rc = http_try_read(fd, &r, 0);
     ck_assert_msg(rc == 0, "HTTP/1.0 with Expect: %s", r.err);
     ck_assert_msg(r.status == 200, "HTTP/1.0 with Expect: first status %d, want 200", r.status);
-    assert_body(&r, SRV_INDEX_HTML, "HTTP/1.0 with Expect");
+    http_assert_body(&r, SRV_INDEX_HTML, "HTTP/1.0 with Expect");
     http_resp_free(&r);
     close(fd);
     srv_stop(&s);

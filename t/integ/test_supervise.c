@@ -32,29 +32,6 @@
 
 /* ---- helpers ---- */
 
-static bool
-has_pid(const pid_t *pids, int n, pid_t pid)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid)
-            return true;
-    return false;
-}
-
-/* Poll until the master has exactly `want` live children; they go to pids. */
-static bool
-wait_children(const struct srv *s, int want, pid_t *pids, int max, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        if (worker_pids(s->pid, pids, max) == want)
-            return true;
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(5);
-    }
-}
-
 static void
 wait_gen_ready(const struct srv *s, unsigned gen, int timeout_ms)
 {
@@ -68,30 +45,13 @@ wait_gen_ready(const struct srv *s, unsigned gen, int timeout_ms)
 static unsigned
 title_gen(pid_t pid)
 {
-    char path[64], buf[256];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    size_t len;
-    char *text = read_file_all(path, &len);
-    if (text == NULL)
-        return 0;
-    snprintf(buf, sizeof(buf), "%s", text);
-    free(text);
+    char buf[256];
+    proc_cmdline(pid, buf, sizeof(buf));
     unsigned gen = 0;
     const char *g = strstr(buf, " gen ");
     if (strncmp(buf, "sluice: worker ", 15) == 0 && g != NULL)
         gen = (unsigned)strtoul(g + 5, NULL, 10);
     return gen;
-}
-
-static void
-assert_serves(const struct srv *s, int times, const char *when)
-{
-    char err[128];
-    for (int i = 0; i < times; i++) {
-        int st = load_get_once(s->port, "/", SRV_INDEX_HTML, 3000, err, sizeof(err));
-        ck_assert_msg(st == 200, "%s: request %d of %d: %s", when, i + 1, times,
-                      st < 0 ? err : "not 200");
-    }
 }
 
 /* The first few load events, for a failure message. */
@@ -141,27 +101,6 @@ line_of(const char *path, const char *needle)
     return found;
 }
 
-/* True when one line of the log holds all of a, b and c. The line goes to out. */
-static bool
-log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
-              size_t outlen)
-{
-    char *text = read_file_all(s->log, NULL);
-    bool found = false;
-    for (char *line = text; line != NULL && *line != '\0' && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl != NULL)
-            *nl = '\0';
-        if (strstr(line, a) && strstr(line, b) && strstr(line, c)) {
-            snprintf(out, outlen, "%s", line);
-            found = true;
-        }
-        line = nl != NULL ? nl + 1 : NULL;
-    }
-    free(text);
-    return found;
-}
-
 /* ---- reload under load ---- */
 
 START_TEST(reload_under_load_drops_nothing)
@@ -192,14 +131,15 @@ START_TEST(reload_under_load_drops_nothing)
     ck_assert_msg(log_count(&s, "accept4") == 0, "%d accept4 errors logged during the reloads",
                   log_count(&s, "accept4"));
 
-    ck_assert_msg(wait_children(&s, 2, after, 8, 10000), "old generations still alive 10 s on");
+    ck_assert_msg(worker_pids_wait(s.pid, 2, after, 8, 10000),
+                  "old generations still alive 10 s on");
     for (int i = 0; i < 2; i++) {
-        ck_assert_msg(!has_pid(before, 2, after[i]), "worker %d survived %d reloads", (int)after[i],
-                      RELOADS);
+        ck_assert_msg(!pids_contain(before, 2, after[i]), "worker %d survived %d reloads",
+                      (int)after[i], RELOADS);
         ck_assert_msg(title_gen(after[i]) == RELOADS + 1, "worker %d: title shows gen %u, want %d",
                       (int)after[i], title_gen(after[i]), RELOADS + 1);
     }
-    assert_serves(&s, 10, "after the reloads");
+    srv_assert_serves(&s, 10, "after the reloads");
     srv_stop(&s);
 }
 END_TEST
@@ -231,7 +171,7 @@ START_TEST(reload_with_bad_config_keeps_generation)
     ck_assert_msg(strstr(err, want) != NULL, "sluice reload's stderr lacks '%s': %s", want, err);
     ck_assert_msg(strstr(out, "signalled") == NULL, "sluice reload signalled anyway: %s", out);
 
-    assert_serves(&s, 20, "after the refused reload");
+    srv_assert_serves(&s, 20, "after the refused reload");
     ck_assert_int_eq(worker_pids(s.pid, after, 8), 2);
     ck_assert_msg(after[0] == before[0] && after[1] == before[1],
                   "workers replaced although the new config was refused");
@@ -243,10 +183,10 @@ START_TEST(reload_with_bad_config_keeps_generation)
     rc = run_cmd_io(args, out, sizeof(out), err, sizeof(err), 10000);
     ck_assert_msg(rc == 0, "sluice reload with the fixed config: exit %d; %s %s", rc, out, err);
     wait_gen_ready(&s, 2, 5000);
-    ck_assert_msg(wait_children(&s, 2, after, 8, 10000), "generation 1 did not exit");
-    ck_assert_msg(!has_pid(before, 2, after[0]) && !has_pid(before, 2, after[1]),
+    ck_assert_msg(worker_pids_wait(s.pid, 2, after, 8, 10000), "generation 1 did not exit");
+    ck_assert_msg(!pids_contain(before, 2, after[0]) && !pids_contain(before, 2, after[1]),
                   "workers not replaced by the good reload");
-    assert_serves(&s, 5, "after the good reload");
+    srv_assert_serves(&s, 5, "after the good reload");
     srv_stop(&s);
 }
 END_TEST
@@ -328,12 +268,12 @@ assert_settled(const struct srv *s, int workers)
     int started = log_count(s, "reload: starting generation");
     unsigned last = (unsigned)started + 1;
     wait_gen_ready(s, last, 5000);
-    ck_assert_msg(wait_children(s, workers, pids, 16, 10000),
+    ck_assert_msg(worker_pids_wait(s->pid, workers, pids, 16, 10000),
                   "not back to %d children 10 s after the reloads", workers);
     for (int i = 0; i < workers; i++)
         ck_assert_msg(title_gen(pids[i]) == last, "worker %d is of gen %u, want %u", (int)pids[i],
                       title_gen(pids[i]), last);
-    assert_serves(s, 10, "after the reloads");
+    srv_assert_serves(s, 10, "after the reloads");
 }
 
 START_TEST(five_reloads_in_a_row)
@@ -467,7 +407,7 @@ START_TEST(kill9_under_load_only_its_connections_fail)
     ck_assert_msg(pid_wait_gone(victim, 5000), "worker %d survived SIGKILL", (int)victim);
     int64_t gone_ms = now_ms();
     int64_t deadline = now_ms() + 5000;
-    while (worker_pids(s.pid, after, 8) != 2 || has_pid(after, 2, victim)) {
+    while (worker_pids(s.pid, after, 8) != 2 || pids_contain(after, 2, victim)) {
         ck_assert_msg(now_ms() < deadline, "slot not respawned within 5 s");
         sleep_ms(5);
     }
@@ -604,7 +544,7 @@ START_TEST(crash_loop_backs_off)
     snprintf(want, sizeof(want), "worker %d died ", slot);
     ck_assert_msg(log_wait(&s, want, kills - 1, 5000), "fewer than %d quick deaths logged",
                   kills - 1);
-    assert_serves(&s, 20, "while the slot backs off");
+    srv_assert_serves(&s, 20, "while the slot backs off");
     ck_assert_msg(log_count(&s, "accepts on its sockets") >= 1, "the slot's socket was not lent");
 
     /* Respawned at last, and its back-off timestamps hold. */
@@ -618,7 +558,7 @@ START_TEST(crash_loop_backs_off)
     for (int i = 0; i < n && i < 16; i++)
         ck_assert_msg(delays[i] == 100L << i, "back-off %d is %ld ms, want %ld", i + 1, delays[i],
                       100L << i);
-    assert_serves(&s, 10, "after the crash loop");
+    srv_assert_serves(&s, 10, "after the crash loop");
     srv_stop(&s);
 }
 END_TEST

@@ -27,41 +27,6 @@
 
 /* ---- helpers ---- */
 
-static bool
-has_pid(const pid_t *pids, int n, pid_t pid)
-{
-    for (int i = 0; i < n; i++)
-        if (pids[i] == pid)
-            return true;
-    return false;
-}
-
-static bool
-wait_children(const struct srv *s, int want, pid_t *pids, int max, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        if (worker_pids(s->pid, pids, max) == want)
-            return true;
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(5);
-    }
-}
-
-/* `times` requests, each on a new connection and each bounded by PROBE_MS. */
-static void
-assert_serves(const struct srv *s, int times, const char *when)
-{
-    char err[128];
-    for (int i = 0; i < times; i++) {
-        int64_t t0 = now_ms();
-        int st = load_get_once(s->port, "/", SRV_INDEX_HTML, PROBE_MS, err, sizeof(err));
-        ck_assert_msg(st == 200, "%s: connection %d of %d after %lld ms: %s", when, i + 1, times,
-                      (long long)(now_ms() - t0), st < 0 ? err : "not 200");
-    }
-}
-
 /* Kept connections until every one of `pids` holds one that was answered 200 (at most `tries`
  * connections). */
 static void
@@ -106,35 +71,6 @@ log_wait_fmt_pid(const struct srv *s, const char *fmt, int a, int b, int timeout
     return log_wait(s, want, 1, timeout_ms);
 }
 
-/* True when one line of the log holds both a and b. */
-static bool
-log_has_line(const struct srv *s, const char *a, const char *b)
-{
-    char *text = read_file_all(s->log, NULL);
-    bool found = false;
-    for (char *line = text; line != NULL && *line != '\0' && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl != NULL)
-            *nl = '\0';
-        found = strstr(line, a) != NULL && strstr(line, b) != NULL;
-        line = nl != NULL ? nl + 1 : NULL;
-    }
-    free(text);
-    return found;
-}
-
-/* First NUL-terminated string of /proc/PID/cmdline into buf. */
-static const char *
-cmdline(pid_t pid, char *buf, size_t len)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-    char *text = read_file_all(path, NULL);
-    snprintf(buf, len, "%s", text != NULL ? text : "");
-    free(text);
-    return buf;
-}
-
 /* /proc/PID/status "Uid:" or "Gid:" line: the four ids must all equal `id`. */
 static bool
 proc_ids_are(pid_t pid, const char *field, unsigned id, char *line, size_t len)
@@ -167,7 +103,7 @@ START_TEST(stopped_worker_socket_is_adopted)
     /* At once, without waiting for the master: connections hashed to the stopped worker's
      * socket meanwhile wait in its queue until the sibling adopts it. */
     ck_assert_int_eq(kill(stopped, SIGSTOP), 0);
-    assert_serves(&s, 50, "one worker stopped");
+    srv_assert_serves(&s, 50, "one worker stopped");
     ck_assert_msg(log_wait_fmt_pid(&s, "slot %d has no serving worker; worker %d accepts on its",
                                    slot, 1 - slot, 2000),
                   "the stopped worker's socket was not lent");
@@ -180,9 +116,9 @@ START_TEST(stopped_worker_socket_is_adopted)
     char back[64];
     snprintf(back, sizeof(back), "slot %d has its worker back", slot);
     ck_assert_msg(log_wait(&s, back, 1, 5000), "the lent socket was not given back");
-    assert_serves(&s, 50, "after SIGCONT");
+    srv_assert_serves(&s, 50, "after SIGCONT");
     ck_assert_int_eq(worker_pids(s.pid, pids, 8), 2);
-    ck_assert_msg(has_pid(pids, 2, stopped), "the stopped worker was replaced");
+    ck_assert_msg(pids_contain(pids, 2, stopped), "the stopped worker was replaced");
     assert_each_serves(&s, pids, 2, 60);
     srv_stop(&s);
 }
@@ -200,7 +136,7 @@ START_TEST(ttin_ttou_change_worker_count)
     ck_assert_int_eq(worker_pids(s.pid, pids, 8), 2);
 
     ck_assert_int_eq(kill(s.pid, SIGTTIN), 0);
-    ck_assert_msg(wait_children(&s, 3, three, 8, 5000), "TTIN: no third worker within 5 s");
+    ck_assert_msg(worker_pids_wait(s.pid, 3, three, 8, 5000), "TTIN: no third worker within 5 s");
     ck_assert_msg(log_wait(&s, "TTIN: 3 workers", 1, 2000), "TTIN not logged");
     ck_assert_msg(log_wait(&s, "worker 2 (pid ", 2, 5000) && log_wait(&s, ") ready", 3, 5000),
                   "the third worker never reported ready");
@@ -217,11 +153,11 @@ START_TEST(ttin_ttou_change_worker_count)
     ck_assert_ptr_nonnull(l);
     ck_assert_msg(load_wait(l, 100, 5000), "load did not start");
     ck_assert_int_eq(kill(s.pid, SIGTTOU), 0);
-    ck_assert_msg(wait_children(&s, 2, pids, 8, 5000), "TTOU: still %d children after 5 s",
+    ck_assert_msg(worker_pids_wait(s.pid, 2, pids, 8, 5000), "TTOU: still %d children after 5 s",
                   worker_pids(s.pid, pids, 8));
     ck_assert_msg(load_wait(l, load_done(l) + 100, 5000), "load stalled after the first TTOU");
     ck_assert_int_eq(kill(s.pid, SIGTTOU), 0);
-    ck_assert_msg(wait_children(&s, 1, pids, 8, 5000), "TTOU: still %d children after 5 s",
+    ck_assert_msg(worker_pids_wait(s.pid, 1, pids, 8, 5000), "TTOU: still %d children after 5 s",
                   worker_pids(s.pid, pids, 8));
     ck_assert_msg(load_wait(l, load_done(l) + 100, 5000), "load stalled after the second TTOU");
     load_stop(l, &st);
@@ -233,13 +169,13 @@ START_TEST(ttin_ttou_change_worker_count)
     ck_assert_msg(log_count(&s, "slot 1 has no serving worker") >= 1 &&
                       log_count(&s, "slot 2 has no serving worker") >= 1,
                   "the removed slots' sockets were not lent");
-    assert_serves(&s, 50, "one worker left");
+    srv_assert_serves(&s, 50, "one worker left");
 
     ck_assert_int_eq(kill(s.pid, SIGTTIN), 0);
-    ck_assert_msg(wait_children(&s, 2, pids, 8, 5000), "TTIN: not back to 2 workers in 5 s");
+    ck_assert_msg(worker_pids_wait(s.pid, 2, pids, 8, 5000), "TTIN: not back to 2 workers in 5 s");
     ck_assert_msg(log_wait(&s, ") ready", 4, 5000), "the re-added worker never reported ready");
     assert_each_serves(&s, pids, 2, 60);
-    assert_serves(&s, 20, "back at two workers");
+    srv_assert_serves(&s, 20, "back at two workers");
     srv_stop(&s);
 }
 END_TEST
@@ -266,17 +202,17 @@ START_TEST(watchdog_replaces_hung_worker)
     ck_assert_msg(pid_wait_gone(hung, 5000), "the hung worker %d was not killed", (int)hung);
 
     int64_t deadline = now_ms() + 5000;
-    while (worker_pids(s.pid, pids, 8) != 2 || has_pid(pids, 2, hung)) {
+    while (worker_pids(s.pid, pids, 8) != 2 || pids_contain(pids, 2, hung)) {
         ck_assert_msg(now_ms() < deadline, "slot %d not respawned within 5 s", slot);
         sleep_ms(5);
     }
-    ck_assert_msg(has_pid(pids, 2, other), "the healthy worker was replaced too");
+    ck_assert_msg(pids_contain(pids, 2, other), "the healthy worker was replaced too");
     pid_t fresh = pids[0] == other ? pids[1] : pids[0];
     ck_assert_msg(log_wait_fmt_pid(&s, "worker %d (pid %d) ready", slot, (int)fresh, 5000),
                   "the replacement never reported ready");
     char needle[64];
     snprintf(needle, sizeof(needle), "(pid %d", (int)hung);
-    ck_assert_msg(log_has_line(&s, needle, "killed by signal"),
+    ck_assert_msg(log_line_with(&s, needle, "killed by signal", NULL, NULL, 0),
                   "the hung worker's death was not logged");
     assert_each_serves(&s, pids, 2, 60);
     ck_assert_msg(log_count(&s, "has not turned its loop") == 1,
@@ -296,15 +232,15 @@ START_TEST(max_requests_retires_worker)
     ck_assert_int_eq(worker_pids(s.pid, pids, 8), 1);
     pid_t first = pids[0];
 
-    assert_serves(&s, 60, "max_requests = 20");
+    srv_assert_serves(&s, 60, "max_requests = 20");
     ck_assert_msg(log_wait(&s, "max_requests: retiring", 2, 5000),
                   "'max_requests: retiring' logged %d times for 60 requests",
                   log_count(&s, "max_requests: retiring"));
-    ck_assert_msg(wait_children(&s, 1, pids, 8, 5000), "not back to one worker");
+    ck_assert_msg(worker_pids_wait(s.pid, 1, pids, 8, 5000), "not back to one worker");
     ck_assert_msg(pids[0] != first, "worker %d still serving after 60 requests", (int)first);
     /* A retirement is not a crash: no back-off. */
     ck_assert_msg(log_count(&s, "respawning in") == 0, "a retired worker was backed off");
-    assert_serves(&s, 5, "after the retirements");
+    srv_assert_serves(&s, 5, "after the retirements");
     srv_stop(&s);
 }
 END_TEST
@@ -341,7 +277,7 @@ START_TEST(workers_run_as_user_when_started_as_root)
     ck_assert_int_eq(chmod(s.cfg, 0644), 0);
     srv_spawn(&s);
 
-    assert_serves(&s, 10, "user = nobody");
+    srv_assert_serves(&s, 10, "user = nobody");
     int n = worker_pids(s.pid, pids, 8);
     ck_assert_int_eq(n, 2);
     for (int i = 0; i < n; i++) {
@@ -469,12 +405,12 @@ START_TEST(process_titles_show_role_and_generation)
     pid_t pids[8];
     char title[256], want[64];
     srv_start(&s, NULL);
-    ck_assert_msg(strncmp(cmdline(s.pid, title, sizeof(title)), "sluice: master", 14) == 0,
+    ck_assert_msg(strncmp(proc_cmdline(s.pid, title, sizeof(title)), "sluice: master", 14) == 0,
                   "master title '%s'", title);
     for (unsigned gen = 1; gen <= 2; gen++) {
-        ck_assert_msg(wait_children(&s, 2, pids, 8, 5000), "not 2 workers");
+        ck_assert_msg(worker_pids_wait(s.pid, 2, pids, 8, 5000), "not 2 workers");
         for (int i = 0; i < 2; i++) {
-            cmdline(pids[i], title, sizeof(title));
+            proc_cmdline(pids[i], title, sizeof(title));
             snprintf(want, sizeof(want), "sluice: worker %d gen %u", slot_of(&s, pids[i]), gen);
             ck_assert_msg(strncmp(title, "sluice: worker ", 15) == 0 && strstr(title, "gen"),
                           "worker %d title '%s'", (int)pids[i], title);

@@ -20,31 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define BIG_SIZE (8 << 20)
-
-static bool
-says_close(const struct http_resp *r)
-{
-    const char *c = http_header(r, "Connection");
-    return c != NULL && strcasecmp(c, "close") == 0;
-}
-
-/* A 408 with Connection: close, then EOF. */
-static void
-expect_408_close(int fd, const char *what)
-{
-    struct http_resp r;
-    int rc = http_try_read(fd, &r, 0);
-    ck_assert_msg(rc == 0, "%s: no response: %s", what, r.err);
-    ck_assert_msg(r.status == 408, "%s: status %d, want 408", what, r.status);
-    ck_assert_msg(says_close(&r), "%s: 408 without Connection: close", what);
-    http_resp_free(&r);
-    ck_assert_msg(conn_wait_closed(fd, 2000), "%s: not closed within 2 s after the 408", what);
-}
 
 /* Has the server closed its side of the connection `fd` (our client socket to `port`)? */
 static bool
@@ -156,7 +135,7 @@ START_TEST(header_timeout_not_reset_by_bytes)
     int64_t took = now_ms() - t0;
     ck_assert_msg(took >= 500, "answered after %lld ms, before header_timeout = 1s",
                   (long long)took);
-    expect_408_close(fd, "slowloris");
+    http_expect_final(fd, 408, 2000, "slowloris");
     ck_assert_msg(now_ms() - t0 < 4000, "slowloris: closed only after %lld ms, header_timeout = 1s",
                   (long long)(now_ms() - t0));
     close(fd);
@@ -179,7 +158,7 @@ START_TEST(body_timeout_stalled_body)
     int64_t took = now_ms() - t0;
     ck_assert_msg(took >= 500, "stalled body answered after %lld ms, before body_timeout = 1s",
                   (long long)took);
-    expect_408_close(fd, "stalled body");
+    http_expect_final(fd, 408, 2000, "stalled body");
     close(fd);
 
     /* body_timeout is between reads: a body whose bytes keep coming (gaps of 300 ms) may take
@@ -210,7 +189,7 @@ START_TEST(keepalive_timeout_idle)
     conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     http_read_response(fd, &r, 0);
     ck_assert_int_eq(r.status, 200);
-    ck_assert(!says_close(&r));
+    ck_assert(!http_says_close(&r));
     http_resp_free(&r);
     int64_t t0 = now_ms();
     struct pollfd pfd = {.fd = fd, .events = POLLIN};

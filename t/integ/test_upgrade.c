@@ -14,10 +14,10 @@
 #endif
 
 #include "harness.h"
+#include "load.h"
 
 #include <check.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,23 +53,11 @@ static int
 get_once(int port, char *err, size_t errlen)
 {
     static const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    struct timeval tv = {.tv_sec = LOAD_IO_S};
     char buf[8192];
     size_t got = 0;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "socket: %s", strerror(errno));
+    int fd = load_connect(port, LOAD_IO_S * 1000, err, errlen);
+    if (fd < 0)
         return -1;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect() too */
-    if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-        snprintf(err, errlen, "connect: %s", strerror(errno));
-        close(fd);
-        return -1;
-    }
     if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1) {
         snprintf(err, errlen, "send: %s", strerror(errno));
         close(fd);
@@ -156,57 +143,12 @@ loader_stop(struct loader *l)
 
 /* ---- helpers ---- */
 
-static pid_t
-read_pid_at(const char *path)
-{
-    char *text = read_file_all(path, NULL);
-    if (text == NULL)
-        return -1;
-    char *end;
-    long v = strtol(text, &end, 10);
-    free(text);
-    return end != text && v > 0 ? (pid_t)v : -1;
-}
-
-static char *
-oldbin_path(const struct srv *s, char *buf, size_t len)
-{
-    int n = snprintf(buf, len, "%s.oldbin", s->pid_file);
-    ck_assert(n > 0 && (size_t)n < len);
-    return buf;
-}
-
-/* After USR2 to `old`: poll until the pid file names a new master (returned, and guarded) and
- * .oldbin names the old one, then until the new master's workers all serve. */
-static pid_t
-wait_new_master(const struct srv *s, pid_t old)
-{
-    char oldbin[SRV_PATH_MAX + 8], want[64];
-    oldbin_path(s, oldbin, sizeof(oldbin));
-    int64_t deadline = now_ms() + WAIT_MS;
-    pid_t new_master = -1;
-    for (;;) {
-        new_master = srv_read_pid_file(s);
-        if (new_master > 0 && new_master != old && read_pid_at(oldbin) == old)
-            break;
-        ck_assert_msg(now_ms() < deadline,
-                      "%d ms after USR2: pid file names %d, %s names %d (old master %d)", WAIT_MS,
-                      (int)new_master, oldbin, (int)read_pid_at(oldbin), (int)old);
-        sleep_ms(5);
-    }
-    srv_guard_pid(new_master);
-    snprintf(want, sizeof(want), "%d master: ready: ", (int)new_master);
-    ck_assert_msg(log_wait(s, want, 1, WAIT_MS), "new master %d: no '%s' in the log",
-                  (int)new_master, want);
-    return new_master;
-}
-
 /* Poll until the old master has taken the pid file back and .oldbin is gone. */
 static void
 wait_rolled_back(const struct srv *s, pid_t old)
 {
     char oldbin[SRV_PATH_MAX + 8];
-    oldbin_path(s, oldbin, sizeof(oldbin));
+    srv_oldbin_path(s, oldbin, sizeof(oldbin));
     int64_t deadline = now_ms() + WAIT_MS;
     while (srv_read_pid_file(s) != old || access(oldbin, F_OK) == 0) {
         ck_assert_msg(now_ms() < deadline,
@@ -299,19 +241,6 @@ assert_log_has(const struct srv *s, pid_t pid, const char *what)
     ck_assert_msg(log_wait(s, needle, 1, WAIT_MS), "no '%s' in %s", needle, s->log);
 }
 
-/* `sluice stop` for a master that is not our child; then it must be gone. */
-static void
-cli_stop(const struct srv *s, pid_t pid)
-{
-    char out[1024], want[64];
-    int rc = srv_ctl(s, "stop", out, sizeof(out));
-    snprintf(want, sizeof(want), "stopped (pid %d)", (int)pid);
-    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "sluice stop: exit %d, output:\n%s", rc,
-                  out);
-    ck_assert_msg(pid_wait_gone(pid, WAIT_MS), "master %d still there after sluice stop", (int)pid);
-    srv_unguard_pid(pid);
-}
-
 static void
 assert_exit_zero(struct srv *s, const char *after)
 {
@@ -389,7 +318,7 @@ START_TEST(upgrade_under_load_drops_nothing)
 
     assert_exit_zero(&s, "sluice upgrade");
     ck_assert_int_eq(srv_read_pid_file(&s), new_master);
-    ck_assert_msg(access(oldbin_path(&s, oldbin, sizeof(oldbin)), F_OK) != 0, "%s still there",
+    ck_assert_msg(access(srv_oldbin_path(&s, oldbin, sizeof(oldbin)), F_OK) != 0, "%s still there",
                   oldbin);
     pid_t kids[8];
     ck_assert_int_eq(wait_children(new_master, 2, kids, 8), 2);
@@ -401,7 +330,7 @@ START_TEST(upgrade_under_load_drops_nothing)
     assert_log_has(&s, new_master, "ready: 2 workers");
     assert_log_has(&s, old, "WINCH: workers finish their requests");
     assert_log_has(&s, old, "exiting");
-    cli_stop(&s, new_master);
+    srv_cli_stop(&s, new_master);
     srv_finish(&s);
 }
 END_TEST
@@ -418,7 +347,7 @@ START_TEST(usr2_winch_quit_by_hand)
     ck_assert_int_eq(wait_children(old, 2, old_kids, 8), 2);
 
     ck_assert_int_eq(kill(old, SIGUSR2), 0);
-    pid_t new_master = wait_new_master(&s, old);
+    pid_t new_master = srv_wait_new_master(&s, old);
     ck_assert_int_eq(wait_children(new_master, 2, new_kids, 8), 2);
     ck_assert_int_eq(workers_except(old, new_master, kids, 8), 2);
     ck_assert_msg(memcmp(kids, old_kids, sizeof(pid_t) * 2) == 0,
@@ -442,13 +371,13 @@ START_TEST(usr2_winch_quit_by_hand)
     ck_assert_int_eq(kill(old, SIGQUIT), 0);
     assert_exit_zero(&s, "QUIT to the old master");
     ck_assert_int_eq(srv_read_pid_file(&s), new_master);
-    ck_assert_msg(access(oldbin_path(&s, oldbin, sizeof(oldbin)), F_OK) != 0, "%s still there",
+    ck_assert_msg(access(srv_oldbin_path(&s, oldbin, sizeof(oldbin)), F_OK) != 0, "%s still there",
                   oldbin);
     assert_get_ok(s.port, 8, "after QUIT to the old master");
     ck_assert_int_eq(worker_pids(new_master, kids, 8), 2);
     ck_assert_msg(memcmp(kids, new_kids, sizeof(pid_t) * 2) == 0,
                   "the new master's workers changed");
-    cli_stop(&s, new_master);
+    srv_cli_stop(&s, new_master);
     srv_finish(&s);
 }
 END_TEST
@@ -465,7 +394,7 @@ START_TEST(rollback_by_quit_to_new_master)
     ck_assert_int_eq(wait_children(old, 2, before, 8), 2);
 
     ck_assert_int_eq(kill(old, SIGUSR2), 0);
-    pid_t new_master = wait_new_master(&s, old);
+    pid_t new_master = srv_wait_new_master(&s, old);
     ck_assert_int_eq(kill(new_master, SIGQUIT), 0);
     ck_assert_msg(pid_wait_gone(new_master, WAIT_MS), "new master %d still there after QUIT",
                   (int)new_master);
@@ -494,7 +423,7 @@ START_TEST(rollback_restores_port_file)
     pid_t old = s.pid;
     int port = s.port;
     ck_assert_int_eq(kill(old, SIGUSR2), 0);
-    pid_t new_master = wait_new_master(&s, old);
+    pid_t new_master = srv_wait_new_master(&s, old);
     ck_assert_int_eq(kill(new_master, SIGQUIT), 0);
     ck_assert(pid_wait_gone(new_master, WAIT_MS));
     srv_unguard_pid(new_master);

@@ -116,31 +116,6 @@ assert_socket_0600(const char *path)
                   (unsigned)(st.st_mode & 07777));
 }
 
-static pid_t
-read_pid_at(const char *path)
-{
-    char *text = read_file_all(path, NULL);
-    if (text == NULL)
-        return -1;
-    char *end;
-    long v = strtol(text, &end, 10);
-    free(text);
-    return end != text && v > 0 ? (pid_t)v : -1;
-}
-
-/* `sluice stop` for a master that is not our child; then it must be gone. */
-static void
-cli_stop(const struct srv *s, pid_t pid)
-{
-    char out[1024], want[64];
-    int rc = srv_ctl(s, "stop", out, sizeof(out));
-    snprintf(want, sizeof(want), "stopped (pid %d)", (int)pid);
-    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "sluice stop: exit %d, output:\n%s", rc,
-                  out);
-    ck_assert_msg(pid_wait_gone(pid, WAIT_MS), "master %d still there after sluice stop", (int)pid);
-    srv_unguard_pid(pid);
-}
-
 /* ---- the systemd notify socket ---- */
 
 struct note {
@@ -242,24 +217,6 @@ start_notified(struct srv *s)
                   "READY=1 from pid %d without '%.*s': %s", (int)n.pid, (int)strlen(want) - 1, want,
                   n.text);
     return fd;
-}
-
-/* After USR2: poll until the pid file names a new master (returned, and guarded) and .oldbin
- * the old one. */
-static pid_t
-wait_new_master(const struct srv *s, pid_t old)
-{
-    char oldbin[SRV_PATH_MAX + 8];
-    snprintf(oldbin, sizeof(oldbin), "%s.oldbin", s->pid_file);
-    int64_t deadline = now_ms() + WAIT_MS;
-    pid_t new_master;
-    while ((new_master = srv_read_pid_file(s)) <= 0 || new_master == old ||
-           read_pid_at(oldbin) != old) {
-        ck_assert_msg(now_ms() < deadline, "no new master %d ms after USR2", WAIT_MS);
-        sleep_ms(5);
-    }
-    srv_guard_pid(new_master);
-    return new_master;
 }
 
 /* ---- control socket ---- */
@@ -440,7 +397,7 @@ START_TEST(notify_upgrade_hands_over_mainpid)
         else if (handed && n.pid == old && strstr(n.text, "STOPPING=1") && !old_stop[0])
             snprintf(old_stop, sizeof(old_stop), "%s", n.text);
     }
-    cli_stop(&s, new_master);
+    srv_cli_stop(&s, new_master);
     bool new_stopping = notify_wait(fd, new_master, "STOPPING=1", &n, 1000, seen, sizeof(seen));
     close(fd);
     srv_finish(&s);
@@ -468,7 +425,7 @@ START_TEST(notify_rollback_hands_mainpid_back)
     pid_t old = s.pid;
 
     ck_assert_int_eq(kill(old, SIGUSR2), 0);
-    pid_t new_master = wait_new_master(&s, old);
+    pid_t new_master = srv_wait_new_master(&s, old);
     snprintf(want, sizeof(want), "MAINPID=%d\n", (int)new_master);
     ck_assert_msg(notify_wait(fd, new_master, want, &n, WAIT_MS, seen, sizeof(seen)),
                   "no %.*s from the new master; got:%s", (int)strlen(want) - 1, want, seen);
@@ -523,8 +480,7 @@ START_TEST(socket_activation_adopts_passed_socket)
     snprintf(extra, sizeof(extra), "listen = 127.0.0.1:%d\n", port);
     srv_write_config(&s, extra);
 
-    const char *bin = getenv("SLUICE_BIN");
-    bin = bin != NULL && *bin != '\0' ? bin : "./sluice";
+    const char *bin = sluice_bin();
     int logfd = open(s.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ck_assert_msg(logfd >= 0, "open %s: %s", s.log, strerror(errno));
     fflush(NULL);

@@ -1,18 +1,13 @@
 /* Unit tests for worker/http.c: requests sluice must refuse, each with its status, however the
- * bytes arrive (the driver in check_http.c feeds every input whole, split in two at every
+ * bytes arrive (the driver in http_driver.c feeds every input whole, split in two at every
  * offset, and byte by byte); and http_host_valid. */
+#include "http_driver.h"
 #include "worker/http.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* From check_http.c. */
-extern const struct http_limits th_default_limits, th_small_limits;
-void th_expect_error(const char *in, size_t len, const struct http_limits *lim, int status,
-                     int headers_done);
-void th_expect_ok(const char *in, size_t len, const struct http_limits *lim, int nreqs);
 
 #define ERR(lit, status) th_expect_error(lit, sizeof(lit) - 1, &th_default_limits, status, -1)
 #define OK(lit) th_expect_ok(lit, sizeof(lit) - 1, &th_default_limits, 1)

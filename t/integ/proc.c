@@ -1,0 +1,501 @@
+/* Integration-test helpers for files, processes and the CLI: whole-file I/O, /proc probes of
+ * the processes a test started, bounded runs of the sluice command line (with the upgrade and
+ * stop helpers built on it), and error-log searches. Declared in harness.h; the instance
+ * lifecycle and its guard are in harness.c, the HTTP client in client.c. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include "harness.h"
+
+#include <check.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STATE_WAIT_MS 10000 /* bound on each process state change the helpers wait for */
+
+/* ---- time ---- */
+
+int64_t
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+sleep_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+/* ---- files ---- */
+
+void
+write_file(const char *path, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_msg(n > 0, "write %s: %s", path, strerror(errno));
+        p += n;
+        len -= (size_t)n;
+    }
+    ck_assert_msg(close(fd) == 0, "close %s: %s", path, strerror(errno));
+}
+
+char *
+read_file_all(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 4096, used = 0;
+    char *buf = malloc(cap);
+    ck_assert_ptr_nonnull(buf);
+    for (;;) {
+        if (used + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            ck_assert_ptr_nonnull(buf);
+        }
+        ssize_t n = read(fd, buf + used, cap - used - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    close(fd);
+    buf[used] = '\0';
+    if (len != NULL)
+        *len = used;
+    return buf;
+}
+
+/* mkdir -p for the parents of `path` (not the last component). */
+static void
+mkdir_parents(const char *path)
+{
+    char buf[SRV_PATH_MAX * 2];
+    ck_assert_msg(strlen(path) < sizeof(buf), "path too long: %s", path);
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", buf,
+                      strerror(errno));
+        *p = '/';
+    }
+}
+
+void
+srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len)
+{
+    char path[SRV_PATH_MAX * 2];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->root, relpath);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", relpath);
+    mkdir_parents(path);
+    write_file(path, data, len);
+}
+
+void
+srv_set_mtime(const struct srv *s, const char *rel, time_t sec, long nsec)
+{
+    char path[SRV_PATH_MAX * 2];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->root, rel);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", rel);
+    struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
+    ck_assert_msg(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s: %s", path, strerror(errno));
+}
+
+/* ---- processes ---- */
+
+const char *
+sluice_bin(void)
+{
+    const char *bin = getenv("SLUICE_BIN");
+    return bin != NULL && *bin != '\0' ? bin : "./sluice";
+}
+
+void
+child_setup_fds(int outfd, int errfd)
+{
+    /* Lift the targets above 2 first: run without stdin (as CI is), one may be fd 0. */
+    outfd = fcntl(outfd, F_DUPFD, 10);
+    errfd = fcntl(errfd, F_DUPFD, 10);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (outfd < 0 || errfd < 0 || devnull < 0 || dup2(devnull, 0) < 0 || dup2(outfd, 1) < 0 ||
+        dup2(errfd, 2) < 0)
+        _exit(126);
+    close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+bool
+pid_alive(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p != NULL && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+bool
+pid_wait_gone(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        srv_reap_exited();
+        if (!pid_alive(pid))
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return (x > y) - (x < y);
+}
+
+int
+worker_pids(pid_t master, pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        /* "pid (comm) S ppid ...": comm may hold spaces and parens, so parse after the last ')'. */
+        const char *p = strrchr(buf, ')');
+        char state;
+        int ppid;
+        if (p == NULL || sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+            continue;
+        if (ppid != master || state == 'Z' || state == 'X')
+            continue;
+        if (n < max)
+            pids[n] = (pid_t)atoi(de->d_name);
+        n++;
+    }
+    closedir(d);
+    qsort(pids, (size_t)(n < max ? n : max), sizeof(pid_t), pid_cmp);
+    return n;
+}
+
+bool
+pids_contain(const pid_t *pids, int n, pid_t pid)
+{
+    for (int i = 0; i < n; i++)
+        if (pids[i] == pid)
+            return true;
+    return false;
+}
+
+bool
+worker_pids_wait(pid_t master, int want, pid_t *pids, int max, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (worker_pids(master, pids, max) == want)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(5);
+    }
+}
+
+pid_t
+read_pid_at(const char *path)
+{
+    char *text = read_file_all(path, NULL);
+    if (text == NULL)
+        return -1;
+    char *end;
+    long v = strtol(text, &end, 10);
+    pid_t pid = end != text && (*end == '\n' || *end == '\0') && v > 0 ? (pid_t)v : -1;
+    free(text);
+    return pid;
+}
+
+const char *
+proc_cmdline(pid_t pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    char *text = read_file_all(path, NULL);
+    snprintf(buf, len, "%s", text != NULL ? text : "");
+    free(text);
+    return buf;
+}
+
+long long
+proc_cpu_ticks(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *text = read_file_all(path, NULL);
+    ck_assert_msg(text != NULL, "%s: cannot read", path);
+    const char *p = strrchr(text, ')');
+    unsigned long long ut = 0, st = 0;
+    int n = p != NULL
+                ? sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st)
+                : 0;
+    free(text);
+    ck_assert_msg(n == 2, "%s: cannot parse utime/stime", path);
+    return (long long)(ut + st);
+}
+
+/* ---- CLI ---- */
+
+static int
+tmp_file(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[SRV_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/sluice-cmd-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
+    int fd = mkostemp(path, O_CLOEXEC);
+    ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
+    unlink(path);
+    return fd;
+}
+
+static void
+read_back(int fd, char *buf, size_t buflen)
+{
+    size_t used = 0;
+    lseek(fd, 0, SEEK_SET);
+    while (buflen > 0 && used + 1 < buflen) {
+        ssize_t n = read(fd, buf + used, buflen - used - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        used += (size_t)n;
+    }
+    if (buflen > 0)
+        buf[used] = '\0';
+    close(fd);
+}
+
+static void
+check_no_sanitizer(const char *text)
+{
+    static const char *const bad[] = {"AddressSanitizer", "LeakSanitizer", "runtime error:"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(strstr(text, bad[i]) == NULL, "sluice CLI output holds '%s':\n%s", bad[i],
+                      text);
+}
+
+int
+run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t errlen,
+           int timeout_ms)
+{
+    const char *bin = sluice_bin();
+    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
+                  strerror(errno));
+    const char *argv[32];
+    int argc = 0;
+    argv[argc++] = bin;
+    for (int i = 0; args[i] != NULL; i++) {
+        ck_assert_int_lt(argc, 31);
+        argv[argc++] = args[i];
+    }
+    argv[argc] = NULL;
+
+    /* Files, not pipes: a daemonised master may keep the descriptors open for its whole life,
+     * and we must not wait for it to close them. */
+    int outfd = tmp_file();
+    int errfd = err != NULL ? tmp_file() : outfd;
+    pid_t pid = fork();
+    ck_assert_msg(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        child_setup_fds(outfd, errfd);
+        execv(bin, (char *const *)argv);
+        dprintf(2, "harness: exec %s: %s\n", bin, strerror(errno));
+        _exit(127);
+    }
+
+    int st = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t w = waitpid(pid, &st, WNOHANG);
+        if (w == pid)
+            break;
+        srv_reap_exited();
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            char text[2048], cmd[1024];
+            size_t used = 0;
+            for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
+                used +=
+                    (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
+            read_back(outfd, text, sizeof(text));
+            ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms,
+                         text);
+        }
+        sleep_ms(5);
+    }
+    srv_reap_exited();
+    read_back(outfd, out, outlen);
+    check_no_sanitizer(out);
+    if (err != NULL) {
+        read_back(errfd, err, errlen);
+        check_no_sanitizer(err);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int
+run_cmd(const char *const args[], char *out, size_t outlen)
+{
+    return run_cmd_io(args, out, outlen, NULL, 0, 20000);
+}
+
+int
+srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen)
+{
+    const char *args[] = {"-c", s->cfg, verb, NULL};
+    return run_cmd(args, out, outlen);
+}
+
+void
+srv_cli_stop(const struct srv *s, pid_t pid)
+{
+    char out[1024], want[64];
+    int rc = srv_ctl(s, "stop", out, sizeof(out));
+    snprintf(want, sizeof(want), "stopped (pid %d)", (int)pid);
+    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "sluice stop: exit %d, output:\n%s", rc,
+                  out);
+    ck_assert_msg(pid_wait_gone(pid, STATE_WAIT_MS), "master %d still there after sluice stop",
+                  (int)pid);
+    srv_unguard_pid(pid);
+}
+
+char *
+srv_oldbin_path(const struct srv *s, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s.oldbin", s->pid_file);
+    ck_assert(n > 0 && (size_t)n < len);
+    return buf;
+}
+
+pid_t
+srv_wait_new_master(const struct srv *s, pid_t old)
+{
+    char oldbin[SRV_PATH_MAX + 8], want[64];
+    srv_oldbin_path(s, oldbin, sizeof(oldbin));
+    int64_t deadline = now_ms() + STATE_WAIT_MS;
+    pid_t new_master = -1;
+    for (;;) {
+        new_master = srv_read_pid_file(s);
+        if (new_master > 0 && new_master != old && read_pid_at(oldbin) == old)
+            break;
+        ck_assert_msg(now_ms() < deadline,
+                      "%d ms after USR2: pid file names %d, %s names %d (old master %d)",
+                      STATE_WAIT_MS, (int)new_master, oldbin, (int)read_pid_at(oldbin), (int)old);
+        sleep_ms(5);
+    }
+    srv_guard_pid(new_master);
+    snprintf(want, sizeof(want), "%d master: ready: ", (int)new_master);
+    ck_assert_msg(log_wait(s, want, 1, STATE_WAIT_MS), "new master %d: no '%s' in the log",
+                  (int)new_master, want);
+    return new_master;
+}
+
+/* ---- error log ---- */
+
+int
+log_count(const struct srv *s, const char *needle)
+{
+    char *text = read_file_all(s->log, NULL);
+    if (text == NULL)
+        return 0;
+    int n = 0;
+    size_t nlen = strlen(needle);
+    for (const char *p = text; nlen > 0 && (p = strstr(p, needle)) != NULL; p += nlen)
+        n++;
+    free(text);
+    return n;
+}
+
+bool
+log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (log_count(s, needle) >= count)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
+}
+
+bool
+log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
+              size_t outlen)
+{
+    char *text = read_file_all(s->log, NULL);
+    bool found = false;
+    for (char *line = text; line != NULL && *line != '\0' && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (strstr(line, a) && strstr(line, b) && (c == NULL || strstr(line, c))) {
+            if (out != NULL)
+                snprintf(out, outlen, "%s", line);
+            found = true;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(text);
+    return found;
+}
