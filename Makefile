@@ -13,7 +13,7 @@ EXTRA_LDFLAGS ?=
 
 # Debian packages: what the build needs, then what the tests and `make run` use.
 DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libhttp-parser-dev libinih-dev check
-DEB_TOOLS := curl openssl procps clang libclang-rt-14-dev
+DEB_TOOLS := curl openssl procps clang libclang-rt-14-dev clang-format
 DEB_ALL   := $(DEB_BUILD) $(DEB_TOOLS)
 
 SRC_COMMON := $(sort $(wildcard common/*.c))
@@ -25,7 +25,8 @@ OBJ_LIB  := $(patsubst %.c,$(BUILD)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 OBJ_MAIN := $(patsubst %.c,$(BUILD)/%.o,$(SRC_MASTER))
 OBJ_TEST := $(patsubst %.c,$(BUILD)/%.o,$(SRC_TEST))
 
-.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run bench format clean
+.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run bench format format-check \
+  clean
 .DEFAULT_GOAL := all
 
 all: check-deps $(BIN)
@@ -69,7 +70,7 @@ run: deps
 	./$(BIN)
 
 test: deps
-	@$(MAKE) --no-print-directory all $(BUILD)/t/run
+	@$(MAKE) --no-print-directory format-check all $(BUILD)/t/run
 	SLUICE_BIN=./$(BIN) ./$(BUILD)/t/run
 	@$(MAKE) --no-print-directory fuzz-run
 
@@ -146,9 +147,18 @@ bench: all
 	t/bench/syscalls $(BENCH_ARGS)
 	t/bench/slow_downloads $(BENCH_ARGS)
 
+# Every C file of the tree, formatted with the root .clang-format; `make test` fails on one
+# that is not, and names it.
+FORMAT_FILES = $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c) \
+  $(wildcard */*.h t/*/*.h)
+
 format:
-	clang-format -i $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c) \
-	  $(wildcard */*.h t/*/*.h)
+	clang-format -i $(FORMAT_FILES)
+
+format-check:
+	@bad=$$(for f in $(FORMAT_FILES); do \
+	  clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
+	if [ -n "$$bad" ]; then echo "sluice: not formatted (run 'make format'):" $$bad; exit 1; fi
 
 clean:
 	rm -rf build $(BIN)

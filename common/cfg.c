@@ -5,10 +5,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <ini.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -394,8 +394,7 @@ struct load {
     bool failed;
 };
 
-static void
-load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 load_fail(struct load *ld, const char *fmt, ...)
@@ -549,8 +548,7 @@ check_identity(const struct cfg *cfg, char *err, size_t errlen)
     struct passwd *pw = NULL;
     struct group *gr = NULL;
     if (cfg->group[0] && !cfg->user[0]) {
-        snprintf(err, errlen, "%s:%d: group: needs user to be set too", cfg->file,
-                 cfg->group_line);
+        snprintf(err, errlen, "%s:%d: group: needs user to be set too", cfg->file, cfg->group_line);
         return -1;
     }
     if (cfg->user[0] && (pw = getpwnam(cfg->user)) == NULL) {

@@ -43,7 +43,7 @@ struct cfg {
     char root[CFG_PATH_MAX]; /* absolute */
     char index[CFG_MAX_INDEX][256];
     int nindex;
-    int workers;         /* resolved: "auto" becomes the online CPU count */
+    int workers; /* resolved: "auto" becomes the online CPU count */
     bool reuseport;
     int backlog;
     int max_connections; /* resolved per worker */
@@ -52,22 +52,22 @@ struct cfg {
     int64_t send_timeout_ms;
     int64_t graceful_timeout_ms;
     int64_t body_timeout_ms;
-    int64_t send_min_rate;         /* bytes per second, 0 = off */
+    int64_t send_min_rate; /* bytes per second, 0 = off */
     int64_t send_min_rate_period_ms;
     int64_t max_request_line;
     int64_t max_header_size;
     int max_headers;
     int64_t max_body_size;
     int max_keepalive_requests;
-    int max_connections_per_ip;    /* 0 = off */
-    int64_t worker_memory_limit;   /* bytes, 0 = off */
-    char pid_file[CFG_PATH_MAX];  /* absolute */
+    int max_connections_per_ip;        /* 0 = off */
+    int64_t worker_memory_limit;       /* bytes, 0 = off */
+    char pid_file[CFG_PATH_MAX];       /* absolute */
     char control_socket[CFG_PATH_MAX]; /* absolute; "" = next to pid_file */
-    char port_file[CFG_PATH_MAX]; /* absolute */
-    char error_log[CFG_PATH_MAX]; /* "stderr" or absolute */
+    char port_file[CFG_PATH_MAX];      /* absolute */
+    char error_log[CFG_PATH_MAX];      /* "stderr" or absolute */
     enum cfg_log_level log_level;
-    char user[64];  /* "" = unset */
-    char group[64]; /* "" = the user's primary group */
+    char user[64];            /* "" = unset */
+    char group[64];           /* "" = the user's primary group */
     int worker_rlimit_nofile; /* 0 = raise the soft limit to the hard one */
     bool cpu_affinity;
 
@@ -86,7 +86,7 @@ struct cfg {
     int64_t small_file_cache;
     bool max_connections_auto;
     int64_t worker_watchdog_ms; /* 0 = off */
-    int max_requests; /* 0 = off */
+    int max_requests;           /* 0 = off */
     int max_requests_jitter;
 
     int root_line; /* config line of root, 0 when it is the default */
@@ -120,7 +120,7 @@ int cfg_check(const struct cfg *cfg, char *err, size_t errlen);
 int cfg_parse_bool(const char *s, bool *out, const char **why);
 int cfg_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
                   const char **why); /* decimal digits only: no sign, so never negative */
-int cfg_parse_size(const char *s, int64_t *out, const char **why); /* 4k, 1m, 2g, bytes */
+int cfg_parse_size(const char *s, int64_t *out, const char **why);        /* 4k, 1m, 2g, bytes */
 int cfg_parse_duration_ms(const char *s, int64_t *out, const char **why); /* 15s, 500ms, 2m, 1h */
 int cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why);
 

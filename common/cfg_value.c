@@ -86,10 +86,9 @@ parse_with_unit(const char *s, const struct unit *units, int64_t bare, int64_t *
 int
 cfg_parse_size(const char *s, int64_t *out, const char **why)
 {
-    static const struct unit units[] = {{"k", 1024},          {"K", 1024},
-                                        {"m", 1024 * 1024},   {"M", 1024 * 1024},
-                                        {"g", 1024LL << 20},  {"G", 1024LL << 20},
-                                        {NULL, 0}};
+    static const struct unit units[] = {
+        {"k", 1024},         {"K", 1024},         {"m", 1024 * 1024}, {"M", 1024 * 1024},
+        {"g", 1024LL << 20}, {"G", 1024LL << 20}, {NULL, 0}};
     if (parse_with_unit(s, units, 1, out) < 0) {
         if (why)
             *why = "expected a size such as 512, 16k, 1m or 2g";
@@ -126,9 +125,8 @@ cfg_absolute_path(const char *in, char *out, size_t outlen)
             ;
     if (strcmp(in, ".") == 0 || *in == '\0')
         return snprintf(out, outlen, "%s", cwd) < (int)outlen ? 0 : -1;
-    return snprintf(out, outlen, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, in) < (int)outlen
-               ? 0
-               : -1;
+    return snprintf(out, outlen, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, in) < (int)outlen ? 0
+                                                                                              : -1;
 }
 
 void
@@ -229,4 +227,3 @@ cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
     cfg_format_addr((struct sockaddr *)&out->addr, out->addrlen, out->text, sizeof(out->text));
     return 0;
 }
-

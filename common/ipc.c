@@ -43,7 +43,9 @@ ipc_recv(int sock, struct ipc_msg *msg, int *fds, int *nfds)
         char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
         struct cmsghdr align;
     } ctl;
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.buf,
                         .msg_controllen = sizeof(ctl.buf)};
     *nfds = 0;
     ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);

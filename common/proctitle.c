@@ -9,7 +9,7 @@
 
 extern char **environ;
 
-static char *area;    /* start of argv[0] */
+static char *area; /* start of argv[0] */
 /* Not static: globals the compiler must keep, so LeakSanitizer sees the copies as reachable. */
 char **proctitle_env;
 char **proctitle_env_strings;

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 
 struct ip_entry {
-    uint8_t used;   /* ever used: lookups probe past it even when its counts are all zero */
+    uint8_t used; /* ever used: lookups probe past it even when its counts are all zero */
     uint8_t family;
     uint8_t addr[16];
     uint16_t count[SHM_COLUMNS];
@@ -40,8 +40,8 @@ shm_worker_state_name(uint32_t state)
 struct shm *
 shm_create(void)
 {
-    struct shm *shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    struct shm *shm =
+        mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shm == MAP_FAILED)
         return NULL;
     pthread_mutexattr_t attr;

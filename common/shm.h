@@ -23,9 +23,9 @@ struct shm;
 /* What a worker is doing, for the watchdog's log line. */
 enum shm_worker_state {
     SHM_W_STARTING,
-    SHM_W_WAITING,  /* in epoll_wait */
-    SHM_W_EVENTS,   /* dispatching events */
-    SHM_W_TIMERS,   /* expiring timeouts */
+    SHM_W_WAITING, /* in epoll_wait */
+    SHM_W_EVENTS,  /* dispatching events */
+    SHM_W_TIMERS,  /* expiring timeouts */
     SHM_W_STOPPING,
 };
 

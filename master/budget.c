@@ -29,8 +29,9 @@ check_nofile(const struct cfg *cfg)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 0;
-    unsigned long long limit = cfg->worker_rlimit_nofile ? (unsigned long long)cfg->worker_rlimit_nofile
-                                                         : (unsigned long long)rl.rlim_max;
+    unsigned long long limit = cfg->worker_rlimit_nofile
+                                   ? (unsigned long long)cfg->worker_rlimit_nofile
+                                   : (unsigned long long)rl.rlim_max;
     unsigned long long need = 2ULL * (unsigned long long)cfg->max_connections +
                               (unsigned long long)cfg->open_file_cache + 32;
     if (cfg->worker_rlimit_nofile && limit > rl.rlim_max && geteuid() != 0) {
@@ -121,8 +122,9 @@ check_ports(const struct cfg *cfg)
             setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0) {
             if (errno == EADDRINUSE && ours)
-                fprintf(stderr, "sluice: %s:%d: listen %s is in use by this configuration's "
-                                "running instance (pid %d): fine for a reload\n",
+                fprintf(stderr,
+                        "sluice: %s:%d: listen %s is in use by this configuration's "
+                        "running instance (pid %d): fine for a reload\n",
                         where(cfg), l->line, l->text, (int)pid);
             else {
                 fprintf(stderr, "sluice: %s:%d: listen %s: %s\n", where(cfg), l->line, l->text,

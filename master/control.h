@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 struct control_ops {
-    void (*reload)(void);               /* must end in control_reload_done, now or later */
+    void (*reload)(void); /* must end in control_reload_done, now or later */
     void (*stop)(bool graceful);
     void (*reopen)(void);
     void (*status)(char *buf, size_t len); /* status lines, "ok" first */

@@ -3,9 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -305,8 +305,7 @@ listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen)
         for (int k = 0; k < i && g >= 0; k++)
             twice |= idx[k] == g;
         if (twice || (g < 0 && free_slot < 0)) {
-            snprintf(why, sizeof(why), twice ? "%s is given twice" : "too many addresses",
-                     l->text);
+            snprintf(why, sizeof(why), twice ? "%s is given twice" : "too many addresses", l->text);
             goto fail;
         }
         if (g < 0) {

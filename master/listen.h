@@ -13,13 +13,13 @@
 
 struct listen_group {
     bool used;
-    char key[160];            /* configured address + mode: what a reload matches on */
-    struct cfg_listen bound;  /* the address actually bound (port 0 resolved) */
+    char key[160];           /* configured address + mode: what a reload matches on */
+    struct cfg_listen bound; /* the address actually bound (port 0 resolved) */
     bool reuseport;
     int fds[CFG_MAX_WORKERS];
     int nfds;
-    int refs;                 /* generations using this group */
-    bool inherited;           /* from a binary upgrade or systemd; not yet claimed */
+    int refs;       /* generations using this group */
+    bool inherited; /* from a binary upgrade or systemd; not yet claimed */
 };
 
 extern struct listen_group listen_groups[LISTEN_MAX_GROUPS];

@@ -2,7 +2,6 @@
  * running master through its pid file. */
 #include <dirent.h>
 #include <errno.h>
-#include <time.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -10,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cfg.h"
@@ -46,8 +46,8 @@ static const struct {
     enum command cmd;
     int sig;
 } commands[] = {
-    {"start", CMD_START, 0},        {"stop", CMD_STOP, SIGTERM},  {"quit", CMD_QUIT, SIGQUIT},
-    {"reload", CMD_RELOAD, SIGHUP}, {"reopen", CMD_REOPEN, SIGUSR1}, {"status", CMD_STATUS, 0},
+    {"start", CMD_START, 0},           {"stop", CMD_STOP, SIGTERM},     {"quit", CMD_QUIT, SIGQUIT},
+    {"reload", CMD_RELOAD, SIGHUP},    {"reopen", CMD_REOPEN, SIGUSR1}, {"status", CMD_STATUS, 0},
     {"upgrade", CMD_UPGRADE, SIGUSR2},
 };
 
@@ -241,7 +241,7 @@ upgrade(const struct cfg *cfg, pid_t old, const char *ctl_path)
         snprintf(self, sizeof(self), "running (pid %d)", (int)new);
         /* The answer must come from the new master (until it binds the control socket the old
          * one answers there) and show a generation that serves. */
-        if (new && control_query(ctl_path, "status", answer, sizeof(answer), 2000) == 0 &&
+        if (new &&control_query(ctl_path, "status", answer, sizeof(answer), 2000) == 0 &&
             strstr(answer, self) && strstr(answer, " active,"))
             goto ready;
         /* The old master renames its .oldbin back once the new master has exited. */
@@ -249,8 +249,8 @@ upgrade(const struct cfg *cfg, pid_t old, const char *ctl_path)
             break;
     }
     fprintf(stderr, "sluice: upgrade failed: the new master %s; rolling back to pid %d\n",
-            new && alive(new) ? "did not become ready in time" : "did not start", (int)old);
-    if (new && alive(new))
+            new &&alive(new) ? "did not become ready in time" : "did not start", (int)old);
+    if (new &&alive(new))
         kill(new, SIGQUIT);
     return 1;
 ready:
@@ -407,8 +407,7 @@ start(const struct options *o)
         goto fail;
     }
     if (pidfile_write(pid_fd) < 0) {
-        fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file,
-                strerror(errno));
+        fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
         goto fail;
     }
     master_set_argv(o->argv);

@@ -78,8 +78,8 @@ upgrade(void)
     m.upgrade_pid = pid;
     m.upgraded = true;
     snprintf(m.pid_path, sizeof(m.pid_path), "%s", oldbin);
-    log_notice("upgrade: new master started (pid %d); this master's pid file is now %s",
-               (int)pid, oldbin);
+    log_notice("upgrade: new master started (pid %d); this master's pid file is now %s", (int)pid,
+               oldbin);
 }
 
 /* The new master is gone: take the pid file and the control socket back. */
@@ -215,13 +215,15 @@ ctl_status(char *buf, size_t len)
                     "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms "
                     "ago\n",
                     s, (int)p->pid,
-                    p->stopped ? "stopped" : p->ready ? "serving" : "starting",
+                    p->stopped ? "stopped"
+                    : p->ready ? "serving"
+                               : "starting",
                     (unsigned long long)w->connections, (unsigned long long)w->requests,
                     (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
             else if (g->respawn_at[s] && s < g->cfg->workers)
                 n += (size_t)snprintf(buf + n, len - n,
-                                      "  worker %d backing off, respawn in %lld ms (degraded)\n",
-                                      s, (long long)(g->respawn_at[s] - now));
+                                      "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
+                                      (long long)(g->respawn_at[s] - now));
         }
     }
 }
@@ -330,8 +332,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
     g->id = ++m.next_gen_id;
     memset(g->adopter, -1, sizeof(g->adopter));
     proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
-    log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers,
-               cfg->root);
+    log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
     for (int s = 0; s < cfg->workers; s++)
         if (spawn(g, s) < 0) {
             start_stop(STOP_FAST, 1);

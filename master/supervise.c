@@ -118,17 +118,20 @@ spawn(struct gen *g, int slot)
     }
     if (pid == 0) {
         struct worker_args args = {
-            .cfg = g->cfg, .slot = slot, .generation = g->id,
-            .ipc_fd = sv[1], .master_pid = master_pid,
-            .shm = m.shm, .shm_column = shm_column(g, slot),
+            .cfg = g->cfg,
+            .slot = slot,
+            .generation = g->id,
+            .ipc_fd = sv[1],
+            .master_pid = master_pid,
+            .shm = m.shm,
+            .shm_column = shm_column(g, slot),
         };
         close(sv[0]);
         child_close_fds(g, slot, &args);
         worker_main(&args);
     }
     close(sv[1]);
-    *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g,
-                       .slot = slot};
+    *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g, .slot = slot};
 
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
     if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0)
@@ -187,7 +190,8 @@ rebalance(struct gen *g)
         int a = g->adopter[s];
         if (s < g->cfg->workers && serving(&g->procs[s])) {
             if (a >= 0 && g->procs[a].pid) {
-                struct ipc_msg msg = {.type = IPC_RELEASE, .slot = (uint32_t)s, .generation = g->id};
+                struct ipc_msg msg = {
+                    .type = IPC_RELEASE, .slot = (uint32_t)s, .generation = g->id};
                 ipc_send(g->procs[a].ipc_fd, &msg, NULL, 0);
             }
             g->adopter[s] = -1;
@@ -242,8 +246,8 @@ gen_promote(struct gen *g)
     g->state = GEN_ACTIVE;
     write_port_file(g);
     if (old) {
-        log_notice("generation %u ready (%d workers); generation %u finishing its requests",
-                   g->id, g->cfg->workers, old->id);
+        log_notice("generation %u ready (%d workers); generation %u finishing its requests", g->id,
+                   g->cfg->workers, old->id);
         retire(old, SIGQUIT);
     } else {
         log_notice("ready: %d workers", g->cfg->workers);
@@ -425,14 +429,14 @@ reap(void)
             ; /* counted, summarised later */
         else if (WIFSIGNALED(status))
             LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
-                   "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot,
-                   (int)pid, g->id, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+                   "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot, (int)pid,
+                   g->id, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
         else
             LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
-                   : expected                 ? LOG_LVL_INFO
-                                              : LOG_LVL_NOTICE,
-                   0, "worker %d (pid %d, generation %u) exited with status %d", p->slot,
-                   (int)pid, g->id, WEXITSTATUS(status));
+                   : expected               ? LOG_LVL_INFO
+                                            : LOG_LVL_NOTICE,
+                   0, "worker %d (pid %d, generation %u) exited with status %d", p->slot, (int)pid,
+                   g->id, WEXITSTATUS(status));
         close(p->ipc_fd);
         p->pid = 0;
         p->ipc_fd = -1;
@@ -552,8 +556,8 @@ scale(int delta)
     int n = g->cfg->workers;
     if (delta > 0) {
         if (n == CFG_MAX_WORKERS || g->procs[n].pid) {
-            log_warnx("TTIN ignored: %s", n == CFG_MAX_WORKERS ? "at 64 workers"
-                                                                : "that slot is still draining");
+            log_warnx("TTIN ignored: %s",
+                      n == CFG_MAX_WORKERS ? "at 64 workers" : "that slot is still draining");
             return;
         }
         for (int k = 0; k < g->cfg->nlisten; k++)
@@ -672,4 +676,3 @@ run_timers(int64_t now)
     }
     return next;
 }
-

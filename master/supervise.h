@@ -10,20 +10,20 @@
 #include "common/cfg.h"
 #include "common/shm.h"
 
-#define MAX_GENS 4                /* active, starting, and up to two being retired */
+#define MAX_GENS 4 /* active, starting, and up to two being retired */
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
-#define QUICK_DEATH_MS 1000       /* a worker dying sooner than this backs its slot off */
-#define BACKOFF_RESET_MS 60000    /* a worker living this long resets its slot's back-off */
-#define CUT_SHORT_KILL_MS 1000   /* a generation cut short by a reload gets this long */
-#define FAST_STOP_KILL_MS 10000   /* TERM'd workers still alive after this are killed */
+#define QUICK_DEATH_MS 1000     /* a worker dying sooner than this backs its slot off */
+#define BACKOFF_RESET_MS 60000  /* a worker living this long resets its slot's back-off */
+#define CUT_SHORT_KILL_MS 1000  /* a generation cut short by a reload gets this long */
+#define FAST_STOP_KILL_MS 10000 /* TERM'd workers still alive after this are killed */
 
 enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
 
 struct gen;
 
 struct proc {
-    pid_t pid; /* 0 = no process in this slot */
+    pid_t pid;                /* 0 = no process in this slot */
     int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
     int ipc_fd;
     bool ready;
@@ -61,12 +61,12 @@ struct master {
     int exit_status;
     bool started; /* the first generation has been ready */
     struct shm *shm;
-    pid_t upgrade_pid;    /* the new master of a binary upgrade, while it lives */
-    bool upgraded;        /* paths now belong to that new master */
-    bool reload_pending;  /* a reload waits for a cut-short generation to exit */
-    bool from_upgrade;    /* started by a binary upgrade: the old master is our parent */
+    pid_t upgrade_pid;   /* the new master of a binary upgrade, while it lives */
+    bool upgraded;       /* paths now belong to that new master */
+    bool reload_pending; /* a reload waits for a cut-short generation to exit */
+    bool from_upgrade;   /* started by a binary upgrade: the old master is our parent */
     pid_t parent_master;
-    bool winched;         /* WINCH: workers stopped for the new master; none respawned */
+    bool winched;                 /* WINCH: workers stopped for the new master; none respawned */
     char pid_path[CFG_PATH_MAX];  /* the pid file this master holds (.oldbin after USR2) */
     char port_path[CFG_PATH_MAX]; /* the port file last written */
 };

@@ -1,8 +1,8 @@
 /* Directory listings for autoindex = on, written to a memfd so the page costs no worker heap
  * however large the directory, and goes out with sendfile like any file. */
 #include <dirent.h>
-#include <stdbool.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +36,23 @@ put_html(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': fputs("&amp;", f); break;
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '"': fputs("&quot;", f); break;
-        case '\'': fputs("&#39;", f); break;
-        default: fputc(*s, f);
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
+        case '\'':
+            fputs("&#39;", f);
+            break;
+        default:
+            fputc(*s, f);
         }
     }
 }
@@ -75,8 +86,8 @@ collect(int dir_fd, bool dotfiles, struct entry **out, int *count, bool *truncat
     *truncated = false;
     while ((de = readdir(d)) != NULL) {
         struct stat st;
-        if (de->d_name[0] == '.' && (!dotfiles || !strcmp(de->d_name, ".") ||
-                                     !strcmp(de->d_name, "..")))
+        if (de->d_name[0] == '.' &&
+            (!dotfiles || !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")))
             continue;
         if (fstatat(dir_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
             continue;
@@ -106,8 +117,7 @@ collect(int dir_fd, bool dotfiles, struct entry **out, int *count, bool *truncat
 }
 
 int
-autoindex_build(int dir_fd, const char *shown_path, size_t shown_len, bool dotfiles,
-                off_t *size)
+autoindex_build(int dir_fd, const char *shown_path, size_t shown_len, bool dotfiles, off_t *size)
 {
     struct entry *v = NULL;
     int n = 0;

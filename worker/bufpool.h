@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 struct bufpool {
-    size_t size;       /* bytes per buffer */
-    int keep;          /* free buffers cached at most */
-    void *free;        /* singly linked through the first word of each free buffer */
+    size_t size; /* bytes per buffer */
+    int keep;    /* free buffers cached at most */
+    void *free;  /* singly linked through the first word of each free buffer */
     int nfree;
     int nused;
 };

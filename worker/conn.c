@@ -8,11 +8,11 @@
 #include "worker/conn.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -26,8 +26,8 @@
 #include "worker/ofc.h"
 #include "worker/resp.h"
 
-#define BUF_CACHE 64                /* free buffers of each kind kept per worker */
-#define RESP_SLACK 1024             /* response header room beyond the longest target */
+#define BUF_CACHE 64    /* free buffers of each kind kept per worker */
+#define RESP_SLACK 1024 /* response header room beyond the longest target */
 
 enum conn_state {
     CONN_IDLE,    /* between requests, no buffer */
@@ -52,9 +52,9 @@ struct conn {
     struct tq_node rate_timer; /* on tq_rate while a response is sending (send_min_rate) */
     const struct transport *tp;
     void *tp_ctx;
-    struct ibuf *in;   /* NULL when idle */
-    struct resp *out;  /* response header being sent, NULL otherwise */
-    struct conn *next; /* free list or reap list */
+    struct ibuf *in;          /* NULL when idle */
+    struct resp *out;         /* response header being sent, NULL otherwise */
+    struct conn *next;        /* free list or reap list */
     struct ofc_entry *file;   /* what the parts read from (a reference), NULL when nothing */
     off_t file_pos, file_end; /* file bytes of the current part still to send */
     const char *body;         /* the current part's bytes in memory (body[0] is file_off) */

@@ -123,8 +123,8 @@ request_line_ok(const char *s, size_t n)
     if (i == t || i == n || s[i] != ' ')
         return false;
     i++;
-    return n - i == 8 && memcmp(s + i, "HTTP/", 5) == 0 && is_digit(s[i + 5]) &&
-           s[i + 6] == '.' && is_digit(s[i + 7]);
+    return n - i == 8 && memcmp(s + i, "HTTP/", 5) == 0 && is_digit(s[i + 5]) && s[i + 6] == '.' &&
+           is_digit(s[i + 7]);
 }
 
 /* Step 1: the raw header bytes. Offsets are absolute in the buffer, so bytes already scanned
@@ -182,14 +182,14 @@ scan_header_bytes(struct http_req *req, const char *data, size_t len)
  * inside an extension. Disagreeing with a front proxy about where a chunk ends is how requests
  * get smuggled, so every framing byte must be exactly what RFC 9112 7.1 says. */
 enum chunk_state {
-    CH_SIZE,       /* first hex digit of a chunk size */
-    CH_SIZE_MORE,  /* more digits, BWS, ';' or CR */
-    CH_EXT,        /* inside chunk extensions: up to CR */
-    CH_SIZE_LF,    /* LF after the size line */
-    CH_DATA,       /* chunk_left data bytes */
-    CH_DATA_CR,    /* CR after data */
-    CH_DATA_LF,    /* LF after data */
-    CH_TRAILER,    /* start of a trailer line, or CR of the final empty line */
+    CH_SIZE,      /* first hex digit of a chunk size */
+    CH_SIZE_MORE, /* more digits, BWS, ';' or CR */
+    CH_EXT,       /* inside chunk extensions: up to CR */
+    CH_SIZE_LF,   /* LF after the size line */
+    CH_DATA,      /* chunk_left data bytes */
+    CH_DATA_CR,   /* CR after data */
+    CH_DATA_LF,   /* LF after data */
+    CH_TRAILER,   /* start of a trailer line, or CR of the final empty line */
     CH_TRAILER_LINE,
     CH_TRAILER_LF, /* LF ending a trailer line */
     CH_FINAL_LF,   /* LF of the final empty line */
@@ -334,13 +334,20 @@ static enum http_verb
 verb_of(unsigned method)
 {
     switch (method) {
-    case HTTP_GET: return VERB_GET;
-    case HTTP_HEAD: return VERB_HEAD;
-    case HTTP_POST: return VERB_POST;
-    case HTTP_PUT: return VERB_PUT;
-    case HTTP_DELETE: return VERB_DELETE;
-    case HTTP_OPTIONS: return VERB_OPTIONS;
-    default: return VERB_OTHER;
+    case HTTP_GET:
+        return VERB_GET;
+    case HTTP_HEAD:
+        return VERB_HEAD;
+    case HTTP_POST:
+        return VERB_POST;
+    case HTTP_PUT:
+        return VERB_PUT;
+    case HTTP_DELETE:
+        return VERB_DELETE;
+    case HTTP_OPTIONS:
+        return VERB_OPTIONS;
+    default:
+        return VERB_OTHER;
     }
 }
 

@@ -54,9 +54,9 @@ struct http_req {
     enum http_verb verb;
     const char *method_name; /* static string, for logs and Allow checks */
     unsigned short major, minor;
-    bool keep_alive;   /* the client allows another request on this connection */
+    bool keep_alive; /* the client allows another request on this connection */
     bool expect_continue;
-    bool has_body;     /* Content-Length > 0 or chunked */
+    bool has_body; /* Content-Length > 0 or chunked */
     bool chunked;
     int64_t content_length; /* -1 when absent */
     struct http_span target;
@@ -65,9 +65,9 @@ struct http_req {
     int nheaders;
     size_t header_end; /* offset just past the header section */
 
-    int status;       /* 0, or the error status the request must get (400, 431, ...) */
+    int status; /* 0, or the error status the request must get (400, 431, ...) */
     bool headers_done;
-    bool complete;    /* whole message, body included, parsed */
+    bool complete; /* whole message, body included, parsed */
     int64_t body_bytes;
 
     /* parser bookkeeping */

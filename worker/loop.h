@@ -25,8 +25,8 @@ struct loop {
     int epfd;
     int root_fd;
     int slot;
-    int64_t now_ms;    /* CLOCK_MONOTONIC, refreshed once per loop iteration */
-    char date[40];     /* cached "Date:" value, refreshed when the second changes */
+    int64_t now_ms;         /* CLOCK_MONOTONIC, refreshed once per loop iteration */
+    char date[40];          /* cached "Date:" value, refreshed when the second changes */
     struct tq tq_header;    /* request started, header section not in yet */
     struct tq tq_body;      /* between two reads of a request body */
     struct tq tq_keepalive; /* idle between requests */
@@ -34,8 +34,8 @@ struct loop {
     struct tq tq_rate;      /* send_min_rate windows of responses in flight */
     bool quitting;          /* graceful stop: no new requests on idle connections */
     struct http_limits limits;
-    struct shm *shm;  /* instance-wide shared region */
-    int shm_column;   /* this process's column in it */
+    struct shm *shm;          /* instance-wide shared region */
+    int shm_column;           /* this process's column in it */
     struct shm_worker *stats; /* this process's figures in it (heartbeat, counters) */
 };
 

@@ -14,22 +14,17 @@ struct ext_type {
 };
 
 static const struct ext_type builtin[] = {
-    {"html", "text/html"},          {"htm", "text/html"},
-    {"css", "text/css"},            {"js", "text/javascript"},
-    {"mjs", "text/javascript"},     {"json", "application/json"},
-    {"txt", "text/plain"},          {"md", "text/markdown"},
-    {"csv", "text/csv"},            {"xml", "application/xml"},
-    {"svg", "image/svg+xml"},       {"png", "image/png"},
-    {"jpg", "image/jpeg"},          {"jpeg", "image/jpeg"},
-    {"gif", "image/gif"},           {"webp", "image/webp"},
-    {"avif", "image/avif"},         {"ico", "image/x-icon"},
-    {"woff", "font/woff"},          {"woff2", "font/woff2"},
-    {"ttf", "font/ttf"},            {"otf", "font/otf"},
-    {"wasm", "application/wasm"},   {"pdf", "application/pdf"},
-    {"zip", "application/zip"},     {"gz", "application/gzip"},
-    {"tar", "application/x-tar"},   {"mp4", "video/mp4"},
-    {"webm", "video/webm"},         {"mp3", "audio/mpeg"},
-    {"ogg", "audio/ogg"},           {"wav", "audio/wav"},
+    {"html", "text/html"},      {"htm", "text/html"},         {"css", "text/css"},
+    {"js", "text/javascript"},  {"mjs", "text/javascript"},   {"json", "application/json"},
+    {"txt", "text/plain"},      {"md", "text/markdown"},      {"csv", "text/csv"},
+    {"xml", "application/xml"}, {"svg", "image/svg+xml"},     {"png", "image/png"},
+    {"jpg", "image/jpeg"},      {"jpeg", "image/jpeg"},       {"gif", "image/gif"},
+    {"webp", "image/webp"},     {"avif", "image/avif"},       {"ico", "image/x-icon"},
+    {"woff", "font/woff"},      {"woff2", "font/woff2"},      {"ttf", "font/ttf"},
+    {"otf", "font/otf"},        {"wasm", "application/wasm"}, {"pdf", "application/pdf"},
+    {"zip", "application/zip"}, {"gz", "application/gzip"},   {"tar", "application/x-tar"},
+    {"mp4", "video/mp4"},       {"webm", "video/webm"},       {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},       {"wav", "audio/wav"},
 };
 
 static struct ext_type *loaded; /* from mime_types, sorted by ext */

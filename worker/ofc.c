@@ -166,8 +166,8 @@ make(const char *key, int status, int fd, const struct stat *st, const char *nam
     if (fd >= 0) {
         e->size = st->st_size;
         e->mtime = st->st_mtim;
-        unsigned long long ns =
-            (unsigned long long)st->st_mtim.tv_sec * 1000000000ULL + (unsigned long long)st->st_mtim.tv_nsec;
+        unsigned long long ns = (unsigned long long)st->st_mtim.tv_sec * 1000000000ULL +
+                                (unsigned long long)st->st_mtim.tv_nsec;
         snprintf(e->etag, sizeof(e->etag), "\"%llx-%llx\"", ns, (unsigned long long)st->st_size);
         httpdate_format(st->st_mtim.tv_sec, e->last_modified);
     }

@@ -20,8 +20,8 @@
 #include "worker/httpdate.h"
 
 struct ofc_entry {
-    int status;  /* 200: a regular file in fd; else the HTTP status of the miss (404, 403) */
-    int fd;      /* -1 for misses */
+    int status; /* 200: a regular file in fd; else the HTTP status of the miss (404, 403) */
+    int fd;     /* -1 for misses */
     off_t size;
     struct timespec mtime;
     char etag[48];

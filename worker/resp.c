@@ -26,28 +26,50 @@ const char *
 resp_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 206: return "Partial Content";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 206:
+        return "Partial Content";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 412:
+        return "Precondition Failed";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -64,8 +86,7 @@ vput(struct resp *out, const char *fmt, va_list ap)
     out->len += (size_t)n;
 }
 
-static void
-put(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void
 put(struct resp *out, const char *fmt, ...)
@@ -137,8 +158,16 @@ resp_error(struct resp *out, const struct http_req *req, int status, const char 
     /* After these the stream cannot be trusted, or the client is too slow, too big, or asks
      * for what this server does not do: close rather than read on. */
     switch (status) {
-    case 400: case 408: case 413: case 414: case 417: case 431:
-    case 500: case 501: case 503: case 505:
+    case 400:
+    case 408:
+    case 413:
+    case 414:
+    case 417:
+    case 431:
+    case 500:
+    case 501:
+    case 503:
+    case 505:
         out->close = true;
         break;
     }

@@ -15,8 +15,8 @@ struct handler;
 extern const struct handler static_handler;
 
 struct static_file {
-    int fd;            /* owned by the caller; -1 unless the result is 200 */
-    bool is_dir;       /* fd is a directory without index file (autoindex = on) */
+    int fd;      /* owned by the caller; -1 unless the result is 200 */
+    bool is_dir; /* fd is a directory without index file (autoindex = on) */
     struct stat st;
     char name[CFG_PATH_MAX]; /* the path opened, relative to root (for the content type) */
 };

@@ -3,9 +3,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/random.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "worker/httpdate.h"
@@ -390,8 +390,8 @@ redirect_slash(const struct http_req *req, struct http_span path, struct http_sp
                struct resp *out)
 {
     resp_start(out, 301);
-    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "",
-                (int)query.n, query.p ? query.p : "");
+    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "", (int)query.n,
+                query.p ? query.p : "");
     resp_header(out, "Content-Length: 0");
     resp_end(out, req);
 }

@@ -20,14 +20,14 @@
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "worker/bufpool.h"
 #include "worker/conn.h"
 #include "worker/loop.h"
-#include "worker/resp.h"
 #include "worker/ofc.h"
+#include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
 #include "worker/transport.h"
-#include "worker/bufpool.h"
 
 #define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
 #define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
@@ -36,20 +36,20 @@
 struct loop loop;
 
 struct listener {
-    struct ev_io io;      /* io.fd -1: unused entry */
-    bool shared;          /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
-    int adopted_slot;     /* -1: this worker's own socket; else the slot it stands in for */
+    struct ev_io io;  /* io.fd -1: unused entry */
+    bool shared;      /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
+    int adopted_slot; /* -1: this worker's own socket; else the slot it stands in for */
 };
 
 /* Entries never move (epoll holds pointers to them); a released entry is reused. */
 #define LISTENERS_MAX (CFG_MAX_LISTEN * CFG_MAX_WORKERS)
 static struct listener listeners[LISTENERS_MAX];
-static int nlisteners; /* entries in use or used before: the scan bound */
-static bool accepting;             /* listeners are in epoll */
-static int64_t accept_resume_ms;   /* EMFILE back-off ends, 0 = none */
-static int64_t quit_deadline_ms;   /* graceful stop gives up here */
+static int nlisteners;           /* entries in use or used before: the scan bound */
+static bool accepting;           /* listeners are in epoll */
+static int64_t accept_resume_ms; /* EMFILE back-off ends, 0 = none */
+static int64_t quit_deadline_ms; /* graceful stop gives up here */
 static int64_t quit_started_ms;
-#define QUIT_FRESH_GRACE_MS 1000    /* a just-accepted silent connection gets this long */
+#define QUIT_FRESH_GRACE_MS 1000   /* a just-accepted silent connection gets this long */
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
 static struct ev_io sig_io, ipc_io;
 static bool stop_now;
@@ -113,8 +113,8 @@ add_listener(int fd, bool shared, int adopted_slot)
         close(fd);
         return NULL;
     }
-    *l = (struct listener){.io = {.fd = fd, .cb = on_accept}, .shared = shared,
-                           .adopted_slot = adopted_slot};
+    *l = (struct listener){
+        .io = {.fd = fd, .cb = on_accept}, .shared = shared, .adopted_slot = adopted_slot};
     watch_listener(l, accepting);
     return l;
 }
@@ -351,8 +351,10 @@ setup(const struct worker_args *args)
     loop.shm = args->shm;
     loop.shm_column = args->shm_column;
     loop.stats = shm_worker(args->shm, args->shm_column);
-    *loop.stats = (struct shm_worker){.pid = getpid(), .generation = args->generation,
-                                      .heartbeat_ms = mono_ms(), .state = SHM_W_STARTING};
+    *loop.stats = (struct shm_worker){.pid = getpid(),
+                                      .generation = args->generation,
+                                      .heartbeat_ms = mono_ms(),
+                                      .state = SHM_W_STARTING};
     loop.slot = args->slot;
     loop.now_ms = mono_ms();
     resp_update_date(time(NULL));
@@ -423,8 +425,8 @@ worker_main(const struct worker_args *args)
     struct epoll_event events[EVENTS_MAX];
 
     setup(args);
-    struct ipc_msg ready = {.type = IPC_READY, .slot = (uint32_t)args->slot,
-                            .generation = args->generation};
+    struct ipc_msg ready = {
+        .type = IPC_READY, .slot = (uint32_t)args->slot, .generation = args->generation};
     if (ipc_send(args->ipc_fd, &ready, NULL, 0) < 0)
         fatal("reporting ready to the master");
     log_debug("serving (generation %u)", args->generation);
@@ -443,7 +445,8 @@ worker_main(const struct worker_args *args)
     if (loop.cfg->max_requests) {
         uint64_t jitter = 0;
         if (loop.cfg->max_requests_jitter)
-            jitter = (uint64_t)(getpid() * 2654435761u) % (uint64_t)(loop.cfg->max_requests_jitter + 1);
+            jitter =
+                (uint64_t)(getpid() * 2654435761u) % (uint64_t)(loop.cfg->max_requests_jitter + 1);
         retire_after = (uint64_t)loop.cfg->max_requests + jitter;
     }
 
@@ -483,8 +486,7 @@ worker_main(const struct worker_args *args)
             if (conn_count() == 0)
                 exit(0);
             if (loop.now_ms >= quit_deadline_ms) {
-                log_warnx("graceful_timeout: closing %d connections still in flight",
-                          conn_count());
+                log_warnx("graceful_timeout: closing %d connections still in flight", conn_count());
                 exit(0);
             }
             continue;

@@ -11,11 +11,11 @@
 
 struct worker_args {
     const struct cfg *cfg;
-    int slot;                       /* 0 .. cfg->workers - 1 */
-    int master_pid;                 /* the worker exits when its parent is no longer this */
-    unsigned generation;            /* bumped by each reload */
-    int ipc_fd;                     /* this worker's end of its socketpair with the master */
-    int listen_fds[WORKER_MAX_FDS]; /* sockets this worker accepts on */
+    int slot;                           /* 0 .. cfg->workers - 1 */
+    int master_pid;                     /* the worker exits when its parent is no longer this */
+    unsigned generation;                /* bumped by each reload */
+    int ipc_fd;                         /* this worker's end of its socketpair with the master */
+    int listen_fds[WORKER_MAX_FDS];     /* sockets this worker accepts on */
     bool listen_shared[WORKER_MAX_FDS]; /* shared by all workers: use EPOLLEXCLUSIVE */
     int nlisten;
     struct shm *shm; /* the master's shared region */

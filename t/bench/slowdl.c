@@ -46,7 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HDR_MAX 1024  /* a response header must fit */
+#define HDR_MAX 1024 /* a response header must fit */
 #define EVENTS 1024
 #define DRAIN_READ (1 << 20)
 #define PROBE_LIMIT_MS 5000
@@ -57,20 +57,31 @@ enum phase { P_RAMP, P_HOLD, P_DRAIN, P_END, NPHASES };
 static const char *const phase_names[NPHASES] = {"ramp", "hold", "drain", "end"};
 
 /* Why a transfer failed; counted and printed at the end. */
-enum why { W_CONNECT, W_SEND, W_RESET, W_EOF, W_STATUS, W_HEADER, W_LENGTH, W_EXTRA, W_TIMEOUT,
-           NWHY };
-static const char *const why_names[NWHY] = {"connect", "send", "reset", "eof", "status",
-                                            "header", "length", "extra_bytes", "drain_timeout"};
+enum why {
+    W_CONNECT,
+    W_SEND,
+    W_RESET,
+    W_EOF,
+    W_STATUS,
+    W_HEADER,
+    W_LENGTH,
+    W_EXTRA,
+    W_TIMEOUT,
+    NWHY
+};
+static const char *const why_names[NWHY] = {"connect", "send",        "reset",
+                                            "eof",     "status",      "header",
+                                            "length",  "extra_bytes", "drain_timeout"};
 
 struct dl {
     int fd;
     enum dl_state state;
-    uint16_t hlen;     /* header bytes held in hdr[] while state is D_HEADER */
-    long long got;     /* body bytes */
-    long long len;     /* Content-Length */
-    int64_t start_ms;  /* connect started */
-    int64_t last_ms;   /* last time bytes arrived (or the request went out) */
-    bool draining;     /* one of the drain_active transfers being read at full speed */
+    uint16_t hlen;    /* header bytes held in hdr[] while state is D_HEADER */
+    long long got;    /* body bytes */
+    long long len;    /* Content-Length */
+    int64_t start_ms; /* connect started */
+    int64_t last_ms;  /* last time bytes arrived (or the request went out) */
+    bool draining;    /* one of the drain_active transfers being read at full speed */
 };
 
 static struct dl *dls;
@@ -83,7 +94,7 @@ static size_t request_len;
 static long long want_len = -1; /* -l: expected body length */
 static int rcvbuf = 4096;
 static int drain_rcvbuf = 1 << 20; /* -B: SO_RCVBUF and window clamp in the drain; 0: as is */
-static int drain_max = 256;         /* -D: transfers drained at once */
+static int drain_max = 256;        /* -D: transfers drained at once */
 static long long why_count[NWHY];
 static int n_failed, n_done;
 static int drain_active; /* transfers being drained now, at most drain_max */
@@ -197,8 +208,8 @@ static bool
 parse_header(struct dl *d, const char *hdr, size_t end)
 {
     int status = 0;
-    if (end < 12 || strncmp(hdr, "HTTP/1.", 7) != 0 || sscanf(hdr + 9, "%3d", &status) != 1
-        || status != 200) {
+    if (end < 12 || strncmp(hdr, "HTTP/1.", 7) != 0 || sscanf(hdr + 9, "%3d", &status) != 1 ||
+        status != 200) {
         fail(d, W_STATUS, 0);
         return false;
     }
@@ -328,8 +339,8 @@ probe_once(void)
         if (poll(&p, 1, left) <= 0)
             continue;
         if (!sent) {
-            if (send(fd, probe_request, strlen(probe_request), MSG_NOSIGNAL)
-                != (ssize_t)strlen(probe_request))
+            if (send(fd, probe_request, strlen(probe_request), MSG_NOSIGNAL) !=
+                (ssize_t)strlen(probe_request))
                 goto fail;
             sent = true;
             continue;
@@ -396,8 +407,8 @@ probe_report(void)
         if (s->n + s->failed == 0)
             continue;
         qsort(s->ms, (size_t)s->n, sizeof(double), cmp_double);
-        printf("probe phase=%s n=%d failed=%d max_ms=%.2f median_ms=%.2f\n", phase_names[ph],
-               s->n, s->failed, s->n ? s->ms[s->n - 1] : 0.0, s->n ? s->ms[s->n / 2] : 0.0);
+        printf("probe phase=%s n=%d failed=%d max_ms=%.2f median_ms=%.2f\n", phase_names[ph], s->n,
+               s->failed, s->n ? s->ms[s->n - 1] : 0.0, s->n ? s->ms[s->n / 2] : 0.0);
     }
 }
 
@@ -459,29 +470,62 @@ main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "p:n:u:l:s:H:r:i:b:B:D:w:S:T:xt:")) != -1) {
         switch (opt) {
-        case 'p': port = atoi(optarg); break;
-        case 'n': n_dl = atoi(optarg); break;
-        case 'u': path = optarg; break;
-        case 'l': want_len = atoll(optarg); break;
-        case 's': small = optarg; break;
-        case 'H': hold_s = atoi(optarg); break;
-        case 'r': per_round = atoi(optarg); break;
-        case 'i': interval_ms = atoi(optarg); break;
-        case 'b': rcvbuf = atoi(optarg); break;
-        case 'B': drain_rcvbuf = atoi(optarg); break;
-        case 'D': drain_max = atoi(optarg); break;
-        case 'w': max_connecting = atoi(optarg); break;
-        case 'S': stall_s = atoi(optarg); break;
-        case 'T': drain_s = atoi(optarg); break;
-        case 'x': drain = false; break;
-        case 't': deadline_s = atoi(optarg); break;
-        default: usage();
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'n':
+            n_dl = atoi(optarg);
+            break;
+        case 'u':
+            path = optarg;
+            break;
+        case 'l':
+            want_len = atoll(optarg);
+            break;
+        case 's':
+            small = optarg;
+            break;
+        case 'H':
+            hold_s = atoi(optarg);
+            break;
+        case 'r':
+            per_round = atoi(optarg);
+            break;
+        case 'i':
+            interval_ms = atoi(optarg);
+            break;
+        case 'b':
+            rcvbuf = atoi(optarg);
+            break;
+        case 'B':
+            drain_rcvbuf = atoi(optarg);
+            break;
+        case 'D':
+            drain_max = atoi(optarg);
+            break;
+        case 'w':
+            max_connecting = atoi(optarg);
+            break;
+        case 'S':
+            stall_s = atoi(optarg);
+            break;
+        case 'T':
+            drain_s = atoi(optarg);
+            break;
+        case 'x':
+            drain = false;
+            break;
+        case 't':
+            deadline_s = atoi(optarg);
+            break;
+        default:
+            usage();
         }
     }
-    if (port <= 0 || port > 65535 || n_dl <= 0 || !path || !small || hold_s < 0
-        || per_round <= 0 || per_round > 65536 || interval_ms <= 0 || max_connecting <= 0
-        || stall_s <= 0 || drain_max <= 0 || drain_rcvbuf < 0 || drain_s <= 0 || deadline_s <= 0 || strlen(path) > 256
-        || strlen(small) > 256)
+    if (port <= 0 || port > 65535 || n_dl <= 0 || !path || !small || hold_s < 0 || per_round <= 0 ||
+        per_round > 65536 || interval_ms <= 0 || max_connecting <= 0 || stall_s <= 0 ||
+        drain_max <= 0 || drain_rcvbuf < 0 || drain_s <= 0 || deadline_s <= 0 ||
+        strlen(path) > 256 || strlen(small) > 256)
         usage();
     deadline_ms = now_ms() + (int64_t)deadline_s * 1000;
 
@@ -497,8 +541,8 @@ main(int argc, char **argv)
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    request_len = (size_t)snprintf(request, sizeof(request),
-                                   "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", path);
+    request_len =
+        (size_t)snprintf(request, sizeof(request), "GET %s HTTP/1.1\r\nHost: bench\r\n\r\n", path);
     snprintf(probe_request, sizeof(probe_request),
              "GET %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n", small);
 
@@ -590,9 +634,8 @@ main(int argc, char **argv)
             }
             printf("held inflight=%d noheader=%d done=%d failed=%d stalled=%d max_gap_ms=%lld "
                    "max_ttfb_ms=%lld min_body=%lld max_body=%lld bytes=%lld\n",
-                   count_state(D_BODY), noheader, n_done, n_failed, stalled,
-                   (long long)max_gap_ms, (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body,
-                   max_body, total_bytes());
+                   count_state(D_BODY), noheader, n_done, n_failed, stalled, (long long)max_gap_ms,
+                   (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body, max_body, total_bytes());
             reported = true;
         }
         int wait = (int)(next_round - now_ms());
@@ -621,8 +664,7 @@ main(int argc, char **argv)
                 if (d->state != D_HEADER && d->state != D_BODY)
                     continue;
                 if (drain_rcvbuf > 0) {
-                    setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &drain_rcvbuf,
-                               sizeof(drain_rcvbuf));
+                    setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &drain_rcvbuf, sizeof(drain_rcvbuf));
                     setsockopt(d->fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &drain_rcvbuf,
                                sizeof(drain_rcvbuf));
                 }

@@ -22,8 +22,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-
-
 #include "t/unit/cfg_fixture.h"
 /* ---- fixture: a private temp dir holding `www/`, and the cwd to come back to ---------------- */
 
@@ -124,7 +122,6 @@ path_in_tmp(char *out, const char *name)
     ck_assert(n > 0 && n < PATH_MAX);
 }
 
-
 void
 check_in4(const struct cfg_listen *l, const char *ip, int port)
 {
@@ -160,4 +157,3 @@ check_unix(const struct cfg_listen *l, const char *path)
     ck_assert_uint_ge(l->addrlen, base + strlen(path));
     ck_assert_uint_le(l->addrlen, sizeof(struct sockaddr_un));
 }
-

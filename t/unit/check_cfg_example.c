@@ -55,8 +55,8 @@ START_TEST(test_example_documents_every_key)
                       name);
         /* Unset-by-default keys show an example value instead. */
         if (def[0] != '\0')
-            ck_assert_msg(strcmp(value, def) == 0, "%s: %s = %s, but the default is %s",
-                          EXAMPLE, name, value, def);
+            ck_assert_msg(strcmp(value, def) == 0, "%s: %s = %s, but the default is %s", EXAMPLE,
+                          name, value, def);
     }
     ck_assert_int_ge(n, 16);
 }
