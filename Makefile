@@ -76,13 +76,15 @@ test: deps
 
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/sluice \
-	  EXTRA_CFLAGS="$(SAN) -O1" EXTRA_LDFLAGS="$(SAN)" build/asan/sluice build/asan/t/run
+	  EXTRA_CFLAGS="$(SAN) -O1 -DSLUICE_CHECK_PROGRESS" EXTRA_LDFLAGS="$(SAN)" \
+	  build/asan/sluice build/asan/t/run
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	  SLUICE_BIN=./build/asan/sluice ./build/asan/t/run
 
 # The request-path fuzzer (t/fuzz/fuzz_http.c): common/ and worker/ built again with clang and
 # the sanitizers, linked with libFuzzer. resp_dispatch and resp_error are wrapped at link time so
-# the target sees every response conn.c builds. Other people's files get the warnings but not
+# the target sees every response conn.c builds; SLUICE_CHECK_PROGRESS makes conn.c assert its
+# own wake-up rule beside the harness's. Other people's files get the warnings but not
 # -Werror here, so a clang-only warning cannot fail `make test`; gcc's -Werror build guards them.
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
@@ -90,7 +92,7 @@ FUZZ_BIN     := $(FUZZ_DIR)/fuzz_http
 FUZZ_SECONDS ?= 60
 FUZZ_SEED    ?= 1
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS  := -std=gnu11 -Wall -Wextra -g -O1 -I. -D_GNU_SOURCE $(FUZZ_SAN)
+FUZZ_CFLAGS  := -std=gnu11 -Wall -Wextra -g -O1 -I. -D_GNU_SOURCE -DSLUICE_CHECK_PROGRESS $(FUZZ_SAN)
 FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 FUZZ_HARNESS := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(sort $(wildcard t/fuzz/*.c)))
 FUZZ_WRAP    := -Wl,--wrap=resp_dispatch -Wl,--wrap=resp_error

@@ -76,6 +76,10 @@ static const struct key keys[] = {
      "bytes per second a response must average per period once sending that long; 0 = off"},
     {"send_min_rate_period", K_DURATION, F(send_min_rate_period_ms), 1000, HOUR_MS, "60s",
      "the window send_min_rate is measured over"},
+    {"body_min_rate", K_SIZE, F(body_min_rate), 0, 1LL << 40, "1k",
+     "bytes per second a request body must average per period while it is read; 0 = off"},
+    {"body_min_rate_period", K_DURATION, F(body_min_rate_period_ms), 1000, HOUR_MS, "60s",
+     "the window body_min_rate is measured over"},
     {"max_request_line", K_SIZE, F(max_request_line), 256, 1 << 20, "8k",
      "longest request line; longer: 414"},
     {"max_header_size", K_SIZE, F(max_header_size), 1024, 1 << 20, "16k",
@@ -537,6 +541,10 @@ load_handle(void *user, const char *section, const char *name, const char *value
         ld->cfg->group_line = ld->lineno;
     else if (k->off == F(mime_types))
         ld->cfg->mime_types_line = ld->lineno;
+    else if (k->off == F(error_log))
+        ld->cfg->error_log_line = ld->lineno;
+    else if (k->off == F(pid_file))
+        ld->cfg->pid_file_line = ld->lineno;
     return 1;
 }
 

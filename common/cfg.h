@@ -54,6 +54,8 @@ struct cfg {
     int64_t body_timeout_ms;
     int64_t send_min_rate; /* bytes per second, 0 = off */
     int64_t send_min_rate_period_ms;
+    int64_t body_min_rate; /* bytes per second, 0 = off */
+    int64_t body_min_rate_period_ms;
     int64_t max_request_line;
     int64_t max_header_size;
     int max_headers;
@@ -93,6 +95,8 @@ struct cfg {
     int user_line;
     int group_line;
     int mime_types_line;
+    int error_log_line; /* 0 when it is the default */
+    int pid_file_line;
 };
 
 /* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving

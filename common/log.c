@@ -4,37 +4,79 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 enum cfg_log_level log_threshold = LOG_LVL_NOTICE;
 
 static int log_dest = STDERR_FILENO;
+static bool log_owned; /* log_dest is a file we opened (not stderr/stdout): ours to replace */
 static char log_path[CFG_PATH_MAX] = "stderr";
 static char log_role[32] = "master";
 
+/* The names that mean the process's own stdout/stderr (containers). /dev/stderr is a symlink to
+ * /proc/self/fd/2, which O_NOFOLLOW would refuse: it gets the descriptor itself instead. */
 static int
-open_dest(const char *path)
+std_dest(const char *path)
 {
-    if (strcmp(path, "stderr") == 0)
+    if (strcmp(path, "stderr") == 0 || strcmp(path, "/dev/stderr") == 0)
         return STDERR_FILENO;
-    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (strcmp(path, "/dev/stdout") == 0)
+        return STDOUT_FILENO;
+    return -1;
+}
+
+/* O_NOFOLLOW: a link planted where the log goes (a writable log directory) must not make a
+ * root master append to, or create, the file it points at. */
+static int
+open_file(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
+}
+
+static void
+describe_error(const char *path, int errnum, char *err, size_t errlen)
+{
+    if (errnum == ELOOP)
+        snprintf(err, errlen,
+                 "error_log: '%s' is a symbolic link; sluice does not write through links "
+                 "(name the file itself, or stderr)",
+                 path);
+    else
+        snprintf(err, errlen, "error_log: cannot open '%s': %s", path, strerror(errnum));
+}
+
+int
+log_check_path(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (std_dest(path) >= 0 || lstat(path, &st) < 0 || !S_ISLNK(st.st_mode))
+        return 0;
+    describe_error(path, ELOOP, err, errlen);
+    errno = ELOOP;
+    return -1;
 }
 
 int
 log_open(const char *path, char *err, size_t errlen)
 {
-    int fd = open_dest(path);
-    if (fd < 0) {
-        snprintf(err, errlen, "error_log: cannot open '%s': %s", path, strerror(errno));
+    int fd = std_dest(path);
+    bool owned = fd < 0;
+    if (owned && (fd = open_file(path)) < 0) {
+        int saved = errno;
+        describe_error(path, saved, err, errlen);
+        errno = saved;
         return -1;
     }
-    if (log_dest != STDERR_FILENO && log_dest != fd)
+    if (log_owned && log_dest != fd)
         close(log_dest);
     log_dest = fd;
+    log_owned = owned;
     snprintf(log_path, sizeof(log_path), "%s", path);
     return 0;
 }
@@ -42,20 +84,49 @@ log_open(const char *path, char *err, size_t errlen)
 int
 log_reopen(void)
 {
-    if (log_dest == STDERR_FILENO && strcmp(log_path, "stderr") == 0)
+    if (!log_owned)
         return 0;
-    int fd = open_dest(log_path);
-    if (fd < 0)
+    int fd = open_file(log_path);
+    if (fd < 0) {
+        int saved = errno;
+        char err[CFG_PATH_MAX + 128];
+        describe_error(log_path, saved, err, sizeof(err));
+        log_errorx("%s; logging goes on to the old file", err);
+        errno = saved;
         return -1;
-    /* dup2 keeps the descriptor number, so anything pointed at it (a daemon's stderr) follows. */
+    }
+    /* dup2 keeps the descriptor number, so anything pointed at it (a daemon's stderr, a worker
+     * forked later) follows. */
     if (dup2(fd, log_dest) < 0) {
         int saved = errno;
+        log_error("error_log: reopening '%s'", log_path);
         close(fd);
         errno = saved;
         return -1;
     }
     close(fd);
     return 0;
+}
+
+int
+log_file_fd(void)
+{
+    return log_owned ? log_dest : -1;
+}
+
+int
+log_adopt(int fd)
+{
+    if (!log_owned) {
+        log_dest = fd;
+        log_owned = true;
+        return 0;
+    }
+    int rc = dup2(fd, log_dest) < 0 ? -1 : 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
 }
 
 void

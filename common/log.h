@@ -8,13 +8,28 @@
 
 extern enum cfg_log_level log_threshold;
 
-/* Send lines to `path` ("stderr" or a file opened O_APPEND). Returns 0, or -1 with errno and
- * a message in `err`. The previous destination is closed. */
+/* Send lines to `path`: "stderr", "/dev/stderr" or "/dev/stdout" (the descriptor itself), or a
+ * file opened O_APPEND|O_NOFOLLOW (a symbolic link is refused: ELOOP). Returns 0, or -1 with
+ * errno and a message in `err` ("error_log: ..."). The previous file is closed. */
 int log_open(const char *path, char *err, size_t errlen);
 
-/* Reopen the current file (after rotation). Returns 0 or -1 with errno; keeps the old fd on
- * failure. */
+/* Would log_open refuse `path` because it is a symbolic link? For `sluice -t`. Returns 0 (fine,
+ * or not there yet), or -1 with errno ELOOP and a message in `err`. */
+int log_check_path(const char *path, char *err, size_t errlen);
+
+/* Master: reopen the current file (after rotation) by path and dup2 it over the old descriptor,
+ * whose number stays. Logs a failure itself and keeps the old file. Returns 0 (also when logging
+ * to stderr: nothing to do) or -1 with errno. */
 int log_reopen(void);
+
+/* The descriptor of the log file this process opened, to hand to workers (IPC_LOG_FD); -1 when
+ * logging to stderr/stdout. */
+int log_file_fd(void);
+
+/* Worker: `fd` (from the master, IPC_LOG_FD) is the log from now on. It is dup2'd over the
+ * current descriptor (number kept) and closed. Returns 0 or -1 with errno. Workers never reopen
+ * by path: after dropping privileges they could not (see ipc.h). */
+int log_adopt(int fd);
 
 void log_set_level(enum cfg_log_level level);
 /* "master" or "worker 3": copied. */

@@ -1,13 +1,18 @@
 /* The shared memory region: one MAP_SHARED anonymous mapping made by the master before it forks,
- * so every worker of every generation sees the same pages. Today it holds the per-client-address
- * connection counts behind max_connections_per_ip; the status figures will live here too.
+ * so every worker of every generation sees the same pages. It holds the per-client connection
+ * counts behind max_connections_per_ip and a status slot per worker.
  *
  * Counts are kept per column: a column belongs to one worker process at a time (the master
  * numbers them by generation slot and worker slot), and the master zeroes a column when its
- * process exits, so a crashed worker never leaves phantom connections behind. */
+ * process exits, so a crashed worker never leaves phantom connections behind.
+ *
+ * Every worker can write the whole region, and a worker may be wedged or compromised, so nothing
+ * here takes a lock: the master's part (shm_ip_clear_column) is a bounded pass of plain atomic
+ * stores, and no function loops for longer than a fixed bound whatever bytes it finds. */
 #ifndef SLUICE_SHM_H
 #define SLUICE_SHM_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -15,8 +20,8 @@
 
 #define SHM_GENS 4 /* generation slots the master keeps at once */
 #define SHM_COLUMNS (SHM_GENS * CFG_MAX_WORKERS)
-#define SHM_IP_ENTRIES 4096
-#define SHM_IP_PROBES 64
+#define SHM_IP_ENTRIES 4096 /* clients tracked at once (a power of two) */
+#define SHM_IP_PROBES 64    /* entries a client's key may live in, from its hash on */
 
 struct shm;
 
@@ -39,26 +44,39 @@ struct shm_worker {
     volatile uint64_t connections, requests;
 };
 
-/* Map and initialise the region. Returns NULL with errno on failure. */
+/* Map and initialise the region (before fork). Returns NULL with errno on failure. */
 struct shm *shm_create(void);
 
-/* Count one more connection from `sa` (AF_INET or AF_INET6; others are not counted) in
- * `column`. Returns 0 when counted, 1 when it was not counted and need not be released
- * (another family, or the table is full: fail open rather than refuse), -1 when the address
- * already has `limit` connections across all columns (nothing counted). */
+/* Unmap a region from shm_create (tests; the server keeps its region for its lifetime). */
+void shm_destroy(struct shm *shm);
+
+/* Count one more connection from the client of `sa` in `column`; callable at any time after
+ * accept, from the one thread that owns `column`. A client is an IPv4 address, or an IPv6 /64
+ * (IPv4-mapped IPv6 addresses count as their IPv4 address). Returns 0 when counted (release it
+ * with shm_ip_release), 1 when not counted and nothing is to be released (another family, a
+ * bad column, the table full or busy: fail open rather than refuse), -1 when the client already
+ * has `limit` connections across all columns (nothing counted). Concurrent acquires never
+ * admit more than `limit` together; near the limit they may refuse one that a serial order
+ * would have admitted. */
 int shm_ip_acquire(struct shm *shm, int column, const struct sockaddr *sa, int limit);
 
-/* Undo one shm_ip_acquire that returned 0. */
+/* Undo one shm_ip_acquire of `sa` in `column` that returned 0; a no-op when the column holds no
+ * count for that client (it was cleared). */
 void shm_ip_release(struct shm *shm, int column, const struct sockaddr *sa);
 
-/* The process owning `column` is gone: forget its counts. */
+/* The process owning `column` is gone: forget its counts. Called by the master: no lock, no
+ * wait, at most SHM_IP_ENTRIES iterations whatever the region holds; a bad column is ignored. */
 void shm_ip_clear_column(struct shm *shm, int column);
 
 /* The worker slot of `column`. */
 struct shm_worker *shm_worker(struct shm *shm, int column);
 const char *shm_worker_state_name(uint32_t state);
 
-/* Total connections counted for `sa`, for tests and status. */
+/* Total connections counted for the client of `sa`, for tests and status. Bounded, lock-free. */
 int shm_ip_count(struct shm *shm, const struct sockaddr *sa);
+
+/* The bytes of the per-client table, which any worker can overwrite: for tests that play a
+ * hostile worker. Sets *len to their size. */
+void *shm_ip_table(struct shm *shm, size_t *len);
 
 #endif

@@ -10,15 +10,33 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/log.h"
 #include "master/pidfile.h"
+
+const char budget_root_warning[] =
+    "running as root with no `user` set: the workers serve requests as root, so any file root "
+    "can read under the document root (even mode 0600) can be served and a compromised worker "
+    "owns the host; set user (e.g. user = nobody) to run them unprivileged";
 
 static const char *
 where(const struct cfg *cfg)
 {
     return cfg->file[0] ? cfg->file : "built-in defaults";
+}
+
+/* "FILE:LINE" of a key, or just FILE when the key was not set there (its default). */
+static const char *
+where_key(const struct cfg *cfg, int line, char *buf, size_t len)
+{
+    if (line > 0 && cfg->file[0])
+        snprintf(buf, len, "%s:%d", cfg->file, line);
+    else
+        snprintf(buf, len, "%s", where(cfg));
+    return buf;
 }
 
 /* Each worker may hold max_connections sockets, as many files, the open file cache's
@@ -68,6 +86,45 @@ check_backlog(const struct cfg *cfg)
     fclose(f);
 }
 
+static long long
+read_proc_number(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    long long v = -1;
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lld", &v) != 1)
+        v = -1;
+    fclose(f);
+    return v;
+}
+
+/* The open file cache watches its files with inotify: one instance per worker, and during a
+ * reload two generations at once; one watch per cached file. Past the per-user limits a worker
+ * falls back to an fstat per cache hit (and logs it): a warning, not an error. */
+static void
+check_inotify(const struct cfg *cfg)
+{
+    if (cfg->open_file_cache == 0)
+        return;
+    long long instances = read_proc_number("/proc/sys/fs/inotify/max_user_instances");
+    long long watches = read_proc_number("/proc/sys/fs/inotify/max_user_watches");
+    long long need_instances = 2LL * cfg->workers;
+    long long need_watches = 2LL * cfg->workers * cfg->open_file_cache;
+    if (instances >= 0 && need_instances >= instances)
+        fprintf(stderr,
+                "sluice: %s: warning: %d workers x 2 generations = %lld inotify instances during "
+                "a reload, above fs.inotify.max_user_instances (%lld), shared by every process "
+                "of the user; workers without one check cached files with fstat on each hit\n",
+                where(cfg), cfg->workers, need_instances, instances);
+    if (watches >= 0 && need_watches > watches)
+        fprintf(stderr,
+                "sluice: %s: warning: %d workers x 2 generations x open_file_cache %d = %lld "
+                "inotify watches, above fs.inotify.max_user_watches (%lld); files cached past "
+                "the limit are checked with fstat on each hit\n",
+                where(cfg), cfg->workers, cfg->open_file_cache, need_watches, watches);
+}
+
 /* Started as root with `user`, the workers read root as that user: try it in a child. */
 static int
 check_root_readable(const struct cfg *cfg)
@@ -95,6 +152,38 @@ check_root_readable(const struct cfg *cfg)
     fprintf(stderr, "sluice: %s: root %s is not readable by user %s\n", where(cfg), cfg->root,
             cfg->user);
     return 1;
+}
+
+/* Started as root with no `user`: the workers would serve as root. A warning (root is allowed,
+ * as in the tests and `make run`), at the same place the start log gives it. */
+static void
+check_root_user(const struct cfg *cfg)
+{
+    if (geteuid() == 0 && cfg->user[0] == '\0')
+        fprintf(stderr, "sluice: %s: warning: %s\n", where(cfg), budget_root_warning);
+}
+
+/* Files the master writes must not be links someone planted: start refuses them, so -t does.
+ * (The port file is replaced by rename, which replaces a link itself, never its target.) */
+static int
+check_links(const struct cfg *cfg)
+{
+    char err[CFG_PATH_MAX + 128], at[CFG_PATH_MAX + 16];
+    struct stat st;
+    int errors = 0;
+    if (log_check_path(cfg->error_log, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s: %s\n", where_key(cfg, cfg->error_log_line, at, sizeof(at)),
+                err);
+        errors++;
+    }
+    if (lstat(cfg->pid_file, &st) == 0 && S_ISLNK(st.st_mode)) {
+        fprintf(stderr,
+                "sluice: %s: pid_file: '%s' is a symbolic link; sluice does not write through "
+                "links\n",
+                where_key(cfg, cfg->pid_file_line, at, sizeof(at)), cfg->pid_file);
+        errors++;
+    }
+    return errors;
 }
 
 /* A TCP address must be free, or held by the instance this configuration already runs. */
@@ -140,7 +229,9 @@ check_ports(const struct cfg *cfg)
 int
 budget_check(const struct cfg *cfg)
 {
-    int errors = check_nofile(cfg) + check_root_readable(cfg) + check_ports(cfg);
+    int errors = check_nofile(cfg) + check_root_readable(cfg) + check_ports(cfg) + check_links(cfg);
     check_backlog(cfg);
+    check_inotify(cfg);
+    check_root_user(cfg);
     return errors;
 }

@@ -227,12 +227,13 @@ upgrade(const struct cfg *cfg, pid_t old, const char *ctl_path)
     for (int t = 0; t < start_ms; t += step, sleep_ms(step)) {
         pid_t pid;
         int fd = -1;
-        if (pidfile_probe(cfg->pid_file, &pid, &fd) == PIDFILE_RUNNING && pid > 0 && pid != old) {
-            close(fd);
+        char why[CFG_ERR_MAX];
+        /* The new master is the one holding the new pid file: signalled on rollback. */
+        if (pidfile_probe(cfg->pid_file, &pid, &fd) == PIDFILE_RUNNING && pid > 0 && pid != old &&
+            pidfile_verify(cfg->pid_file, fd, pid, why, sizeof(why)) == 0)
             new = pid;
-        } else if (fd >= 0) {
+        if (fd >= 0)
             close(fd);
-        }
         if (new && !alive(new))
             break;
         char answer[4096];
@@ -307,13 +308,24 @@ control(const struct options *o)
         rc = not_running;
         goto out;
     case PIDFILE_ERROR:
-        fprintf(stderr, "sluice: cannot read pid file %s: %s\n", cfg->pid_file, strerror(errno));
+        if (errno == ELOOP)
+            fprintf(stderr, "sluice: pid file %s is a symbolic link; refusing to use it\n",
+                    cfg->pid_file);
+        else
+            fprintf(stderr, "sluice: cannot read pid file %s: %s\n", cfg->pid_file,
+                    strerror(errno));
         goto out;
     case PIDFILE_RUNNING:
         break;
     }
     if (pid <= 0) {
         fprintf(stderr, "sluice: pid file %s is locked but holds no pid yet\n", cfg->pid_file);
+        goto out;
+    }
+    /* Whatever the command, only the master that holds the pid file is talked to or signalled:
+     * not a pid someone else wrote into a file they locked. */
+    if (pidfile_verify(cfg->pid_file, fd, pid, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
         goto out;
     }
     int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
@@ -359,6 +371,16 @@ out:
     return rc;
 }
 
+/* Started as root with no `user`, the workers serve as root: every file root can read is one
+ * request away (a 0600 root file under root answers 200). Allowed, since tests and `make run`
+ * run as root from directories only root can enter, but never silently. */
+static void
+warn_root(const struct cfg *cfg)
+{
+    if (geteuid() == 0 && cfg->user[0] == '\0')
+        log_warnx("%s", budget_root_warning);
+}
+
 static int
 start(const struct options *o)
 {
@@ -382,29 +404,36 @@ start(const struct options *o)
     if (cfg->file[0])
         reload_path = realpath(cfg->file, abs_path) ? abs_path : cfg->file;
 
-    pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale);
+    pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale, err, sizeof(err));
     if (pid_fd < 0) {
-        if (errno == EWOULDBLOCK)
-            fprintf(stderr, "sluice: already running (pid %d, pid file %s)\n", (int)other,
-                    cfg->pid_file);
-        else
-            fprintf(stderr, "sluice: cannot open pid file %s: %s\n", cfg->pid_file,
-                    strerror(errno));
+        fprintf(stderr, "sluice: %s\n", err);
         goto fail;
     }
     if (log_open(cfg->error_log, err, sizeof(err)) < 0) {
-        fprintf(stderr, "sluice: %s\n", err);
+        if (cfg->file[0] && cfg->error_log_line)
+            fprintf(stderr, "sluice: %s:%d: %s\n", cfg->file, cfg->error_log_line, err);
+        else
+            fprintf(stderr, "sluice: %s%s%s\n", cfg->file, cfg->file[0] ? ": " : "", err);
         goto fail;
     }
     log_set_level(cfg->log_level);
     if (stale)
-        log_notice("pid file %s named pid %d, which is not running; taken over", cfg->pid_file,
+        log_notice("pid file %s named pid %d, which is not running; replaced", cfg->pid_file,
                    (int)stale);
+    warn_root(cfg);
     int notify_fd = -1;
     /* A new master started by a binary upgrade is already detached: it is the old one's child. */
-    if (o->daemon && getenv("SLUICE_INHERIT") == NULL && daemonize(&notify_fd) < 0) {
-        fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
-        goto fail;
+    if (o->daemon && getenv("SLUICE_INHERIT") == NULL) {
+        if (daemonize(&notify_fd) < 0) {
+            fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
+            goto fail;
+        }
+        /* The lock was taken before the fork, so /proc/locks names the parent, which is gone:
+         * `sluice stop` would refuse to signal us. Take a new file in this process. */
+        if (pidfile_renew(cfg->pid_file, &pid_fd) < 0) {
+            log_error("pid file %s: taking it over after daemonising", cfg->pid_file);
+            goto fail;
+        }
     }
     if (pidfile_write(pid_fd) < 0) {
         fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
@@ -414,12 +443,9 @@ start(const struct options *o)
     return master_run(cfg, reload_path, pid_fd, notify_fd);
 
 fail:
-    if (pid_fd >= 0) {
-        /* Taken but not written: leave no empty pid file behind. A stale one stays as it was. */
-        if (!stale)
-            unlink(cfg->pid_file);
-        close(pid_fd);
-    }
+    /* Taken but not written: leave no empty pid file behind. */
+    if (pid_fd >= 0)
+        pidfile_remove(cfg->pid_file, pid_fd);
     free(cfg);
     return 1;
 }

@@ -182,15 +182,29 @@ ctl_stop(bool graceful)
     start_stop(graceful ? STOP_GRACEFUL : STOP_FAST, 0);
 }
 
+/* Reopen (USR1, `sluice reopen`): the master reopens the error log by path, as root when it
+ * started as root, and hands the new descriptor to every live worker over its socketpair. A
+ * worker cannot reopen by path itself once it runs as `user` (EACCES on a root-owned log or
+ * directory), and must not: it would keep writing into the rotated file. A worker forked later
+ * inherits the master's descriptor, whose number the reopen keeps. */
 static void
 ctl_reopen(void)
 {
     log_notice("reopening logs");
-    if (log_reopen() < 0)
-        log_error("reopening the error log");
+    int fd = log_reopen() == 0 ? log_file_fd() : -1;
+    if (fd < 0)
+        return; /* stderr, or the reopen failed and was logged: workers keep what they have */
+    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
     for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state != GEN_FREE)
-            signal_gen(&m.gens[i], SIGUSR1);
+        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+            struct proc *p = &m.gens[i].procs[s];
+            if (p->pid == 0 || p->ipc_fd < 0)
+                continue;
+            msg.slot = (uint32_t)s;
+            msg.generation = m.gens[i].id;
+            if (ipc_send(p->ipc_fd, &msg, &fd, 1) < 0)
+                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
+        }
 }
 
 static void

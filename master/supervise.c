@@ -3,16 +3,19 @@
 #include "master/supervise.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/backoff.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/sdnotify.h"
@@ -62,7 +65,9 @@ gen_in(enum gen_state state)
 }
 
 /* In the child: close every descriptor that belongs to the master or to other workers, so that
- * the pid file lock ends with the master and a socket the master closes really closes. */
+ * the pid file lock ends with the master and a socket the master closes really closes. The
+ * error log's descriptor stays: it is the master's current file (a reopen dup2's over the same
+ * number), so a new worker starts on it; later reopens reach it as IPC_LOG_FD. */
 static void
 child_close_fds(const struct gen *g, int slot, struct worker_args *args)
 {
@@ -140,23 +145,31 @@ spawn(struct gen *g, int slot)
     return 0;
 }
 
+/* The port file is written at a fresh mkstemp name in its directory (O_EXCL: a link planted at
+ * a predictable temp name is never followed) and renamed into place, which replaces whatever is
+ * at the path, a link included, without touching what a link points at. The rename also makes
+ * it appear complete or not at all: readers poll for it. */
 void
 write_port_file(const struct gen *g)
 {
-    char tmp[CFG_PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", g->cfg->port_file);
-    FILE *f = fopen(tmp, "we");
-    if (f == NULL) {
-        log_error("writing port file '%s'", tmp);
+    char tmp[CFG_PATH_MAX + 16], text[CFG_MAX_LISTEN * 136];
+    size_t len = 0;
+    for (int i = 0; i < g->cfg->nlisten; i++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
+                                listen_groups[g->lidx[i]].bound.text);
+    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", g->cfg->port_file);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        log_error("writing port file '%s': creating a temp file beside it", g->cfg->port_file);
         return;
     }
-    for (int i = 0; i < g->cfg->nlisten; i++)
-        fprintf(f, "%s\n", listen_groups[g->lidx[i]].bound.text);
-    /* rename makes it appear complete or not at all: readers poll for it. */
-    if (fclose(f) != 0 || rename(tmp, g->cfg->port_file) < 0)
+    bool ok = fchmod(fd, 0644) == 0 && write(fd, text, len) == (ssize_t)len;
+    if (close(fd) != 0 || !ok || rename(tmp, g->cfg->port_file) < 0) {
         log_error("writing port file '%s'", g->cfg->port_file);
-    else
-        snprintf(m.port_path, sizeof(m.port_path), "%s", g->cfg->port_file);
+        unlink(tmp);
+        return;
+    }
+    snprintf(m.port_path, sizeof(m.port_path), "%s", g->cfg->port_file);
 }
 
 static void
@@ -355,20 +368,15 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
         g->respawn_at[s] = now;
         return;
     }
-    if (lived >= BACKOFF_RESET_MS)
-        g->backoff_ms[s] = 0;
-    if (lived < QUICK_DEATH_MS) {
-        g->backoff_ms[s] = g->backoff_ms[s] ? g->backoff_ms[s] * 2 : BACKOFF_MIN_MS;
-        if (g->backoff_ms[s] > BACKOFF_MAX_MS)
-            g->backoff_ms[s] = BACKOFF_MAX_MS;
+    struct backoff_step step = backoff_next(g->backoff_ms[s], lived);
+    g->backoff_ms[s] = step.level_ms;
+    g->respawn_at[s] = now + step.delay_ms;
+    if (step.delay_ms > 0) {
         log_warnx("worker %d died %lld ms after it started; respawning in %lld ms "
                   "(degraded: its sockets are lent to a sibling meanwhile)",
-                  s, (long long)lived, (long long)g->backoff_ms[s]);
-        g->respawn_at[s] = now + g->backoff_ms[s];
+                  s, (long long)lived, (long long)step.delay_ms);
         sd_notifyf("STATUS=degraded: worker %d backing off for %lld ms", s,
-                   (long long)g->backoff_ms[s]);
-    } else {
-        g->respawn_at[s] = now;
+                   (long long)step.delay_ms);
     }
 }
 

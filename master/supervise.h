@@ -10,11 +10,7 @@
 #include "common/cfg.h"
 #include "common/shm.h"
 
-#define MAX_GENS 4 /* active, starting, and up to two being retired */
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 30000
-#define QUICK_DEATH_MS 1000     /* a worker dying sooner than this backs its slot off */
-#define BACKOFF_RESET_MS 60000  /* a worker living this long resets its slot's back-off */
+#define MAX_GENS 4              /* active, starting, and up to two being retired */
 #define CUT_SHORT_KILL_MS 1000  /* a generation cut short by a reload gets this long */
 #define FAST_STOP_KILL_MS 10000 /* TERM'd workers still alive after this are killed */
 
@@ -39,7 +35,7 @@ struct gen {
     struct cfg *cfg;
     int lidx[CFG_MAX_LISTEN];
     struct proc procs[CFG_MAX_WORKERS];
-    int64_t backoff_ms[CFG_MAX_WORKERS];
+    int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
     int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
     int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
     /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a

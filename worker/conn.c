@@ -28,11 +28,18 @@
 
 #define BUF_CACHE 64    /* free buffers of each kind kept per worker */
 #define RESP_SLACK 1024 /* response header room beyond the longest target */
+/* What one response's buffer may grow to (resp.h): room for 64 ranges' part headers, and for a
+ * redirect that repeats the target percent-encoded (3 bytes per byte) however long it is. */
+#define RESP_GROW_BASE 65536
+/* Input room beyond max_header_size: a header section may fill max_header_size exactly, and the
+ * body after it still needs somewhere to be read into (it is parsed and dropped there). */
+#define IN_BODY_ROOM 4096
 
 enum conn_state {
     CONN_IDLE,    /* between requests, no buffer */
     CONN_READING, /* reading and parsing a request */
     CONN_SENDING, /* response in flight; reading paused */
+    CONN_LINGER,  /* final answer sent, write side shut: draining input, then close */
     CONN_CLOSED,  /* fd closed, waiting for conn_reap */
 };
 
@@ -66,8 +73,12 @@ struct conn {
     uint32_t nrequests;
     uint8_t state;
     bool close_after; /* close once the current response is sent */
+    bool linger;      /* ...and drain input first: the client may still be sending */
     bool peer_counted;
     struct sockaddr_in6 peer; /* large enough for AF_INET too */
+#ifdef SLUICE_CHECK_PROGRESS
+    unsigned stalls; /* wake-ups in a row that made no progress */
+#endif
 };
 
 static struct conn *pool;
@@ -76,6 +87,7 @@ static struct conn *closed_conns;
 static int pool_max, pool_used, nconns; /* pool_used: slots ever handed out */
 static struct bufpool in_pool, out_pool;
 static size_t in_data_cap;
+static size_t resp_max;
 
 static void conn_io(struct ev_io *io, uint32_t events);
 
@@ -89,12 +101,13 @@ conn_pool_init(int max)
     if (pool == NULL)
         return -1;
     pool_max = max;
-    in_data_cap = lim->max_header_size;
+    in_data_cap = lim->max_header_size + IN_BODY_ROOM;
     bufpool_init(&in_pool,
                  sizeof(struct ibuf) + (size_t)lim->max_headers * sizeof(struct http_header) +
                      in_data_cap,
                  BUF_CACHE);
     bufpool_init(&out_pool, sizeof(struct resp) + lim->max_request_line + RESP_SLACK, BUF_CACHE);
+    resp_max = RESP_GROW_BASE + 3 * lim->max_request_line;
     return 0;
 }
 
@@ -215,6 +228,14 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
     return &c->io;
 }
 
+/* A response buffer back to its pool, with the heap block it may have grown into. */
+static void
+put_out(struct resp *out)
+{
+    resp_release(out);
+    bufpool_put(&out_pool, out);
+}
+
 static void
 conn_close(struct conn *c, const char *why)
 {
@@ -229,7 +250,7 @@ conn_close(struct conn *c, const char *why)
     ofc_release(c->file);
     c->file = NULL;
     bufpool_put(&in_pool, c->in);
-    bufpool_put(&out_pool, c->out);
+    put_out(c->out);
     c->in = NULL;
     c->out = NULL;
     tq_disarm(&c->timer);
@@ -295,7 +316,7 @@ respond(struct conn *c, int error_status)
         return;
     }
     struct resp *out = c->out;
-    out->cap = out_pool.size - sizeof(struct resp);
+    resp_init(out, out_pool.size - sizeof(struct resp), resp_max);
     out->close = c->close_after || loop.quitting || loop.cfg->keepalive_timeout_ms == 0 ||
                  c->nrequests + 1 >= (uint32_t)loop.cfg->max_keepalive_requests;
     if (error_status)
@@ -303,6 +324,9 @@ respond(struct conn *c, int error_status)
     else
         resp_dispatch(out, &in->req, &file);
     c->close_after = out->close;
+    /* Closing while the client may still send (its body unread, or more requests behind this
+     * one) would reset the connection and could destroy the answer in flight: linger. */
+    c->linger = c->close_after && (!in->req.complete || in->pos < in->len);
     c->nrequests++;
     loop.stats->requests++;
     c->file = file.entry;
@@ -311,6 +335,7 @@ respond(struct conn *c, int error_status)
     c->state = CONN_SENDING;
     c->sent = c->rate_window_sent = 0;
     tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    tq_disarm(&c->rate_timer); /* a body_min_rate window ends with the body */
     if (loop.cfg->send_min_rate)
         tq_arm(&loop.tq_rate, &c->rate_timer, loop.now_ms);
     if (in->pos == in->len && !c->close_after) {
@@ -331,6 +356,19 @@ send_continue(struct conn *c)
         return true;
     conn_close(c, "cannot send 100 Continue");
     return false;
+}
+
+/* A body is about to be read: body_timeout bounds each gap, body_min_rate the pace, so a
+ * body trickling in a byte per gap cannot hold the connection and its buffer for ever. The
+ * window counts body bytes in c->sent (nothing is being sent while a request is read). The
+ * server reads a body as fast as it comes, so there is no time of its own to leave out. */
+static void
+start_body(struct conn *c)
+{
+    tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+    c->sent = c->rate_window_sent = 0;
+    if (loop.cfg->body_min_rate)
+        tq_arm(&loop.tq_body_rate, &c->rate_timer, loop.now_ms);
 }
 
 /* Parse what is buffered. Returns true when a response is ready to send (or the connection was
@@ -354,10 +392,18 @@ parse_buffered(struct conn *c)
             respond(c, req->status);
             return true;
         case HTTP_HEADERS:
+            if (req->has_body && !resp_reads_body(req)) {
+                /* The answer (405, 404) does not depend on the body: send it now instead of
+                 * reading, and waiting for, a body nobody wants; then close, draining what
+                 * the client still sends so that it reads the answer, not a reset. */
+                c->close_after = true;
+                respond(c, 0);
+                return true;
+            }
             if (req->expect_continue && !send_continue(c))
                 return true;
             if (req->has_body)
-                tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+                start_body(c);
             continue;
         case HTTP_NEED_MORE:
             break;
@@ -372,11 +418,12 @@ parse_buffered(struct conn *c)
         in->pos = req->header_end;
         in->len = in->pos + tail;
     }
-    if (in->len == in_data_cap && !req->headers_done) {
-        /* Cannot happen with the scanner's limits in place; kept as the last line of defence
-         * against a buffer that could not take another byte. */
+    if (in->len == in_data_cap) {
+        /* Cannot happen: the scanner stops a header section at max_header_size, and body bytes
+         * are consumed and compacted away. Kept as the last line of defence, because a full
+         * buffer cannot take another byte and a level-triggered EPOLLIN would fire forever. */
         c->close_after = true;
-        respond(c, 431);
+        respond(c, req->headers_done ? 413 : 431);
         return true;
     }
     return false;
@@ -391,12 +438,14 @@ read_some(struct conn *c)
         return false;
     struct ibuf *in = c->in;
     if (in->len == in_data_cap)
-        return true;
+        return true; /* parse_buffered answers such a request; it never stays full */
     ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len);
     if (n > 0) {
         in->len += (size_t)n;
-        if (in->req.headers_done)
+        if (in->req.headers_done) {
             tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+            c->sent += n; /* body_min_rate */
+        }
         return true;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -538,7 +587,7 @@ send_some(struct conn *c)
             if (r == SEND_CLOSED || r == SEND_BLOCKED)
                 return r;
             if (out->sent == out->len) {
-                bufpool_put(&out_pool, out);
+                put_out(out);
                 c->out = NULL;
             }
             continue;
@@ -549,7 +598,7 @@ send_some(struct conn *c)
         if (r != SEND_DONE)
             return r;
         if (!parts_left) {
-            bufpool_put(&out_pool, out);
+            put_out(out);
             c->out = NULL;
             return SEND_DONE;
         }
@@ -560,10 +609,42 @@ send_some(struct conn *c)
         c->body_off = p->file_off;
         c->in_file = true;
         if (c->part == out->nparts - 1 && out->sent == out->len) {
-            bufpool_put(&out_pool, out);
+            put_out(out);
             c->out = NULL;
         }
     }
+}
+
+/* Lingering close: shut the write side (the client sees the end of the answer), give back
+ * every buffer, and read and drop what the client still sends, for at most CONN_LINGER_MS or
+ * CONN_LINGER_BYTES. Closing with unread input would make the kernel send a reset, which can
+ * destroy the answer before the client has read it. */
+static void
+start_linger(struct conn *c)
+{
+    c->tp->shutdown(c->io.fd, c->tp_ctx);
+    bufpool_put(&in_pool, c->in);
+    c->in = NULL;
+    c->state = CONN_LINGER;
+    c->sent = 0;
+    tq_arm(&loop.tq_linger, &c->timer, loop.now_ms);
+    watch(c, EPOLLIN);
+}
+
+static void
+linger_drain(struct conn *c)
+{
+    char sink[4096];
+    ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, sink, sizeof(sink));
+    if (n > 0) {
+        c->sent += n;
+        if (c->sent >= CONN_LINGER_BYTES)
+            conn_close(c, "lingering close: byte limit");
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    conn_close(c, n == 0 ? "lingering close: client done" : "lingering close: read error");
 }
 
 /* The response is out: close, start on pipelined bytes, or go idle without a buffer. */
@@ -573,6 +654,10 @@ finish_response(struct conn *c)
     tq_disarm(&c->rate_timer);
     ofc_release(c->file);
     c->file = NULL;
+    if (c->linger && c->close_after) {
+        start_linger(c);
+        return;
+    }
     if (c->close_after || loop.quitting) {
         /* Half-close first so the client reads the whole response before it sees the end. */
         c->tp->shutdown(c->io.fd, c->tp_ctx);
@@ -623,19 +708,78 @@ conn_run(struct conn *c)
     }
 }
 
+#ifdef SLUICE_CHECK_PROGRESS
+/* The loop's rule, asserted in the sanitizer and fuzzer builds: every wake-up consumes bytes,
+ * changes state or disarms its event. A connection woken again and again without any of those
+ * is a busy loop waiting for its input (a level-triggered event nobody can satisfy). */
+#define STALLS_MAX 64
+
+struct snap {
+    uint8_t state;
+    uint32_t events, nrequests;
+    size_t in_len, in_pos, out_sent;
+    int64_t sent;
+    off_t file_pos;
+    const void *in, *out;
+};
+
+static void
+snap_take(const struct conn *c, struct snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->state = c->state;
+    s->events = c->io.events;
+    s->nrequests = c->nrequests;
+    s->in = c->in;
+    s->out = c->out;
+    s->in_len = c->in ? c->in->len : 0;
+    s->in_pos = c->in ? c->in->pos : 0;
+    s->out_sent = c->out ? c->out->sent : 0;
+    s->sent = c->sent;
+    s->file_pos = c->file_pos;
+}
+
+static void
+check_progress(struct conn *c, const struct snap *before)
+{
+    struct snap after;
+    if (c->state == CONN_CLOSED)
+        return;
+    snap_take(c, &after);
+    if (memcmp(before, &after, sizeof(after)) != 0) {
+        c->stalls = 0;
+        return;
+    }
+    if (++c->stalls >= STALLS_MAX) {
+        log_critx("busy loop: connection fd %d woken %u times in a row without progress "
+                  "(state %d, events %#x)",
+                  c->io.fd, c->stalls, c->state, c->io.events);
+        abort();
+    }
+}
+#endif
+
 static void
 conn_io(struct ev_io *io, uint32_t events)
 {
     struct conn *c = conn_of_io(io);
     if (c->state == CONN_CLOSED)
         return;
+#ifdef SLUICE_CHECK_PROGRESS
+    struct snap before;
+    snap_take(c, &before);
+#endif
     if ((events & EPOLLERR) && c->state != CONN_READING) {
         conn_close(c, "socket error");
         return;
     }
-    if (c->state != CONN_SENDING && !read_some(c))
-        return;
-    conn_run(c);
+    if (c->state == CONN_LINGER)
+        linger_drain(c);
+    else if (c->state == CONN_SENDING || read_some(c))
+        conn_run(c);
+#ifdef SLUICE_CHECK_PROGRESS
+    check_progress(c, &before);
+#endif
 }
 
 static void
@@ -681,21 +825,53 @@ expire_rate(void)
     }
 }
 
+/* body_min_rate: every body_min_rate_period of a body being read must bring rate x period
+ * bytes, or the request gets 408 and the connection closes. */
+static void
+expire_body_rate(void)
+{
+    const struct cfg *cfg = loop.cfg;
+    int64_t need = cfg->body_min_rate * cfg->body_min_rate_period_ms / 1000;
+    struct tq_node *n;
+    while ((n = tq_pop_expired(&loop.tq_body_rate, loop.now_ms)) != NULL) {
+        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
+        int64_t moved = c->sent - c->rate_window_sent;
+        if (c->state != CONN_READING || moved >= need) {
+            c->rate_window_sent = c->sent;
+            if (c->state == CONN_READING)
+                tq_arm(&loop.tq_body_rate, &c->rate_timer, loop.now_ms);
+            continue;
+        }
+        log_info("request body below body_min_rate: %lld bytes in %lld ms; answering 408",
+                 (long long)moved, (long long)cfg->body_min_rate_period_ms);
+        c->close_after = true;
+        respond(c, 408);
+        if (c->state == CONN_SENDING)
+            send_some(c);
+        if (c->state == CONN_SENDING)
+            c->tp->shutdown(c->io.fd, c->tp_ctx);
+        conn_close(c, "body_min_rate");
+    }
+}
+
 void
 conn_expire_timeouts(void)
 {
     expire_rate();
+    expire_body_rate();
     expire(&loop.tq_header, "header timeout");
     expire(&loop.tq_body, "body timeout");
     expire(&loop.tq_keepalive, "keep-alive timeout");
     expire(&loop.tq_send, "send timeout");
+    expire(&loop.tq_linger, "lingering close: time limit");
 }
 
 int64_t
 conn_next_deadline(void)
 {
     int64_t d = tq_next_deadline(&loop.tq_header);
-    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send, &loop.tq_rate};
+    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send,
+                           &loop.tq_rate, &loop.tq_body_rate, &loop.tq_linger};
     for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
         int64_t e = tq_next_deadline(others[i]);
         if (e < d)

@@ -11,6 +11,12 @@
 #include "worker/loop.h"
 #include "worker/transport.h"
 
+/* Lingering close: after a final answer sent while the client may still be sending (its body
+ * was not read), the worker half-closes and drains input for at most this long or
+ * CONN_LINGER_BYTES, so the client reads the answer instead of a reset. */
+#define CONN_LINGER_MS 1000
+#define CONN_LINGER_BYTES 65536
+
 /* Allocate the pool for `max` connections and the buffer pools sized from loop.cfg. Returns 0
  * or -1 (ENOMEM). Call once per worker, after loop.cfg and loop.limits are set. */
 int conn_pool_init(int max);

@@ -467,6 +467,11 @@ check_transfer_encoding(struct http_req *req)
     }
     if (!any)
         return 0;
+    /* RFC 9112 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing; a 1.0
+     * front end would take the body by Connection close while we decode chunks, and the rest
+     * would be read as a second request (smuggling). Refuse it and close. */
+    if (req->minor == 0)
+        return fail(req, 400);
     if (!last_chunked || nchunked != 1)
         return fail(req, 400);
     if (nother)

@@ -32,6 +32,8 @@ struct loop {
     struct tq tq_keepalive; /* idle between requests */
     struct tq tq_send;      /* response in flight, waiting for the client */
     struct tq tq_rate;      /* send_min_rate windows of responses in flight */
+    struct tq tq_body_rate; /* body_min_rate windows of request bodies being read */
+    struct tq tq_linger;    /* lingering close: input drained after a final answer */
     bool quitting;          /* graceful stop: no new requests on idle connections */
     struct http_limits limits;
     struct shm *shm;          /* instance-wide shared region */

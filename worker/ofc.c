@@ -2,10 +2,25 @@
  * the least recently used entry when the table is full. */
 #include "worker/ofc.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
+
+#include "common/log.h"
+
+#define WATCH_MASK (IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF)
+
+/* One inotify watch and the cached entries on it: several when one inode is cached under
+ * several names (hard links, a file named directly and as a directory's index). */
+struct watch {
+    int wd;
+    struct ofc_entry *entries; /* linked by wnext */
+    struct watch *next;        /* hash chain */
+};
 
 static struct {
     struct ofc_entry **buckets;
@@ -14,7 +29,21 @@ static struct {
     int64_t valid_ms, small_max, memory_max, memory;
     struct ofc_entry lru; /* sentinel: lru.lru_next is the most recently used */
     struct ofc_stats stats;
-} ofc;
+    int ifd;                 /* inotify instance, -1 when none */
+    struct watch **wbuckets; /* nbuckets chains of watches, by wd */
+    bool fallback_logged;    /* "checking with fstat" said once */
+} ofc = {.ifd = -1};
+
+static void
+say_fallback(const char *why)
+{
+    if (ofc.fallback_logged)
+        return;
+    ofc.fallback_logged = true;
+    log_warn("open file cache: %s; cached files are checked with fstat on each hit instead "
+             "(see fs.inotify.max_user_instances and max_user_watches)",
+             why);
+}
 
 int
 ofc_init(int entries, int64_t valid_ms, int64_t small_max, int64_t memory)
@@ -24,12 +53,91 @@ ofc_init(int entries, int64_t valid_ms, int64_t small_max, int64_t memory)
     ofc.small_max = small_max;
     ofc.memory_max = memory;
     ofc.lru.lru_next = ofc.lru.lru_prev = &ofc.lru;
+    if (ofc.ifd >= 0)
+        close(ofc.ifd);
+    ofc.ifd = -1;
     if (entries == 0)
         return 0;
     for (ofc.nbuckets = 16; ofc.nbuckets < (uint32_t)entries * 2; ofc.nbuckets *= 2)
         ;
     ofc.buckets = calloc(ofc.nbuckets, sizeof(*ofc.buckets));
-    return ofc.buckets ? 0 : -1;
+    ofc.wbuckets = calloc(ofc.nbuckets, sizeof(*ofc.wbuckets));
+    if (ofc.buckets == NULL || ofc.wbuckets == NULL)
+        return -1;
+    ofc.ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (ofc.ifd < 0)
+        say_fallback("inotify_init1 failed");
+    return 0;
+}
+
+int
+ofc_watch_fd(void)
+{
+    return ofc.ifd;
+}
+
+static struct watch **
+watch_slot(int wd)
+{
+    struct watch **pp = &ofc.wbuckets[(uint32_t)wd & (ofc.nbuckets - 1)];
+    while (*pp && (*pp)->wd != wd)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* Watch the inode behind e->fd. On failure the entry is checked with fstat on every hit. */
+static void
+watch_add(struct ofc_entry *e)
+{
+    char path[32];
+    e->wd = -1;
+    if (ofc.ifd < 0)
+        return;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", e->fd);
+    int wd = inotify_add_watch(ofc.ifd, path, WATCH_MASK);
+    if (wd < 0) {
+        say_fallback(errno == ENOSPC ? "out of inotify watches" : "inotify_add_watch failed");
+        return;
+    }
+    struct watch **pp = watch_slot(wd);
+    if (*pp == NULL) {
+        struct watch *w = malloc(sizeof(*w));
+        if (w == NULL) {
+            inotify_rm_watch(ofc.ifd, wd);
+            return;
+        }
+        *w = (struct watch){.wd = wd, .entries = NULL, .next = NULL};
+        *pp = w;
+        ofc.stats.watches++;
+    }
+    e->wd = wd;
+    e->wnext = (*pp)->entries;
+    (*pp)->entries = e;
+}
+
+/* `e` leaves the table: off its watch, and the watch goes with its last entry. */
+static void
+watch_drop(struct ofc_entry *e)
+{
+    if (e->wd < 0)
+        return;
+    struct watch **pp = watch_slot(e->wd);
+    struct watch *w = *pp;
+    e->wd = -1;
+    if (w == NULL)
+        return;
+    struct ofc_entry **ep = &w->entries;
+    while (*ep && *ep != e)
+        ep = &(*ep)->wnext;
+    if (*ep)
+        *ep = e->wnext;
+    e->wnext = NULL;
+    if (w->entries)
+        return;
+    inotify_rm_watch(ofc.ifd, w->wd);
+    *pp = w->next;
+    free(w);
+    ofc.stats.watches--;
 }
 
 static uint32_t
@@ -92,6 +200,7 @@ evict(struct ofc_entry *e)
     while (*pp != e)
         pp = &(*pp)->hnext;
     *pp = e->hnext;
+    watch_drop(e);
     lru_unlink(e);
     e->in_table = false;
     ofc.count--;
@@ -106,6 +215,54 @@ ofc_invalidate(struct ofc_entry *e)
         evict(e);
 }
 
+/* Every entry on watch `wd` saw its file change. */
+static void
+changed(int wd)
+{
+    struct watch *w;
+    while ((w = *watch_slot(wd)) != NULL) {
+        ofc.stats.changed++;
+        evict(w->entries); /* frees w with its last entry */
+    }
+}
+
+void
+ofc_watch_events(void)
+{
+    /* Aligned for struct inotify_event; room for at least one event with the longest name. */
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    ssize_t n;
+    while ((n = read(ofc.ifd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof(*ev) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                /* Events were lost: nothing cached can be trusted. */
+                log_notice("open file cache: inotify queue overflowed; dropping %d entries",
+                           ofc.count);
+                while (ofc.lru.lru_prev != &ofc.lru) {
+                    ofc.stats.changed++;
+                    evict(ofc.lru.lru_prev);
+                }
+            } else if (ev->wd >= 0 && !(ev->mask & IN_IGNORED)) {
+                changed(ev->wd);
+            }
+        }
+    }
+}
+
+/* The fstat fallback: does the file behind a hit still look as it did when cached? */
+static bool
+unchanged(const struct ofc_entry *e)
+{
+    struct stat st;
+    if (e->wd >= 0 || e->fd < 0)
+        return true;
+    return fstat(e->fd, &st) == 0 && st.st_nlink > 0 && st.st_size == e->size &&
+           st.st_mtim.tv_sec == e->mtime.tv_sec && st.st_mtim.tv_nsec == e->mtime.tv_nsec &&
+           st.st_ctim.tv_sec == e->ctime.tv_sec && st.st_ctim.tv_nsec == e->ctime.tv_nsec;
+}
+
 struct ofc_entry *
 ofc_get(const char *key, int64_t now_ms)
 {
@@ -117,6 +274,11 @@ ofc_get(const char *key, int64_t now_ms)
             continue;
         if (now_ms >= e->expires_ms) {
             /* Stale: open again, so a replaced or removed file shows within valid_ms. */
+            evict(e);
+            break;
+        }
+        if (!unchanged(e)) {
+            ofc.stats.changed++;
             evict(e);
             break;
         }
@@ -149,6 +311,18 @@ load_small(struct ofc_entry *e)
     ofc.memory += e->size;
 }
 
+static void
+fill_stat(struct ofc_entry *e, const struct stat *st)
+{
+    e->size = st->st_size;
+    e->mtime = st->st_mtim;
+    e->ctime = st->st_ctim;
+    unsigned long long ns = (unsigned long long)st->st_mtim.tv_sec * 1000000000ULL +
+                            (unsigned long long)st->st_mtim.tv_nsec;
+    snprintf(e->etag, sizeof(e->etag), "\"%llx-%llx\"", ns, (unsigned long long)st->st_size);
+    httpdate_format(st->st_mtim.tv_sec, e->last_modified);
+}
+
 static struct ofc_entry *
 make(const char *key, int status, int fd, const struct stat *st, const char *name)
 {
@@ -163,14 +337,9 @@ make(const char *key, int status, int fd, const struct stat *st, const char *nam
     e->fd = fd;
     e->name = strcpy((char *)(e + 1), name);
     e->refs = 1;
-    if (fd >= 0) {
-        e->size = st->st_size;
-        e->mtime = st->st_mtim;
-        unsigned long long ns = (unsigned long long)st->st_mtim.tv_sec * 1000000000ULL +
-                                (unsigned long long)st->st_mtim.tv_nsec;
-        snprintf(e->etag, sizeof(e->etag), "\"%llx-%llx\"", ns, (unsigned long long)st->st_size);
-        httpdate_format(st->st_mtim.tv_sec, e->last_modified);
-    }
+    e->wd = -1;
+    if (fd >= 0)
+        fill_stat(e, st);
     return e;
 }
 
@@ -190,6 +359,14 @@ ofc_put(const char *key, int status, int fd, const struct stat *st, const char *
 
     if (ofc.count == ofc.max)
         evict(ofc.lru.lru_prev);
+    if (fd >= 0) {
+        watch_add(e);
+        /* A change between the caller's fstat and the watch raised no event: look once
+         * more, now that every later change will. */
+        struct stat now;
+        if (e->wd >= 0 && fstat(fd, &now) == 0)
+            fill_stat(e, &now);
+    }
     load_small(e);
     e->hash = hash_key(key);
     e->expires_ms = now_ms + ofc.valid_ms;

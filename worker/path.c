@@ -1,6 +1,7 @@
 /* Request path decoding and normalisation (see path.h). */
 #include "worker/path.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 int
@@ -75,6 +76,31 @@ path_normalize(const char *in, size_t len, char *out, size_t outlen)
     if (name_last)
         o--;
     else if (o == outlen)
+        return -1;
+    out[o] = '\0';
+    return (int)o;
+}
+
+int
+path_encode(const char *in, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    (c != '\0' && strchr("-._~!$&'()*+,;=:@/", c) != NULL);
+        if (o + (keep ? 1 : 3) >= outlen)
+            return -1;
+        if (keep) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    if (o >= outlen)
         return -1;
     out[o] = '\0';
     return (int)o;

@@ -16,6 +16,13 @@
  * does not fit in `outlen` (with its NUL) before or after its ".." segments are applied. */
 int path_normalize(const char *in, size_t len, char *out, size_t outlen);
 
+/* Percent-encode `in` (a normalised path) for a Location header or a link: RFC 3986 unreserved
+ * characters, sub-delims, ':', '@' and '/' stay, every other byte becomes %XX. So a '\\' or a
+ * '%' can never be read back as anything but a path byte. Writes a NUL-terminated string into
+ * `out`; returns its length, or -1 when it does not fit in `outlen` (3 x strlen(in) + 1 always
+ * does). */
+int path_encode(const char *in, char *out, size_t outlen);
+
 /* The value of hex digit `c` (either case), or -1. */
 int path_hexval(char c);
 

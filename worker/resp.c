@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -73,12 +74,70 @@ resp_reason(int status)
     }
 }
 
+void
+resp_init(struct resp *out, size_t cap, size_t max)
+{
+    out->len = out->sent = 0;
+    out->cap = cap;
+    out->max = max > cap ? max : cap;
+    out->overflow = out->grown = false;
+    out->nparts = 0;
+    out->buf = out->inline_buf;
+}
+
+void
+resp_release(struct resp *out)
+{
+    if (out && out->grown) {
+        free(out->buf);
+        out->buf = out->inline_buf;
+        out->grown = false;
+        out->cap = 0; /* the owner sets it again with resp_init */
+    }
+}
+
+/* Room for `need` more bytes: grow into one heap block (doubling, at most out->max). Returns
+ * false, with out->overflow set, when that is not possible. */
+static bool
+reserve(struct resp *out, size_t need)
+{
+    if (out->overflow)
+        return false;
+    if (need <= out->cap - out->len)
+        return true;
+    size_t want = out->len + need;
+    if (want > out->max || want < out->len) {
+        out->overflow = true;
+        return false;
+    }
+    size_t cap = out->cap * 2 > want ? out->cap * 2 : want;
+    if (cap > out->max)
+        cap = out->max;
+    char *p = malloc(cap);
+    if (p == NULL) {
+        out->overflow = true;
+        return false;
+    }
+    memcpy(p, out->buf, out->len);
+    if (out->grown)
+        free(out->buf);
+    out->buf = p;
+    out->cap = cap;
+    out->grown = true;
+    return true;
+}
+
 static void
 vput(struct resp *out, const char *fmt, va_list ap)
 {
     if (out->overflow)
         return;
+    va_list again;
+    va_copy(again, ap);
     int n = vsnprintf(out->buf + out->len, out->cap - out->len, fmt, ap);
+    if (n >= 0 && (size_t)n >= out->cap - out->len && reserve(out, (size_t)n + 1))
+        n = vsnprintf(out->buf + out->len, out->cap - out->len, fmt, again);
+    va_end(again);
     if (n < 0 || (size_t)n >= out->cap - out->len) {
         out->overflow = true;
         return;
@@ -139,10 +198,8 @@ resp_end(struct resp *out, const struct http_req *req)
 void
 resp_body(struct resp *out, const char *p, size_t n)
 {
-    if (out->overflow || n > out->cap - out->len) {
-        out->overflow = true;
+    if (!reserve(out, n))
         return;
-    }
     memcpy(out->buf + out->len, p, n);
     out->len += n;
 }
@@ -190,6 +247,18 @@ answer_options(struct resp *out, const struct http_req *req, const char *allow)
     resp_header(out, "Allow: %s", allow);
     resp_header(out, "Content-Length: 0");
     resp_end(out, req);
+}
+
+bool
+resp_reads_body(const struct http_req *req)
+{
+    struct http_span path, query;
+    if (req->target.n == 1 && req->target.p[0] == '*')
+        return true; /* OPTIONS *: answered like any OPTIONS, after its body */
+    if (http_target_path(req, &path, &query) < 0)
+        return false;
+    const struct handler *h = route_match(path.p, path.n);
+    return h != NULL && (h->verbs & (1u << req->verb)) != 0;
 }
 
 void

@@ -21,16 +21,27 @@ struct resp_part {
     const char *body; /* the file's bytes in memory (open file cache), or NULL: sendfile */
 };
 
-/* The bytes of a response that are not file bytes. Lives in a pooled buffer of `cap` bytes,
- * taken when a response is built and given back once its last buffer byte is sent. */
+/* The bytes of a response that are not file bytes. They start in the `inline_buf` of a pooled
+ * block, taken when a response is built and given back once its last buffer byte is sent. A
+ * response that needs more (many ranges, a long redirect target) grows into one heap block, at
+ * most `max` bytes, freed by resp_release: the common answer costs no allocation, and no answer
+ * the server accepted becomes a 500 for want of header room. */
 struct resp {
-    size_t len, sent, cap;
+    size_t len, sent, cap, max;
     bool close;    /* in: the connection must close after this response; handlers may set it */
-    bool overflow; /* a put did not fit: the block is unusable */
+    bool overflow; /* a put did not fit within `max`: the block is unusable */
+    bool grown;    /* buf is a heap block (not inline_buf) */
     int nparts;
     struct resp_part parts[RESP_MAX_PARTS];
-    char buf[];
+    char *buf;
+    char inline_buf[];
 };
+
+/* Make `out` empty with `cap` bytes of inline_buf, growing up to `max` bytes. */
+void resp_init(struct resp *out, size_t cap, size_t max);
+
+/* Free a grown buffer (back to inline_buf). Call before the block goes back to its pool. */
+void resp_release(struct resp *out);
 
 struct ofc_entry;
 
@@ -59,6 +70,12 @@ void resp_body(struct resp *out, const char *p, size_t n);
 /* A complete error answer with a small HTML body (none for HEAD); `extra` is one more header
  * line ("Allow: GET, HEAD") or NULL. 400, 408, 413 and up also set out->close. */
 void resp_error(struct resp *out, const struct http_req *req, int status, const char *extra);
+
+/* Does the answer to this request depend on its body? True when its route's handler takes the
+ * method (the body is read, and for static files dropped, before the answer); false when the
+ * answer is known from the header alone (no route, a method the route refuses, a target
+ * without a path): then it goes out at once and the body is never read. */
+bool resp_reads_body(const struct http_req *req);
 
 /* Answer a request whose header section (and body) is in: route it and let the handler build
  * the response; `file` gets the body file, if any. */

@@ -36,6 +36,14 @@ open_walk(int root_fd, const char *rel)
         return openat(root_fd, ".", OPEN_FLAGS | O_DIRECTORY);
     while (comp) {
         char *next = strtok_r(NULL, "/", &save);
+        if (strcmp(comp, "..") == 0) {
+            /* path_normalize leaves none, but this walk confines on its own, as openat2's
+             * RESOLVE_BENEATH does: ".." could climb out of the root. */
+            if (dir != root_fd)
+                close(dir);
+            errno = ENOENT;
+            return -1;
+        }
         int fd = openat(dir, comp, OPEN_FLAGS | O_NOFOLLOW | (next ? O_DIRECTORY : 0));
         int saved = errno;
         if (dir != root_fd)

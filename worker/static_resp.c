@@ -268,9 +268,7 @@ put_file_head(struct resp *out, const struct rep *r)
             out->overflow = true;
             return;
         }
-        tmp->cap = 1024;
-        tmp->len = 0;
-        tmp->overflow = false;
+        resp_init(tmp, 1024, 1024 + 2 * CFG_PATH_MAX);
         put_content_type(tmp, e->name);
         put_validators(tmp, r);
         resp_header(tmp, "Accept-Ranges: bytes");
@@ -283,6 +281,7 @@ put_file_head(struct resp *out, const struct rep *r)
             resp_body(out, tmp->buf, tmp->len);
             out->overflow |= tmp->overflow;
         }
+        resp_release(tmp);
         free(tmp);
         if (e->head == NULL)
             return;
@@ -384,13 +383,21 @@ put_listing(const struct http_req *req, struct http_span path, struct static_fil
 }
 
 /* A directory named without its trailing '/': send the client to the slash form, query kept.
- * The Location reuses the path as the client wrote it (still percent-encoded). */
+ * The Location is built from the normalised path, percent-encoded, never from the target as
+ * written: "//evil.example/x/..%2f..%2fsub" must lead to "/sub/", not to another host. The
+ * normalised path has no empty segment and '\\' is encoded, so it never starts with "//" or
+ * "/\\". */
 static void
-redirect_slash(const struct http_req *req, struct http_span path, struct http_span query,
+redirect_slash(const struct http_req *req, const char *rel, struct http_span query,
                struct resp *out)
 {
+    char loc[3 * CFG_PATH_MAX + 1];
+    if (path_encode(rel, loc, sizeof(loc)) < 0) {
+        resp_error(out, req, 500, NULL); /* cannot happen: 3 x CFG_PATH_MAX always fits */
+        return;
+    }
     resp_start(out, 301);
-    resp_header(out, "Location: %.*s/%s%.*s", (int)path.n, path.p, query.n ? "?" : "", (int)query.n,
+    resp_header(out, "Location: /%s/%s%.*s", loc, query.n ? "?" : "", (int)query.n,
                 query.p ? query.p : "");
     resp_header(out, "Content-Length: 0");
     resp_end(out, req);
@@ -417,7 +424,7 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
     r.e = lookup(rel, rel, NULL, &status, &dir);
     if (r.e == NULL) {
         if (status == 301)
-            redirect_slash(req, path, query, out);
+            redirect_slash(req, rel, query, out);
         else if (status == 200)
             put_listing(req, path, &dir, out, file);
         else

@@ -51,7 +51,7 @@ static int64_t quit_deadline_ms; /* graceful stop gives up here */
 static int64_t quit_started_ms;
 #define QUIT_FRESH_GRACE_MS 1000   /* a just-accepted silent connection gets this long */
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
-static struct ev_io sig_io, ipc_io;
+static struct ev_io sig_io, ipc_io, ofc_io;
 static bool stop_now;
 
 int
@@ -218,6 +218,14 @@ begin_graceful_stop(void)
 }
 
 static void
+on_ofc_watch(struct ev_io *io, uint32_t events)
+{
+    (void)io;
+    (void)events;
+    ofc_watch_events();
+}
+
+static void
 on_signal(struct ev_io *io, uint32_t events)
 {
     struct signalfd_siginfo si;
@@ -231,15 +239,17 @@ on_signal(struct ev_io *io, uint32_t events)
             begin_graceful_stop();
             break;
         case SIGUSR1:
-            if (log_reopen() < 0)
-                log_error("reopening the error log");
+            /* Nothing to do: the master reopens the logs (it keeps the rights to) and hands
+             * each worker the new descriptor (IPC_LOG_FD, on_ipc). Still read here so that a
+             * USR1 sent to a worker by hand neither kills it nor reopens as `user`. */
             break;
         }
     }
 }
 
 /* Messages from the master: sockets of a slot that has no worker right now, to accept on as
- * well (so the connections the kernel hashes to it are not stranded), and their return. */
+ * well (so the connections the kernel hashes to it are not stranded), and their return; a
+ * reopened log file. A malformed record (EPROTO) was discarded by ipc_recv: read on. */
 static void
 on_ipc(struct ev_io *io, uint32_t events)
 {
@@ -247,7 +257,14 @@ on_ipc(struct ev_io *io, uint32_t events)
     int fds[IPC_MAX_FDS], nfds;
     int rc;
     (void)events;
-    while ((rc = ipc_recv(io->fd, &msg, fds, &nfds)) > 0) {
+    while ((rc = ipc_recv(io->fd, &msg, fds, &nfds)) > 0 || (rc < 0 && errno == EPROTO)) {
+        if (rc < 0)
+            continue;
+        if (msg.type == IPC_LOG_FD && msg.value == IPC_LOG_ERROR) {
+            if (log_adopt(fds[0]) < 0)
+                log_error("taking over the reopened error log");
+            continue;
+        }
         if (msg.type == IPC_ADOPT && !loop.quitting) {
             for (int i = 0; i < nfds; i++)
                 add_listener(fds[i], false, (int)msg.slot);
@@ -369,6 +386,8 @@ setup(const struct worker_args *args)
     tq_init(&loop.tq_keepalive, args->cfg->keepalive_timeout_ms);
     tq_init(&loop.tq_send, args->cfg->send_timeout_ms);
     tq_init(&loop.tq_rate, args->cfg->send_min_rate_period_ms);
+    tq_init(&loop.tq_body_rate, args->cfg->body_min_rate_period_ms);
+    tq_init(&loop.tq_linger, CONN_LINGER_MS);
 
     int sfd = setup_signals();
     if (sfd < 0)
@@ -396,6 +415,9 @@ setup(const struct worker_args *args)
     sig_io = (struct ev_io){.fd = sfd, .cb = on_signal};
     ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
     if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
+        exit(1);
+    ofc_io = (struct ev_io){.fd = ofc_watch_fd(), .cb = on_ofc_watch};
+    if (ofc_io.fd >= 0 && ev_set(&ofc_io, EPOLLIN) < 0)
         exit(1);
     accepting = true;
     for (int i = 0; i < args->nlisten; i++)
@@ -436,7 +458,8 @@ worker_main(const struct worker_args *args)
      *     graceful-stop limit). Level-triggered: a handler may stop early (one read per event,
      *     512 KiB of sendfile per turn, 64 accepts) and is simply woken again, which keeps the
      *     loop fair without bookkeeping of what is left to drain.
-     *  2. refresh the clock and the cached Date header;
+     *  2. refresh the clock and the cached Date header, then apply the open file cache's
+     *     inotify events, if any are in the batch, before anything else is dispatched;
      *  3. dispatch events: listeners accept, connections read/parse/send, signals, the master;
      *  4. expire timeouts, each queue from its head;
      *  5. before sleep: return closed connections to the pool, resume accepting below the
@@ -460,9 +483,17 @@ worker_main(const struct worker_args *args)
         loop.stats->heartbeat_ms = loop.now_ms;
         loop.stats->state = SHM_W_EVENTS;
         resp_update_date(time(NULL));
+        /* Before the batch: news of changed files first, so no request of this batch is
+         * answered from a cache entry whose file has changed. */
+        for (int i = 0; ofc_io.events && i < n; i++)
+            if (events[i].data.ptr == &ofc_io) {
+                ofc_watch_events();
+                events[i].data.ptr = NULL;
+            }
         for (int i = 0; i < n; i++) {
             struct ev_io *io = events[i].data.ptr;
-            io->cb(io, events[i].events);
+            if (io)
+                io->cb(io, events[i].events);
         }
         loop.stats->state = SHM_W_TIMERS;
         conn_expire_timeouts();

@@ -578,8 +578,10 @@ START_TEST(ambiguous_framing_rejected)
         {"two different Content-Lengths",
          "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"},
         {"obs-fold", "GET / HTTP/1.1\r\nHost: t\r\nX-Folded: a\r\n b\r\n\r\n"},
+        /* GET: a body the static handler reads (and drops), so its framing is parsed. A POST
+         * is answered 405 from its header alone and its body is never parsed. */
         {"bad chunk size",
-         "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"},
+         "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int fd = conn_open(s.port);
@@ -596,7 +598,8 @@ START_TEST(ambiguous_framing_rejected)
 }
 END_TEST
 
-/* A request body the server does not want is skipped, and the connection stays in step. */
+/* A body sent with GET is read and dropped, and the connection stays in step; a body the
+ * route refuses (POST to static files) gets 405 from the header alone, then a close. */
 START_TEST(refused_body_skipped_on_keepalive)
 {
     struct srv s;
@@ -604,25 +607,19 @@ START_TEST(refused_body_skipped_on_keepalive)
     srv_start(&s, NULL);
 
     int fd = conn_open(s.port);
-    conn_sendstr(fd, "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
-                     "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
+                     "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                      "5\r\nhello\r\n0\r\n\r\n"
+                     "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello"
                      "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
     for (int i = 0; i < 2; i++) {
         http_read_response(fd, &r, 0);
-        ck_assert_int_eq(r.status, 405);
-        bool alive = !http_says_close(&r);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert(!http_says_close(&r));
+        http_assert_body(&r, SRV_INDEX_HTML, NULL);
         http_resp_free(&r);
-        if (!alive) { /* closing after a refused body is allowed, not required */
-            close(fd);
-            srv_stop(&s);
-            return;
-        }
     }
-    http_read_response(fd, &r, 0);
-    ck_assert_int_eq(r.status, 200);
-    http_assert_body(&r, SRV_INDEX_HTML, NULL);
-    http_resp_free(&r);
+    http_expect_final(fd, 405, 5000, "POST after two GETs with bodies");
     close(fd);
     srv_stop(&s);
 }

@@ -492,6 +492,8 @@ static const struct {
     {"body_timeout", "60s"},
     {"send_min_rate", "1k"},
     {"send_min_rate_period", "60s"},
+    {"body_min_rate", "1k"},
+    {"body_min_rate_period", "60s"},
     {"max_request_line", "8k"},
     {"max_header_size", "16k"},
     {"max_headers", "100"},

@@ -234,6 +234,18 @@ START_TEST(test_te_chunked_twice)
 }
 END_TEST
 
+/* RFC 9112 6.1: HTTP/1.0 with Transfer-Encoding is faulty framing (a 1.0 front end would read
+ * the body differently): 400 and close, never a second request out of the same bytes. */
+START_TEST(test_te_in_http10)
+{
+    ERR("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
+        "0\r\n\r\nGET /smuggled HTTP/1.0\r\n\r\n",
+        400);
+    ERR("GET / HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400);
+    ERR("GET / HTTP/1.0\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400);
+}
+END_TEST
+
 START_TEST(test_bad_content_length)
 {
     ERR("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello", 400);
@@ -500,6 +512,7 @@ http_errors_suite(void)
     tcase_add_test(tc, test_te_final_not_chunked);
     tcase_add_test(tc, test_te_unknown_coding);
     tcase_add_test(tc, test_te_chunked_twice);
+    tcase_add_test(tc, test_te_in_http10);
     tcase_add_test(tc, test_bad_content_length);
     tcase_add_test(tc, test_bad_chunk_size);
     tcase_add_test(tc, test_chunk_line_endings);

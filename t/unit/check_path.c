@@ -317,6 +317,45 @@ START_TEST(test_long_path)
 }
 END_TEST
 
+/* path_encode: what a Location or a link may carry back. Every byte outside unreserved,
+ * sub-delims, ':', '@' and '/' is escaped, '%' and '\\' included, so the result decodes to the
+ * same path and can never start a scheme-relative or backslash URL. */
+START_TEST(test_encode)
+{
+    char out[64];
+    ck_assert_int_eq(path_encode("sub", out, sizeof(out)), 3);
+    ck_assert_str_eq(out, "sub");
+    ck_assert_int_eq(path_encode("a b/%\\x?#", out, sizeof(out)), 19);
+    ck_assert_str_eq(out, "a%20b/%25%5Cx%3F%23");
+    ck_assert_int_eq(path_encode("\xff\x01~-._!$&'()*+,;=:@", out, sizeof(out)), 23);
+    ck_assert_str_eq(out, "%FF%01~-._!$&'()*+,;=:@");
+    ck_assert_int_eq(path_encode("", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "");
+
+    /* Round trip through path_normalize: encoding a normalised path gives it back. */
+    char back[64], in[80];
+    static const char *const names[] = {"a b/c", "%41", "x\\y/z", "\xc3\xa9t\xc3\xa9"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        ck_assert_int_ge(path_encode(names[i], out, sizeof(out)), 0);
+        snprintf(in, sizeof(in), "/%s", out);
+        ck_assert_int_ge(path_normalize(in, strlen(in), back, sizeof(back)), 0);
+        ck_assert_str_eq(back, names[i]);
+    }
+}
+END_TEST
+
+/* The output bound: 3 bytes per input byte plus the NUL fits, one byte less does not. */
+START_TEST(test_encode_bound)
+{
+    char out[10];
+    ck_assert_int_eq(path_encode("%%%", out, 10), 9);
+    ck_assert_int_eq(path_encode("%%%", out, 9), -1);
+    ck_assert_int_eq(path_encode("abc", out, 3), -1);
+    ck_assert_int_eq(path_encode("abc", out, 4), 3);
+    ck_assert_int_eq(path_encode("", out, 0), -1);
+}
+END_TEST
+
 Suite *
 path_suite(void)
 {
@@ -340,6 +379,8 @@ path_suite(void)
     tcase_add_test(tc, test_output_size);
     tcase_add_test(tc, test_output_size_result_not_intermediate);
     tcase_add_test(tc, test_long_path);
+    tcase_add_test(tc, test_encode);
+    tcase_add_test(tc, test_encode_bound);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,281 @@
+/* The fuzzer's memory transport (the client side of each connection), and the record of every
+ * response conn.c builds, taken through the link-time wraps of resp_dispatch and resp_error
+ * (-Wl,--wrap, see the Makefile). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "t/fuzz/fuzz.h"
+#include "worker/http.h"
+#include "worker/resp.h"
+
+#define PENDING_MAX 8
+
+/* ---- the memory transport ---- */
+
+static size_t
+next_piece(struct client *cl)
+{
+    static const uint32_t max[] = {0, 1, 2, 3, 8, 32, 256, 2048};
+    if (cl->piece_mode == 0)
+        return SIZE_MAX;
+    return 1 + fuzz_rnd(&cl->rng) % max[cl->piece_mode];
+}
+
+static void
+check_call(const struct client *cl, int fd, const char *what)
+{
+    if (fd != FUZZ_CONN_FD)
+        fuzz_fail("%s on connection %d with fd %d, not %d", what, cl->id, fd, FUZZ_CONN_FD);
+    if (cl->released)
+        fuzz_fail("%s on connection %d after release()", what, cl->id);
+    if (fuzz_current != NULL && fuzz_current != cl && !fuzz_in_expiry)
+        fuzz_fail("%s on connection %d from the callback of connection %d", what, cl->id,
+                  fuzz_current->id);
+}
+
+static ssize_t
+mem_recv(int fd, void *ctx, void *buf, size_t n)
+{
+    struct client *cl = ctx;
+    check_call(cl, fd, "recv");
+    if (cl->in_pos == cl->in_len) {
+        if (!cl->stall) {
+            cl->taken++; /* the end of stream, handed over */
+            return 0;
+        }
+        errno = EAGAIN;
+        return -1;
+    }
+    if (cl->spurious_eagain && !cl->last_recv_eagain && fuzz_rnd(&cl->rng) % 4 == 0) {
+        cl->last_recv_eagain = true;
+        cl->excused++;
+        errno = EAGAIN;
+        return -1;
+    }
+    cl->last_recv_eagain = false;
+    if (cl->piece_left == 0)
+        cl->piece_left = next_piece(cl);
+    size_t k = cl->in_len - cl->in_pos;
+    if (k > cl->piece_left)
+        k = cl->piece_left;
+    if (k > n)
+        k = n;
+    memcpy(buf, cl->in + cl->in_pos, k);
+    cl->in_pos += k;
+    cl->piece_left -= k;
+    cl->taken += k;
+    return (ssize_t)k;
+}
+
+/* How many of `n` bytes the "socket" takes now; -1 with errno when none. */
+static ssize_t
+admit(struct client *cl, int fd, size_t n)
+{
+    check_call(cl, fd, "send");
+    if (cl->shut)
+        fuzz_fail("send on connection %d after shutdown()", cl->id);
+    if (cl->out_len == FUZZ_OUT_MAX) {
+        cl->overflow = true; /* the client stops reading and resets */
+        errno = ECONNRESET;
+        return -1;
+    }
+    if (cl->short_writes) {
+        uint32_t r = fuzz_rnd(&cl->rng);
+        if (!cl->last_send_eagain && r % 4 == 0) {
+            cl->last_send_eagain = true;
+            cl->excused++;
+            errno = EAGAIN;
+            return -1;
+        }
+        cl->last_send_eagain = false;
+        size_t cap = (r >> 2) % 2 ? 1 + (r >> 3) % 16 : 1 + (r >> 3) % 4096;
+        if (n > cap)
+            n = cap;
+    }
+    size_t room = FUZZ_OUT_MAX - cl->out_len;
+    return (ssize_t)(n < room ? n : room);
+}
+
+static void claim(struct client *cl, const void *buf);
+
+static ssize_t
+mem_send(int fd, void *ctx, const void *buf, size_t n, bool more)
+{
+    struct client *cl = ctx;
+    (void)more;
+    claim(cl, buf);
+    ssize_t k = admit(cl, fd, n);
+    if (k > 0) {
+        memcpy(cl->out + cl->out_len, buf, (size_t)k);
+        cl->out_len += (size_t)k;
+        cl->accepted += (uint64_t)k;
+    }
+    return k;
+}
+
+static ssize_t
+mem_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more)
+{
+    struct client *cl = ctx;
+    size_t total = 0;
+    (void)more;
+    if (cnt > 0)
+        claim(cl, iov[0].iov_base);
+    for (int i = 0; i < cnt; i++)
+        total += iov[i].iov_len;
+    ssize_t k = admit(cl, fd, total);
+    size_t left = k > 0 ? (size_t)k : 0;
+    for (int i = 0; i < cnt && left > 0; i++) {
+        size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+        memcpy(cl->out + cl->out_len, iov[i].iov_base, n);
+        cl->out_len += n;
+        left -= n;
+    }
+    if (k > 0)
+        cl->accepted += (uint64_t)k;
+    return k;
+}
+
+static ssize_t
+mem_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n)
+{
+    struct client *cl = ctx;
+    ssize_t k = admit(cl, fd, n);
+    if (k <= 0)
+        return k;
+    ssize_t got = pread(file_fd, cl->out + cl->out_len, (size_t)k, *off);
+    if (got > 0) {
+        cl->out_len += (size_t)got;
+        cl->accepted += (uint64_t)got;
+        *off += got;
+    }
+    return got;
+}
+
+static void
+mem_shutdown(int fd, void *ctx)
+{
+    struct client *cl = ctx;
+    check_call(cl, fd, "shutdown");
+    cl->shut = true;
+}
+
+static void
+mem_release(void *ctx)
+{
+    struct client *cl = ctx;
+    if (cl->released)
+        fuzz_fail("release() called twice on connection %d", cl->id);
+    cl->released = true;
+    cl->closed_by_timer = fuzz_in_expiry;
+}
+
+const struct transport fuzz_transport = {
+    .name = "fuzz-memory",
+    .recv = mem_recv,
+    .send = mem_send,
+    .sendv = mem_sendv,
+    .sendfile = mem_sendfile,
+    .shutdown = mem_shutdown,
+    .release = mem_release,
+};
+
+/* ---- what conn.c builds ----
+ * A response built inside a callback belongs to the client whose callback runs. One built in
+ * expiry (a 408) names no connection: it waits here until a send starts on its buffer, and
+ * belongs to the client of that send. One never sent is never claimed, and its buffer goes back
+ * to the pool: when the block shows up in a later response, the old record is dropped. */
+
+struct pending {
+    const char *buf;
+    size_t len;
+    struct built b;
+};
+
+static struct pending pending[PENDING_MAX];
+static int npending, build_depth;
+
+void
+client_forget_pending(void)
+{
+    npending = 0;
+}
+
+static void
+add_built(struct client *cl, const struct built *b)
+{
+    if (cl->nbuilt == FUZZ_MAX_BUILT)
+        fuzz_fail("more than %d responses on connection %d (max_keepalive_requests is %d)",
+                  FUZZ_MAX_BUILT, cl->id, fuzz_cfg.max_keepalive_requests);
+    cl->built[cl->nbuilt++] = *b;
+}
+
+static void
+drop_pending(const char *buf)
+{
+    for (int i = 0; i < npending; i++)
+        if (pending[i].buf == buf)
+            pending[i--] = pending[--npending];
+}
+
+static void
+claim(struct client *cl, const void *buf)
+{
+    const char *p = buf;
+    for (int i = 0; i < npending; i++)
+        if (p >= pending[i].buf && p < pending[i].buf + pending[i].len) {
+            add_built(cl, &pending[i].b);
+            pending[i] = pending[--npending];
+            return;
+        }
+}
+
+void __real_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file);
+void __real_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra);
+void __wrap_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file);
+void __wrap_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra);
+
+static void
+record(const struct resp *o, const struct http_req *req)
+{
+    if (build_depth > 0)
+        return; /* a handler's own resp_error inside resp_dispatch */
+    if (o->overflow)
+        fuzz_fail("a response whose buffer overflowed is about to be sent");
+    struct built b = {
+        .status = o->len >= 12 ? atoi(o->buf + 9) : -1,
+        .head = req->verb == VERB_HEAD,
+        .close = o->close,
+        .len = o->len,
+    };
+    for (int i = 0; i < o->nparts; i++)
+        b.len += (size_t)o->parts[i].file_len;
+    drop_pending(o->buf);
+    if (fuzz_current != NULL && !fuzz_in_expiry) {
+        add_built(fuzz_current, &b);
+        return;
+    }
+    if (npending == PENDING_MAX)
+        fuzz_fail("%d responses built in expiry and none sent", PENDING_MAX);
+    pending[npending++] = (struct pending){.buf = o->buf, .len = o->len, .b = b};
+}
+
+void
+__wrap_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file)
+{
+    build_depth++;
+    __real_resp_dispatch(o, req, file);
+    build_depth--;
+    record(o, req);
+}
+
+void
+__wrap_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra)
+{
+    build_depth++;
+    __real_resp_error(o, req, status, extra);
+    build_depth--;
+    record(o, req);
+}

@@ -1,0 +1,79 @@
+/* Shared by the files of the request-path fuzzer: the client side of each connection and the
+ * memory transport (client.c), the checks of what each client received (check.c) and the
+ * driver that schedules wake-ups and timers (fuzz_http.c). */
+#ifndef SLUICE_FUZZ_H
+#define SLUICE_FUZZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/cfg.h"
+#include "worker/loop.h"
+#include "worker/transport.h"
+
+#define FUZZ_OUT_MAX (1 << 20) /* a client reads at most this much */
+#define FUZZ_MAX_BUILT 64      /* responses per connection; > max_keepalive_requests */
+#define FUZZ_CONN_FD (-1)      /* conn.c skips close() for it; setsockopt fails harmlessly */
+#define FUZZ_MAX_CLIENTS 8     /* up to 4 that talk, up to 4 parked ones that fill the pool */
+
+/* A response as conn.c built it (recorded through the link-time wraps in client.c). */
+struct built {
+    int status;
+    bool head;
+    bool close;
+    size_t len; /* buffer bytes plus file bytes */
+};
+
+/* The client side of one connection: what it sends, how its socket behaves, what it got. */
+struct client {
+    int id;
+    const uint8_t *in;
+    size_t in_len, in_pos;
+    size_t piece_left;
+    unsigned piece_mode;  /* recv piece sizes, see fuzz_http.c */
+    bool stall;           /* input used up: silent (EAGAIN) rather than end of stream */
+    bool short_writes;    /* send and sendfile take partial counts, or EAGAIN */
+    bool spurious_eagain; /* recv says EAGAIN now and then although bytes wait */
+    bool parked;          /* sends nothing, ever: it only holds a pool slot */
+    uint32_t rng;
+    bool last_send_eagain, last_recv_eagain;
+
+    struct ev_io *io; /* from conn_start; NULL before it, or when refused */
+    bool refused;     /* conn_start failed: the pool was full */
+    bool shut, released, overflow;
+    bool closed_by_timer; /* released from conn_expire_timeouts(): a timeout or a rate */
+
+    /* Progress, for the busy-loop check in fuzz_http.c. */
+    uint64_t taken;    /* bytes recv handed over, plus one for each end of stream */
+    uint64_t accepted; /* bytes send, sendv and sendfile took */
+    unsigned excused;  /* EAGAINs the transport made up: a wake-up that met one is excused */
+    unsigned stalls;   /* wake-ups in a row without progress */
+
+    char out[FUZZ_OUT_MAX];
+    size_t out_len;
+    struct built built[FUZZ_MAX_BUILT];
+    int nbuilt;
+};
+
+/* The run of the current input (fuzz_http.c). */
+extern struct cfg fuzz_cfg;
+extern struct client fuzz_clients[FUZZ_MAX_CLIENTS];
+extern int fuzz_nclients;
+extern bool fuzz_input_has_marker; /* the marker is in the input: it may be echoed */
+extern bool fuzz_in_expiry;        /* inside conn_expire_timeouts() */
+/* Whose callback runs now; NULL outside callbacks (expiry, conn_start). */
+extern struct client *fuzz_current;
+
+void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+uint32_t fuzz_rnd(uint32_t *state);
+
+/* client.c: the memory transport every client connection uses. */
+extern const struct transport fuzz_transport;
+/* Forget responses built during expiry and not yet claimed by a send (start of an input). */
+void client_forget_pending(void);
+
+/* check.c: what `cl` received must be a well-framed sequence of the responses built for it. */
+void check_client(const struct client *cl);
+
+#endif
