@@ -396,23 +396,86 @@ struct load {
     char *err;
     size_t errlen;
     bool failed;
+    /* The lenient pass (cfg_read_lenient): a problem outside the keys it needs goes to `warn`
+     * and its line is skipped, instead of failing the load. */
+    bool lenient;
+    cfg_warn_fn *warn;
+    void *warn_arg;
 };
 
-static void load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void load_report(struct load *ld, bool hard, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 
+static void
+load_report(struct load *ld, bool hard, const char *fmt, va_list ap)
+{
+    if (ld->failed)
+        return;
+    if (ld->lenient && !hard) {
+        char what[CFG_ERR_MAX];
+        vsnprintf(what, sizeof(what), fmt, ap);
+        ld->warn(ld->warn_arg, ld->file, ld->lineno, what);
+        return;
+    }
+    int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, ld->lineno);
+    if (n >= 0 && (size_t)n < ld->errlen)
+        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    ld->failed = true;
+}
+
+static void load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void load_fail_hard(struct load *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A problem on the current line: fails the load, or in the lenient pass is a warning. */
 static void
 load_fail(struct load *ld, const char *fmt, ...)
 {
     va_list ap;
-    if (ld->failed)
-        return;
-    int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, ld->lineno);
     va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < ld->errlen)
-        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    load_report(ld, false, fmt, ap);
     va_end(ap);
-    ld->failed = true;
 }
+
+/* A problem that fails even the lenient pass (the line of a key it cannot do without). */
+static void
+load_fail_hard(struct load *ld, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    load_report(ld, true, fmt, ap);
+    va_end(ap);
+}
+
+/* After load_fail in the reader: stop (NULL), or in the lenient pass give inih an empty line in
+ * place of the bad one, so the line count stays right and reading goes on. */
+static char *
+skip_line(struct load *ld, char *str)
+{
+    if (ld->failed)
+        return NULL;
+    str[0] = '\n';
+    str[1] = '\0';
+    return str;
+}
+
+/* Would inih take this line (leading white space already gone)? Its rule, repeated so that
+ * the lenient pass can report every bad line, not only the first: a comment, an empty line,
+ * or a name up to '=' or ':' that no inline comment (" ;") cuts short. */
+static bool
+ini_line_ok(const char *s)
+{
+    bool was_space = false;
+    if (*s == '\0' || *s == ';' || *s == '#')
+        return true;
+    while (*s && *s != '=' && *s != ':' && !(was_space && *s == ';')) {
+        was_space = *s == ' ' || *s == '\t' || *s == '\r' || *s == '\v' || *s == '\f';
+        s++;
+    }
+    return *s == '=' || *s == ':';
+}
+
+#define SYNTAX_ERROR "syntax error (expected 'key = value', '[section]' or a comment)"
 
 /* inih's reader hook. One call = one whole line of the file, so inih's line count stays ours.
  * Leading white space is dropped here: inih would otherwise take an indented line as a
@@ -441,17 +504,21 @@ load_read_line(char *str, int num, void *stream)
     }
     if (memchr(s, '\0', (size_t)n)) {
         load_fail(ld, "NUL byte in line");
-        return NULL;
+        return skip_line(ld, str);
     }
     if (n > num - 4) {
         load_fail(ld, "line too long (%zd bytes, at most %d)", n, num - 4);
-        return NULL;
+        return skip_line(ld, str);
     }
     if (s[0] == '[') {
         /* No section exists yet; later issues add them (certificates, applications). */
         const char *end = strchr(s, ']');
         load_fail(ld, "unknown section [%.*s]", end ? (int)(end - s - 1) : (int)n - 1, s + 1);
-        return NULL;
+        return skip_line(ld, str);
+    }
+    if (ld->lenient && !ini_line_ok(s)) {
+        load_fail(ld, SYNTAX_ERROR);
+        return skip_line(ld, str);
     }
     memcpy(str, s, (size_t)n);
     str[n] = '\n';
@@ -485,6 +552,25 @@ edit_distance(const char *a, const char *b)
     return row[lb];
 }
 
+static void
+unknown_key(struct load *ld, const char *name)
+{
+    int best = -1, bestd = 3;
+    for (int j = 0; j < NKEYS; j++) {
+        int d = edit_distance(name, keys[j].name);
+        if (d < bestd) {
+            bestd = d;
+            best = j;
+        }
+    }
+    if (best >= 0)
+        load_fail(ld, "unknown key '%s' (did you mean '%s'?)", name, keys[best].name);
+    else
+        load_fail(ld, "unknown key '%s'", name);
+}
+
+/* inih's handler. After a problem it returns 0 (inih then stops at the reader's next call), or
+ * in the lenient pass 1: the line was reported and is skipped. */
 static int
 load_handle(void *user, const char *section, const char *name, const char *value)
 {
@@ -498,25 +584,14 @@ load_handle(void *user, const char *section, const char *name, const char *value
         if (strcmp(keys[i].name, name) == 0)
             break;
     if (i == NKEYS) {
-        int best = -1, bestd = 3;
-        for (int j = 0; j < NKEYS; j++) {
-            int d = edit_distance(name, keys[j].name);
-            if (d < bestd) {
-                bestd = d;
-                best = j;
-            }
-        }
-        if (best >= 0)
-            load_fail(ld, "unknown key '%s' (did you mean '%s'?)", name, keys[best].name);
-        else
-            load_fail(ld, "unknown key '%s'", name);
-        return 0;
+        unknown_key(ld, name);
+        return !ld->failed;
     }
 
     const struct key *k = &keys[i];
     if (ld->first_line[i] && k->type != K_LISTEN) {
         load_fail(ld, "%s: duplicate key (first set at line %d)", name, ld->first_line[i]);
-        return 0;
+        return !ld->failed; /* lenient: the first value stays */
     }
     if (!ld->first_line[i]) {
         ld->first_line[i] = ld->lineno;
@@ -525,11 +600,15 @@ load_handle(void *user, const char *section, const char *name, const char *value
     }
     const char *why = "invalid";
     if (key_set(ld->cfg, k, value, &why) < 0) {
+        /* Even the lenient pass cannot do without the keys that find the master. */
+        bool needed = k->off == F(pid_file) || k->off == F(control_socket);
         if (k->type == K_LISTEN && ld->cfg->nlisten == CFG_MAX_LISTEN)
             load_fail(ld, "%s: %s", name, why);
+        else if (needed)
+            load_fail_hard(ld, "%s: invalid value '%s' (%s)", name, value, why);
         else
             load_fail(ld, "%s: invalid value '%s' (%s)", name, value, why);
-        return 0;
+        return !ld->failed;
     }
     if (k->type == K_LISTEN)
         ld->cfg->listen[ld->cfg->nlisten - 1].line = ld->lineno;
@@ -624,20 +703,35 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
 
 static int read_file(struct cfg *cfg, const char *path, struct load *ldp);
 
-int
-cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
+/* The defaults, then `path` (NULL: ./sluice.ini when it exists) read with `ld`'s mode. */
+static int
+read_over_defaults(struct cfg *cfg, const char *path, struct load *ld)
 {
-    struct load ld = {.cfg = cfg, .err = err, .errlen = errlen};
-
     cfg_defaults(cfg);
     if (path == NULL) {
         if (access("sluice.ini", F_OK) != 0)
             return 0;
         path = "sluice.ini";
     }
-    int rc = read_file(cfg, path, &ld);
+    int rc = read_file(cfg, path, ld);
     cfg_resolve_auto(cfg);
     return rc;
+}
+
+int
+cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    struct load ld = {.cfg = cfg, .err = err, .errlen = errlen};
+    return read_over_defaults(cfg, path, &ld);
+}
+
+int
+cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void *arg, char *err,
+                 size_t errlen)
+{
+    struct load ld = {
+        .cfg = cfg, .err = err, .errlen = errlen, .lenient = true, .warn = warn, .warn_arg = arg};
+    return read_over_defaults(cfg, path, &ld);
 }
 
 static int
@@ -661,11 +755,12 @@ read_file(struct cfg *cfg, const char *path, struct load *ldp)
         snprintf(ld.err, ld.errlen, "%s: read error", path);
         return -1;
     }
-    if (rc != 0) {
+    if (rc > 0 && ld.lenient) {
+        /* A line inih refused that ini_line_ok let through: reported, not fatal. */
+        ld.warn(ld.warn_arg, path, rc, SYNTAX_ERROR);
+    } else if (rc != 0) {
         if (rc > 0)
-            snprintf(ld.err, ld.errlen,
-                     "%s:%d: syntax error (expected 'key = value', '[section]' or a comment)", path,
-                     rc);
+            snprintf(ld.err, ld.errlen, "%s:%d: " SYNTAX_ERROR, path, rc);
         else
             snprintf(ld.err, ld.errlen, "%s: cannot parse (out of memory)", path);
         return -1;

@@ -108,8 +108,23 @@ void cfg_defaults(struct cfg *cfg);
  * `path` NULL means: ./sluice.ini when it exists, else the defaults alone. */
 int cfg_load(struct cfg *cfg, const char *path, char *err, size_t errlen);
 
-/* Like cfg_load, without cfg_check: for commands that only need to find the pid file. */
+/* Like cfg_load, without cfg_check (the file system): syntax and values only. */
 int cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen);
+
+/* Gets each problem the lenient pass skips: where, and what is wrong (cfg_load's message
+ * without "FILE:LINE: "). */
+typedef void cfg_warn_fn(void *arg, const char *file, int line, const char *what);
+
+/* For the commands that only need to find the running master (stop, quit, reopen, status,
+ * upgrade), so that a file broken since the master started does not leave them powerless: the
+ * defaults, then from `path` (NULL: ./sluice.ini when it exists) pid_file, control_socket and
+ * graceful_timeout, set and resolved exactly as cfg_load does. Every other problem (syntax,
+ * unknown or duplicate keys, bad values, a bad graceful_timeout, whose default then stays) goes
+ * to `warn` and its line is skipped; a duplicated key keeps its first value; nothing is checked
+ * on the file system. Returns 0, or -1 with a message in `err` (cfg_load's form) when the file
+ * cannot be read or the value of pid_file or control_socket is unusable. */
+int cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void *arg, char *err,
+                     size_t errlen);
 
 /* Work out the `auto` values that depend on the process (max_connections from RLIMIT_NOFILE);
  * cfg_read does it, call again after changing the limit. */

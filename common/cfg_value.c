@@ -86,12 +86,14 @@ parse_with_unit(const char *s, const struct unit *units, int64_t bare, int64_t *
 int
 cfg_parse_size(const char *s, int64_t *out, const char **why)
 {
+    /* t as well, so that the documented upper bound of the 0..1t keys can be written. */
     static const struct unit units[] = {
-        {"k", 1024},         {"K", 1024},         {"m", 1024 * 1024}, {"M", 1024 * 1024},
-        {"g", 1024LL << 20}, {"G", 1024LL << 20}, {NULL, 0}};
+        {"k", 1024},         {"K", 1024},         {"m", 1024 * 1024},
+        {"M", 1024 * 1024},  {"g", 1024LL << 20}, {"G", 1024LL << 20},
+        {"t", 1024LL << 30}, {"T", 1024LL << 30}, {NULL, 0}};
     if (parse_with_unit(s, units, 1, out) < 0) {
         if (why)
-            *why = "expected a size such as 512, 16k, 1m or 2g";
+            *why = "expected a size such as 512, 16k, 1m, 2g or 1t";
         return -1;
     }
     return 0;

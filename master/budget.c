@@ -1,7 +1,8 @@
-/* Budget checks for `sluice -t` (see budget.h). */
+/* Budget checks for `sluice -t` and start (see budget.h). */
 #include "master/budget.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -11,10 +12,13 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "master/control.h"
+#include "master/listen.h"
 #include "master/pidfile.h"
 
 const char budget_root_warning[] =
@@ -140,9 +144,12 @@ check_root_readable(const struct cfg *cfg)
         gid = gr->gr_gid;
     pid_t pid = fork();
     if (pid == 0) {
+        /* As a worker does: root opened before dropping privileges, so only the directory's
+         * own mode counts, not those of the directories above it. */
+        int fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
             _exit(2);
-        _exit(access(cfg->root, R_OK | X_OK) == 0 ? 0 : 1);
+        _exit(fd >= 0 && faccessat(fd, ".", R_OK | X_OK, 0) == 0 ? 0 : 1);
     }
     int st = 0;
     if (pid < 0 || waitpid(pid, &st, 0) < 0)
@@ -186,7 +193,61 @@ check_links(const struct cfg *cfg)
     return errors;
 }
 
-/* A TCP address must be free, or held by the instance this configuration already runs. */
+/* Can the master create or append to `path`? The file itself when it exists, else its
+ * directory. Returns 0, or -1 with errno. Never creates anything. */
+static int
+writable(const char *path)
+{
+    char dir[CFG_PATH_MAX];
+    struct stat st;
+    if (lstat(path, &st) == 0)
+        return access(path, W_OK);
+    if (errno != ENOENT)
+        return -1;
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        return access(".", W_OK | X_OK);
+    snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    return access(dir, W_OK | X_OK);
+}
+
+/* The files the master makes at start, where it can make them; each error is the text start
+ * itself gives (log_open, pidfile_acquire, control_open), so it reads the same from -t. */
+static int
+check_paths(const struct cfg *cfg)
+{
+    char at[CFG_PATH_MAX + 16], ctl[CFG_PATH_MAX];
+    int errors = 0;
+    if (strcmp(cfg->error_log, "stderr") != 0 && strncmp(cfg->error_log, "/dev/std", 8) != 0 &&
+        writable(cfg->error_log) < 0) {
+        fprintf(stderr, "sluice: %s: error_log: cannot open '%s': %s\n",
+                where_key(cfg, cfg->error_log_line, at, sizeof(at)), cfg->error_log,
+                strerror(errno));
+        errors++;
+    }
+    if (writable(cfg->pid_file) < 0) {
+        fprintf(stderr, "sluice: %s: cannot create pid file %s: %s\n",
+                where_key(cfg, cfg->pid_file_line, at, sizeof(at)), cfg->pid_file, strerror(errno));
+        errors++;
+    }
+    if (cfg->control_socket[0])
+        snprintf(ctl, sizeof(ctl), "%s", cfg->control_socket);
+    else
+        control_default_path(cfg->pid_file, ctl, sizeof(ctl));
+    if (strlen(ctl) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        fprintf(stderr, "sluice: %s: control_socket: path too long (at most 107 bytes): %s\n",
+                where(cfg), ctl);
+        errors++;
+    } else if (cfg->control_socket[0] && writable(ctl) < 0) {
+        fprintf(stderr, "sluice: %s: control_socket: cannot listen on %s: %s\n", where(cfg), ctl,
+                strerror(errno));
+        errors++;
+    }
+    return errors;
+}
+
+/* A TCP address must be free, or held by the instance this configuration already runs: the
+ * check start makes (listen_check_free), so -t and start agree. */
 static int
 check_ports(const struct cfg *cfg)
 {
@@ -195,43 +256,40 @@ check_ports(const struct cfg *cfg)
     bool ours = pidfile_probe(cfg->pid_file, &pid, NULL) == PIDFILE_RUNNING;
     for (int i = 0; i < cfg->nlisten; i++) {
         const struct cfg_listen *l = &cfg->listen[i];
-        int family = l->addr.ss_family;
-        if (family == AF_UNIX)
-            continue;
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr;
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->addr;
-        if ((family == AF_INET ? in->sin_port : in6->sin6_port) == 0)
-            continue; /* port 0: always free */
-        int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        int one = 1;
-        if (fd < 0)
-            continue;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0) {
-            if (errno == EADDRINUSE && ours)
-                fprintf(stderr,
-                        "sluice: %s:%d: listen %s is in use by this configuration's "
-                        "running instance (pid %d): fine for a reload\n",
-                        where(cfg), l->line, l->text, (int)pid);
-            else {
-                fprintf(stderr, "sluice: %s:%d: listen %s: %s\n", where(cfg), l->line, l->text,
-                        strerror(errno));
-                errors++;
-            }
+        char why[CFG_ERR_MAX], at[CFG_PATH_MAX + 16];
+        int rc = listen_check_free(l, ours ? pid : 0, why, sizeof(why));
+        if (rc > 0)
+            fprintf(stderr,
+                    "sluice: %s: listen %s is in use by this configuration's running instance "
+                    "(pid %d): fine for a reload\n",
+                    where_key(cfg, l->line, at, sizeof(at)), l->text, (int)pid);
+        else if (rc < 0) {
+            fprintf(stderr, "sluice: %s: listen: %s\n", where_key(cfg, l->line, at, sizeof(at)),
+                    why);
+            errors++;
         }
-        close(fd);
     }
     return errors;
 }
 
-int
-budget_check(const struct cfg *cfg)
+const char *
+budget_where(const struct cfg *cfg, int line, char *buf, size_t len)
 {
-    int errors = check_nofile(cfg) + check_root_readable(cfg) + check_ports(cfg) + check_links(cfg);
+    return where_key(cfg, line, buf, len);
+}
+
+int
+budget_check(const struct cfg *cfg, enum budget_mode mode)
+{
+    int errors = check_nofile(cfg) + check_root_readable(cfg);
+    /* At start the master makes this check itself when it binds, as the running master: the
+     * sockets it took over in an upgrade or from systemd are its own there. */
+    if (mode == BUDGET_TEST)
+        errors += check_ports(cfg);
+    errors += check_links(cfg) + check_paths(cfg);
     check_backlog(cfg);
     check_inotify(cfg);
-    check_root_user(cfg);
+    if (mode == BUDGET_TEST)
+        check_root_user(cfg); /* start logs it, where the log goes */
     return errors;
 }

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -145,6 +146,17 @@ command(struct client *c)
     }
 }
 
+/* Has the client closed its end entirely (POLLHUP; a half-close, shutdown(SHUT_WR), is not
+ * that)? The CLI does so only when it gave up waiting: its command may have sat in the queue
+ * while this master was stopped or busy, and it has already fallen back to a signal. Running the
+ * command now would act twice, or long after anyone asked. */
+static bool
+client_gone(const struct client *c)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = 0};
+    return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
+}
+
 static void
 on_client(struct client *c)
 {
@@ -166,6 +178,13 @@ on_client(struct client *c)
     *nl = '\0';
     /* The command is in; no more reading (a waiting reload answers later). */
     epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (client_gone(c)) {
+        log_notice("control: '%s' not run: its client left before it was read (a command that "
+                   "timed out falls back to a signal)",
+                   c->line);
+        client_close(c);
+        return;
+    }
     command(c);
 }
 
@@ -216,22 +235,26 @@ control_query(const char *path, const char *cmd, char *buf, size_t len, int time
     buf[0] = '\0';
     if (strlen(path) >= sizeof(sa.sun_path)) {
         errno = ENAMETOOLONG;
-        return -1;
+        return CONTROL_NONE;
     }
     strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* A full accept queue (a master stopped for long) blocks connect: bound it too. */
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         int saved = errno;
         if (fd >= 0)
             close(fd);
         errno = saved;
-        return -1;
+        return saved == EAGAIN ? CONTROL_NO_ANSWER : CONTROL_NONE;
     }
     char line[64];
     snprintf(line, sizeof(line), "%s\n", cmd);
     if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
         close(fd);
-        return -1;
+        return CONTROL_NONE;
     }
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     while (got < len - 1 && poll(&pfd, 1, timeout_ms) > 0) {
@@ -240,8 +263,11 @@ control_query(const char *path, const char *cmd, char *buf, size_t len, int time
             break;
         got += (size_t)n;
     }
+    /* Closed before the master read the command, it is never run (control_dispatch). */
     close(fd);
     buf[got] = '\0';
+    if (got == 0)
+        return CONTROL_NO_ANSWER;
     return strncmp(buf, "ok", 2) == 0 ? 0 : 1;
 }
 
@@ -251,11 +277,10 @@ control_request(const char *path, const char *cmd, int timeout_ms)
     char buf[4096];
     int rc = control_query(path, cmd, buf, sizeof(buf), timeout_ms);
     if (rc < 0)
-        return -1;
+        return rc;
     size_t len = strlen(buf);
     /* "ok: text" -> "sluice: text" */
     const char *text = strchr(buf, ':') ? strchr(buf, ':') + 2 : buf;
-    fprintf(rc == 0 ? stdout : stderr, "sluice: %s%s", len ? text : "no answer from the master\n",
-            len && buf[len - 1] != '\n' ? "\n" : "");
+    fprintf(rc == 0 ? stdout : stderr, "sluice: %s%s", text, buf[len - 1] != '\n' ? "\n" : "");
     return rc;
 }

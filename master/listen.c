@@ -1,6 +1,7 @@
 /* Listening sockets (see listen.h). */
 #include "master/listen.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,6 +16,238 @@
 #include "common/log.h"
 
 struct listen_group listen_groups[LISTEN_MAX_GROUPS];
+
+/* The master that handed us its sockets in a binary upgrade (0: none). Its sockets are ours
+ * too while it lives: both masters' workers accept on them until it leaves. */
+static pid_t upgrade_parent;
+
+/* A listening socket seen in /proc/net/tcp{,6}: its address and inode. */
+struct listener {
+    struct sockaddr_storage addr;
+    unsigned long inode;
+};
+
+/* Does "sa" (an entry of /proc/net/tcp{,6}, v4-mapped entries already made AF_INET) overlap
+ * `want`: the same family and port, and the same address or either one the wildcard? v4 and
+ * v6 never overlap: sluice's v6 sockets are IPV6_V6ONLY, and /proc does not show whether
+ * another program's [::] socket is (if it is not and it has SO_REUSEPORT, this misses it). */
+static bool
+overlaps(const struct sockaddr_storage *sa, const struct sockaddr_storage *want)
+{
+    if (sa->ss_family != want->ss_family)
+        return false;
+    if (sa->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)sa, *b = (const void *)want;
+        return a->sin_port == b->sin_port &&
+               (a->sin_addr.s_addr == b->sin_addr.s_addr || a->sin_addr.s_addr == INADDR_ANY ||
+                b->sin_addr.s_addr == INADDR_ANY);
+    }
+    const struct sockaddr_in6 *a = (const void *)sa, *b = (const void *)want;
+    return a->sin6_port == b->sin6_port &&
+           (IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr) ||
+            IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr) || IN6_IS_ADDR_UNSPECIFIED(&b->sin6_addr));
+}
+
+/* One line of /proc/net/tcp or tcp6 into `out` when it is a LISTEN socket. The kernel prints
+ * each 32-bit word of the address as the number it holds in memory (network order bytes read
+ * natively) and the port in host order. */
+static bool
+parse_proc_tcp(const char *line, bool v6, struct listener *out)
+{
+    char hex[33];
+    unsigned port, state;
+    if (sscanf(line, " %*u: %32[0-9A-Fa-f]:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", hex,
+               &port, &state, &out->inode) != 4 ||
+        state != 0x0A || strlen(hex) != (v6 ? 32u : 8u))
+        return false;
+    uint32_t words[4];
+    for (int w = 0; w < (v6 ? 4 : 1); w++) {
+        char word[9];
+        memcpy(word, hex + 8 * w, 8);
+        word[8] = '\0';
+        words[w] = (uint32_t)strtoul(word, NULL, 16);
+    }
+    memset(&out->addr, 0, sizeof(out->addr));
+    struct in6_addr a6;
+    memcpy(&a6, words, sizeof(a6));
+    if (!v6 || IN6_IS_ADDR_V4MAPPED(&a6)) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&out->addr;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        in->sin_addr.s_addr = v6 ? words[3] : words[0];
+    } else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&out->addr;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+        in6->sin6_addr = a6;
+    }
+    return true;
+}
+
+/* Does process `pid` hold socket `inode` (one of its /proc/PID/fd links is "socket:[inode]")? */
+static bool
+pid_holds(pid_t pid, unsigned long inode)
+{
+    char path[64], link[64], want[40];
+    bool held = false;
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return false;
+    for (struct dirent *e; !held && (e = readdir(d)) != NULL;) {
+        ssize_t n = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            held = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return held;
+}
+
+static pid_t
+parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+    int ppid = 0;
+    if (p == NULL || sscanf(p, ") %*c %d", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* The process holding socket `inode`: the first one /proc shows, then up its parents while they
+ * hold it too, so a master is named rather than one of its workers. 0 when none is visible
+ * (another user's, with /proc mounted hidepid). */
+static pid_t
+find_holder(unsigned long inode)
+{
+    pid_t pid = 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    for (struct dirent *e; pid == 0 && (e = readdir(d)) != NULL;) {
+        char *end;
+        long v = strtol(e->d_name, &end, 10);
+        if (*end == '\0' && v > 0 && pid_holds((pid_t)v, inode))
+            pid = (pid_t)v;
+    }
+    closedir(d);
+    for (pid_t up; pid > 0 && (up = parent_of(pid)) > 1 && pid_holds(up, inode);)
+        pid = up;
+    return pid;
+}
+
+/* /proc/PID/cmdline with spaces between the arguments (a master shows its title, "sluice:
+ * master -c FILE"), or "?" when it cannot be read. */
+static void
+command_of(pid_t pid, char *buf, size_t len)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    if (f)
+        fclose(f);
+    while (n > 0 && (buf[n - 1] == '\0' || buf[n - 1] == ' '))
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\0')
+            buf[i] = ' ';
+    buf[n] = '\0';
+    if (n == 0)
+        snprintf(buf, len, "?");
+}
+
+/* Is socket `inode` this instance's: held by `owner`, or by the master we took over from? When
+ * `-t` may not look into the running master's descriptors (another user's), it cannot tell and
+ * gives the master the benefit of the doubt. */
+static bool
+is_ours(unsigned long inode, pid_t owner)
+{
+    char fds[64];
+    snprintf(fds, sizeof(fds), "/proc/%d/fd", (int)owner);
+    if (owner > 0 && (pid_holds(owner, inode) || access(fds, R_OK | X_OK) < 0))
+        return true;
+    return owner == getpid() && upgrade_parent > 0 && getppid() == upgrade_parent &&
+           pid_holds(upgrade_parent, inode);
+}
+
+/* Can a plain bind (no SO_REUSEPORT) take the address now? It finds what /proc cannot show: an
+ * address not on this host, a port below 1024 without the privilege, a socket bound but not
+ * listening. */
+static int
+probe_bind(const struct cfg_listen *l, char *why, size_t len)
+{
+    int family = l->addr.ss_family, one = 1;
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0; /* no such family here: the real bind will say so */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    int rc = bind(fd, (const struct sockaddr *)&l->addr, l->addrlen);
+    if (rc < 0)
+        snprintf(why, len, "cannot listen on %s: %s", l->text, strerror(errno));
+    close(fd);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Why `l` cannot be bound: the socket `other` on an overlapping address, and who holds it. */
+static void
+describe_conflict(const struct cfg_listen *l, const struct listener *other, char *why, size_t len)
+{
+    char addr[128], cmd[96];
+    pid_t pid = find_holder(other->inode);
+    int w;
+    if (pid > 0) {
+        command_of(pid, cmd, sizeof(cmd));
+        w = snprintf(why, len, "%s is in use by pid %d (%s)", l->text, (int)pid, cmd);
+    } else {
+        w = snprintf(why, len, "%s is in use by another process", l->text);
+    }
+    cfg_format_addr((const struct sockaddr *)&other->addr, sizeof(other->addr), addr, sizeof(addr));
+    if (strcmp(addr, l->text) != 0 && w >= 0 && (size_t)w < len)
+        snprintf(why + w, len - (size_t)w, ", listening on %s", addr);
+}
+
+int
+listen_check_free(const struct cfg_listen *l, pid_t owner, char *why, size_t len)
+{
+    static const char *const files[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&l->addr;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->addr;
+    int family = l->addr.ss_family, owned = 0, rc = 0;
+    if (family == AF_UNIX || (family == AF_INET ? in->sin_port : in6->sin6_port) == 0)
+        return 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        char line[512];
+        struct listener found;
+        FILE *f = fopen(files[i], "re");
+        if (f == NULL)
+            continue;
+        while (rc == 0 && fgets(line, sizeof(line), f))
+            if (parse_proc_tcp(line, i == 1, &found) && overlaps(&found.addr, &l->addr)) {
+                if (is_ours(found.inode, owner))
+                    owned++;
+                else {
+                    describe_conflict(l, &found, why, len);
+                    rc = -1;
+                }
+            }
+        fclose(f);
+    }
+    if (rc < 0)
+        return -1;
+    return owned > 0 ? 1 : probe_bind(l, why, len);
+}
 
 static int
 open_one(const struct cfg_listen *l, bool reuseport, int backlog, char *err, size_t errlen)
@@ -54,6 +287,10 @@ static int
 group_grow(struct listen_group *g, int want, int backlog, char *err, size_t errlen)
 {
     while (g->nfds < want) {
+        /* A new address (slots of a group already bound share its port by design): refuse one
+         * that another instance listens on, which SO_REUSEPORT would let us share silently. */
+        if (g->nfds == 0 && listen_check_free(&g->bound, getpid(), err, errlen) < 0)
+            return -1;
         int fd = open_one(&g->bound, g->reuseport, backlog, err, errlen);
         if (fd < 0)
             return -1;
@@ -217,6 +454,7 @@ listen_inherit(char *err, size_t errlen)
             adopted++;
         }
         unsetenv("SLUICE_INHERIT");
+        upgrade_parent = getppid();
     }
     const char *lpid = getenv("LISTEN_PID"), *lfds = getenv("LISTEN_FDS");
     if (lpid && lfds && atoi(lpid) == (int)getpid()) {

@@ -6,6 +6,7 @@
 #define SLUICE_LISTEN_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "common/cfg.h"
 
@@ -47,6 +48,22 @@ void listen_close_all(bool unlink_unix);
  * (socket activation: $LISTEN_PID/$LISTEN_FDS): make them groups that listen_acquire claims
  * instead of binding. Returns the number adopted, or -1 with a message in `err`. */
 int listen_inherit(char *err, size_t errlen);
+
+/* Is the TCP address of `l` free for the instance whose master is `owner` (getpid() in the
+ * master; the running master's pid, or 0, for `-t`)? Every socket in state LISTEN on an
+ * overlapping address (same family and port; the same address, or either one the wildcard:
+ * 0.0.0.0 and 127.0.0.1 overlap, 0.0.0.0 and [::] do not, as sluice's v6 sockets are v6-only)
+ * is looked up in /proc/net/tcp{,6}. One that `owner` does not hold (nor, in the master, the
+ * master it took over from in a binary upgrade; inherited sockets are held by `owner` itself)
+ * belongs to another instance or program: the kernel lets a same-uid SO_REUSEPORT socket join
+ * its group and share its connections, so this is the check that refuses. With no listener
+ * there, a probe bind finds what /proc cannot show (an address not on this host, a privileged
+ * port). Unix sockets and port 0: 0.
+ * Returns 0 when free, 1 when only `owner`'s sockets listen there (a reload keeps them), -1
+ * with `why` naming the address and the process holding it ("127.0.0.1:8080 is in use by pid
+ * 1234 (sluice: master -c a.ini)", plus ", listening on ADDR" when that differs), or the bind
+ * error ("cannot listen on ADDR: ..."). */
+int listen_check_free(const struct cfg_listen *l, pid_t owner, char *why, size_t len);
 
 /* Inherited groups no generation claimed (their address left the configuration): close. */
 void listen_drop_unclaimed(void);

@@ -21,7 +21,9 @@
 #include "master/master.h"
 #include "master/pidfile.h"
 
-#define STOP_WAIT_MS 10000
+#define STOP_WAIT_MS 10000   /* stop: how long the master may take to be gone */
+#define CONTROL_WAIT_MS 5000 /* stop, quit, reopen, status: the master's answer */
+#define RELOAD_WAIT_MS 60000 /* reload: the new generation ready, or the error */
 
 static const char usage[] =
     "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status|upgrade] [-d] [-t] [-v] [-h]\n"
@@ -111,10 +113,12 @@ apply_nofile(struct cfg *cfg, char *err, size_t errlen)
     if (want != rl.rlim_cur) {
         struct rlimit set = {want, want > rl.rlim_max ? want : rl.rlim_max};
         if (setrlimit(RLIMIT_NOFILE, &set) < 0) {
+            char at[CFG_PATH_MAX + 16];
             snprintf(err, errlen,
-                     "worker_rlimit_nofile: cannot raise RLIMIT_NOFILE to %llu (hard limit %llu): "
-                     "%s",
-                     (unsigned long long)want, (unsigned long long)rl.rlim_max, strerror(errno));
+                     "%s: worker_rlimit_nofile: cannot raise RLIMIT_NOFILE to %llu (hard limit "
+                     "%llu): %s",
+                     budget_where(cfg, 0, at, sizeof(at)), (unsigned long long)want,
+                     (unsigned long long)rl.rlim_max, strerror(errno));
             return -1;
         }
     }
@@ -127,21 +131,21 @@ test_config(const struct options *o)
 {
     struct cfg *cfg = malloc(sizeof(*cfg));
     char err[CFG_ERR_MAX];
-    const char *name = o->cfg_path ? o->cfg_path : "sluice.ini";
     if (cfg == NULL)
         return 1;
     int rc = cfg_load(cfg, o->cfg_path, err, sizeof(err));
-    if (rc == 0 && budget_check(cfg) > 0)
+    if (rc == 0 && budget_check(cfg, BUDGET_TEST) > 0)
         rc = -2; /* each problem was printed on its own line */
-    if (rc == 0 && cfg->file[0] == '\0') {
-        fprintf(stderr, "sluice: built-in default configuration test is successful\n");
-    } else if (rc == 0) {
-        fprintf(stderr, "sluice: configuration file %s test is successful\n", cfg->file);
-    } else {
-        if (rc == -1)
-            fprintf(stderr, "sluice: %s\n", err);
-        fprintf(stderr, "sluice: configuration file %s test failed\n", name);
-    }
+    if (rc == -1)
+        fprintf(stderr, "sluice: %s\n", err);
+    /* cfg->file is set once a file is chosen (even one that cannot be opened): with none, the
+     * built-in defaults were tested, not a sluice.ini that does not exist. */
+    if (cfg->file[0] == '\0')
+        fprintf(stderr, "sluice: built-in default configuration test %s\n",
+                rc == 0 ? "is successful" : "failed");
+    else
+        fprintf(stderr, "sluice: configuration file %s test %s\n", cfg->file,
+                rc == 0 ? "is successful" : "failed");
     free(cfg);
     return rc == 0 ? 0 : 1;
 }
@@ -270,43 +274,31 @@ ready:
     return 0;
 }
 
-/* The control commands. The control socket gives real answers (reload reports the new
- * generation or the error); without it (an older master, a socket path not reachable) they fall
- * back to signals, checking a reload's configuration here first. */
-static int
-control(const struct options *o)
+/* The lenient pass's warnings: the file is broken, but this command does not need those lines. */
+static void
+warn_line(void *arg, const char *file, int line, const char *what)
 {
-    struct cfg *cfg = malloc(sizeof(*cfg));
-    char err[CFG_ERR_MAX], ctl_path[CFG_PATH_MAX];
-    enum command cmd = commands[o->cmd].cmd;
-    const char *name = commands[o->cmd].name;
-    int not_running = cmd == CMD_STATUS ? 3 : 1;
-    pid_t pid;
-    int fd = -1;
+    (void)arg;
+    fprintf(stderr, "sluice: %s:%d: warning: %s\n", file, line, what);
+}
 
-    if (cfg == NULL)
-        return 1;
-    int rc = cfg_read(cfg, o->cfg_path, err, sizeof(err));
-    if (rc < 0) {
-        fprintf(stderr, "sluice: %s\n", err);
-        free(cfg);
-        return 1;
-    }
-    if (cfg->control_socket[0])
-        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
-    else
-        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
-    rc = 1;
-    switch (pidfile_probe(cfg->pid_file, &pid, &fd)) {
+/* The master the pid file names, verified to hold its lock. Returns 0 with *pid and *fd (the pid
+ * file, open: its lock shows when the master is gone), or the exit code once it printed why:
+ * not running (1, status 3) or cannot tell (1, status 4). */
+static int
+find_master(const struct cfg *cfg, enum command cmd, pid_t *pid, int *fd)
+{
+    char err[CFG_PATH_MAX + 128];
+    int not_running = cmd == CMD_STATUS ? 3 : 1, unknown = cmd == CMD_STATUS ? 4 : 1;
+    *fd = -1;
+    switch (pidfile_probe(cfg->pid_file, pid, fd)) {
     case PIDFILE_NONE:
         fprintf(stderr, "sluice: not running (no pid file %s)\n", cfg->pid_file);
-        rc = not_running;
-        goto out;
+        return not_running;
     case PIDFILE_STALE:
         fprintf(stderr, "sluice: not running (stale pid file %s names pid %d)\n", cfg->pid_file,
-                (int)pid);
-        rc = not_running;
-        goto out;
+                (int)*pid);
+        return not_running;
     case PIDFILE_ERROR:
         if (errno == ELOOP)
             fprintf(stderr, "sluice: pid file %s is a symbolic link; refusing to use it\n",
@@ -314,57 +306,123 @@ control(const struct options *o)
         else
             fprintf(stderr, "sluice: cannot read pid file %s: %s\n", cfg->pid_file,
                     strerror(errno));
-        goto out;
+        return unknown;
     case PIDFILE_RUNNING:
         break;
     }
-    if (pid <= 0) {
-        fprintf(stderr, "sluice: pid file %s is locked but holds no pid yet\n", cfg->pid_file);
-        goto out;
-    }
+    if (*pid <= 0)
+        snprintf(err, sizeof(err), "pid file %s is locked but holds no pid yet", cfg->pid_file);
     /* Whatever the command, only the master that holds the pid file is talked to or signalled:
      * not a pid someone else wrote into a file they locked. */
-    if (pidfile_verify(cfg->pid_file, fd, pid, err, sizeof(err)) < 0) {
+    if (*pid <= 0 || pidfile_verify(cfg->pid_file, *fd, *pid, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        goto out;
+        close(*fd);
+        *fd = -1;
+        return unknown;
     }
-    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
-    if (cmd == CMD_UPGRADE) {
-        rc = upgrade(cfg, pid, ctl_path);
-        goto out;
-    }
-    int answer = control_request(ctl_path, name, cmd == CMD_RELOAD ? 60000 : 5000);
-    if (answer >= 0) {
-        rc = answer;
-        if (answer == 0 && (cmd == CMD_STOP || cmd == CMD_QUIT)) {
-            rc = wait_gone(fd, pid, wait_ms);
-            fd = -1;
-        }
-        goto out;
-    }
+    return 0;
+}
 
-    /* No control socket: signals. */
+/* stop and quit. The master's "ok: stopping" is not printed: the one event to report is that it
+ * has gone. A master that does not answer (stopped, wedged) gets the signal instead; the
+ * request it did not read is dropped when it resumes (control.h), so it never stops twice. */
+static int
+stop_master(const struct cfg *cfg, enum command cmd, pid_t pid, int fd, const char *ctl_path)
+{
+    char answer[4096];
+    int sig = cmd == CMD_QUIT ? SIGQUIT : SIGTERM;
+    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
+    int rc = control_query(ctl_path, cmd == CMD_QUIT ? "quit" : "stop", answer, sizeof(answer),
+                           CONTROL_WAIT_MS);
+    if (rc == 1) {
+        fprintf(stderr, "sluice: %s", strchr(answer, ':') ? strchr(answer, ':') + 2 : answer);
+        close(fd);
+        return 1;
+    }
+    if (rc == CONTROL_NO_ANSWER)
+        fprintf(stderr, "sluice: no answer from the master (pid %d) within %d s; sending %s\n",
+                (int)pid, CONTROL_WAIT_MS / 1000, sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
+    if (rc != 0 && kill(pid, sig) < 0) {
+        fprintf(stderr, "sluice: cannot signal pid %d: %s\n", (int)pid, strerror(errno));
+        close(fd);
+        return 1;
+    }
+    return wait_gone(fd, pid, wait_ms);
+}
+
+/* reload, reopen, status: the master's answer, or without one the signal. */
+static int
+ask_master(const struct options *o, struct cfg *cfg, pid_t pid, const char *ctl_path)
+{
+    char err[CFG_ERR_MAX];
+    enum command cmd = commands[o->cmd].cmd;
+    const char *name = commands[o->cmd].name;
+    int timeout_ms = cmd == CMD_RELOAD ? RELOAD_WAIT_MS : CONTROL_WAIT_MS;
+    int answer = control_request(ctl_path, name, timeout_ms);
+    if (answer >= 0)
+        return answer;
+    if (answer == CONTROL_NO_ANSWER) {
+        /* A reload may take long and must not run twice: no signal, the operator decides. */
+        fprintf(stderr, "sluice: no answer from the master (pid %d) within %d s%s\n", (int)pid,
+                timeout_ms / 1000, cmd == CMD_REOPEN ? "; sending SIGUSR1" : "");
+        if (cmd == CMD_RELOAD)
+            return 1;
+    }
     if (cmd == CMD_STATUS) {
         printf("sluice: running (pid %d)\n", (int)pid);
-        rc = 0;
-        goto out;
+        return 0;
     }
+    /* No control socket: the file is checked here, as the master would. */
     if (cmd == CMD_RELOAD && cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        goto out;
+        return 1;
     }
     if (kill(pid, commands[o->cmd].sig) < 0) {
         fprintf(stderr, "sluice: cannot signal pid %d: %s\n", (int)pid, strerror(errno));
-        goto out;
+        return 1;
     }
-    if (cmd == CMD_RELOAD || cmd == CMD_REOPEN) {
-        printf("sluice: %s signalled (pid %d)\n", name, (int)pid);
-        rc = 0;
-        goto out;
+    printf("sluice: %s signalled (pid %d)\n", name, (int)pid);
+    return 0;
+}
+
+/* The control commands find the master through pid_file and control_socket. All but reload
+ * read only those (and graceful_timeout) from the file, warning about anything else wrong in
+ * it, so that a file broken since the master started cannot leave the operator unable to stop
+ * it; reload refuses a broken file, as the master would. */
+static int
+control(const struct options *o)
+{
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    char err[CFG_ERR_MAX], ctl_path[CFG_PATH_MAX];
+    enum command cmd = commands[o->cmd].cmd;
+    pid_t pid;
+    int fd = -1;
+
+    if (cfg == NULL)
+        return 1;
+    int rc = cmd == CMD_RELOAD
+                 ? cfg_read(cfg, o->cfg_path, err, sizeof(err))
+                 : cfg_read_lenient(cfg, o->cfg_path, warn_line, NULL, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        free(cfg);
+        return cmd == CMD_STATUS ? 4 : 1;
     }
-    rc = wait_gone(fd, pid, wait_ms);
-    fd = -1;
-out:
+    if (cfg->control_socket[0])
+        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
+    else
+        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
+    rc = find_master(cfg, cmd, &pid, &fd);
+    if (rc != 0) {
+        /* nothing to talk to */
+    } else if (cmd == CMD_UPGRADE) {
+        rc = upgrade(cfg, pid, ctl_path);
+    } else if (cmd == CMD_STOP || cmd == CMD_QUIT) {
+        rc = stop_master(cfg, cmd, pid, fd, ctl_path);
+        fd = -1; /* closed */
+    } else {
+        rc = ask_master(o, cfg, pid, ctl_path);
+    }
     if (fd >= 0)
         close(fd);
     free(cfg);
@@ -381,51 +439,94 @@ warn_root(const struct cfg *cfg)
         log_warnx("%s", budget_root_warning);
 }
 
-static int
-start(const struct options *o)
+/* -d with the log on a standard stream: the daemon keeps the stderr it was started with (a
+ * terminal, say), and its stdout is /dev/null. Said before it detaches, not silently. */
+static void
+warn_daemon_log(const struct cfg *cfg)
 {
-    struct cfg *cfg = malloc(sizeof(*cfg));
-    char err[CFG_ERR_MAX];
-    char abs_path[PATH_MAX];
+    char at[CFG_PATH_MAX + 16];
+    const char *to = cfg->error_log;
+    if (strcmp(to, "stderr") == 0 || strcmp(to, "/dev/stderr") == 0)
+        fprintf(stderr,
+                "sluice: %s: warning: error_log = %s: the daemon goes on writing its log to the "
+                "stderr it was started with; set error_log to a file\n",
+                budget_where(cfg, cfg->error_log_line, at, sizeof(at)), to);
+    else if (strcmp(to, "/dev/stdout") == 0)
+        fprintf(stderr,
+                "sluice: %s: warning: error_log = %s: a daemon's stdout is /dev/null, so its log "
+                "is lost; set error_log to a file\n",
+                budget_where(cfg, cfg->error_log_line, at, sizeof(at)), to);
+}
+
+/* Everything `-t` checks, in its order and with its text, then what only start can do; every
+ * error line names the file (and line) to blame. The pid file is taken before anything that
+ * could disturb a running instance. Returns the locked pid file's fd, or -1 once it said why. */
+static int
+start_checks(const struct options *o, struct cfg *cfg)
+{
+    char err[CFG_ERR_MAX], at[CFG_PATH_MAX + 16];
     pid_t other, stale;
-    int pid_fd = -1;
-
-    if (cfg == NULL) {
-        fprintf(stderr, "sluice: out of memory\n");
-        return 1;
-    }
-    if (cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0 ||
-        apply_nofile(cfg, err, sizeof(err)) < 0) {
+    if (cfg_load(cfg, o->cfg_path, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
-        goto fail;
+        return -1;
     }
-    /* Reload re-reads the same file even if it was named relative to where we started. */
-    const char *reload_path = NULL;
-    if (cfg->file[0])
-        reload_path = realpath(cfg->file, abs_path) ? abs_path : cfg->file;
-
-    pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale, err, sizeof(err));
+    if (budget_check(cfg, BUDGET_START) > 0)
+        return -1;
+    /* After the budget, which judges the limit the workers will get, not the one we have. */
+    if (apply_nofile(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return -1;
+    }
+    int pid_fd = pidfile_acquire(cfg->pid_file, &other, &stale, err, sizeof(err));
     if (pid_fd < 0) {
-        fprintf(stderr, "sluice: %s\n", err);
-        goto fail;
+        /* "already running (pid N, pid file F)" is the documented answer as it is. */
+        if (errno == EWOULDBLOCK)
+            fprintf(stderr, "sluice: %s\n", err);
+        else
+            fprintf(stderr, "sluice: %s: %s\n",
+                    budget_where(cfg, cfg->pid_file_line, at, sizeof(at)), err);
+        return -1;
     }
     if (log_open(cfg->error_log, err, sizeof(err)) < 0) {
-        if (cfg->file[0] && cfg->error_log_line)
-            fprintf(stderr, "sluice: %s:%d: %s\n", cfg->file, cfg->error_log_line, err);
-        else
-            fprintf(stderr, "sluice: %s%s%s\n", cfg->file, cfg->file[0] ? ": " : "", err);
-        goto fail;
+        fprintf(stderr, "sluice: %s: %s\n", budget_where(cfg, cfg->error_log_line, at, sizeof(at)),
+                err);
+        pidfile_remove(cfg->pid_file, pid_fd);
+        return -1;
     }
     log_set_level(cfg->log_level);
     if (stale)
         log_notice("pid file %s named pid %d, which is not running; replaced", cfg->pid_file,
                    (int)stale);
-    warn_root(cfg);
+    return pid_fd;
+}
+
+static int
+start(const struct options *o)
+{
+    /* Reload re-reads the file by the name it was given (the master never changes directory),
+     * so its errors name it as -t and start do; it outlives every generation's cfg. */
+    static char reload_path[CFG_PATH_MAX];
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    char at[CFG_PATH_MAX + 16];
     int notify_fd = -1;
+
+    if (cfg == NULL) {
+        fprintf(stderr, "sluice: out of memory\n");
+        return 1;
+    }
+    int pid_fd = start_checks(o, cfg);
+    if (pid_fd < 0)
+        goto fail;
+    snprintf(reload_path, sizeof(reload_path), "%s", cfg->file);
+    bool detach = o->daemon && getenv("SLUICE_INHERIT") == NULL;
+    if (detach)
+        warn_daemon_log(cfg);
+    warn_root(cfg);
     /* A new master started by a binary upgrade is already detached: it is the old one's child. */
-    if (o->daemon && getenv("SLUICE_INHERIT") == NULL) {
+    if (detach) {
         if (daemonize(&notify_fd) < 0) {
-            fprintf(stderr, "sluice: cannot daemonise: %s\n", strerror(errno));
+            fprintf(stderr, "sluice: %s: cannot daemonise: %s\n",
+                    budget_where(cfg, 0, at, sizeof(at)), strerror(errno));
             goto fail;
         }
         /* The lock was taken before the fork, so /proc/locks names the parent, which is gone:
@@ -436,11 +537,13 @@ start(const struct options *o)
         }
     }
     if (pidfile_write(pid_fd) < 0) {
-        fprintf(stderr, "sluice: cannot write pid file %s: %s\n", cfg->pid_file, strerror(errno));
+        fprintf(stderr, "sluice: %s: cannot write pid file %s: %s\n",
+                budget_where(cfg, cfg->pid_file_line, at, sizeof(at)), cfg->pid_file,
+                strerror(errno));
         goto fail;
     }
     master_set_argv(o->argv);
-    return master_run(cfg, reload_path, pid_fd, notify_fd);
+    return master_run(cfg, reload_path[0] ? reload_path : NULL, pid_fd, notify_fd);
 
 fail:
     /* Taken but not written: leave no empty pid file behind. */

@@ -332,7 +332,7 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         return 1;
     }
     if (open_control(cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "sluice: %s\n", err);
+        fprintf(stderr, "sluice: %s: %s\n", cfg->file[0] ? cfg->file : "built-in defaults", err);
         if (strcmp(cfg->error_log, "stderr") != 0)
             log_errorx("%s", err);
         listen_close_all(true);

@@ -381,27 +381,44 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
 }
 
 /* Unexpected worker exits are logged at most EXIT_LOG_BURST times per EXIT_LOG_WINDOW_MS; the
- * rest are counted and summed up in one line, so a crash loop cannot fill the disk. */
+ * rest are counted and summed up in one line when the window ends (from run_timers), so a crash
+ * loop cannot fill the disk. */
 #define EXIT_LOG_BURST 10
 #define EXIT_LOG_WINDOW_MS 10000
+
+static struct {
+    int64_t window_start;
+    int logged, suppressed;
+} exit_log;
+
+/* The window is over: say how many exits went unlogged in it. Returns when to look again. */
+static int64_t
+exit_log_flush(int64_t now)
+{
+    int64_t end = exit_log.window_start + EXIT_LOG_WINDOW_MS;
+    if (exit_log.suppressed == 0)
+        return INT64_MAX;
+    if (now < end)
+        return end;
+    log_errorx("%d more worker exits in the last %d s were not logged", exit_log.suppressed,
+               EXIT_LOG_WINDOW_MS / 1000);
+    exit_log.suppressed = 0;
+    return INT64_MAX;
+}
 
 static bool
 exit_log_allowed(int64_t now)
 {
-    static int64_t window_start;
-    static int logged, suppressed;
-    if (now - window_start >= EXIT_LOG_WINDOW_MS) {
-        if (suppressed)
-            log_errorx("%d more worker exits in the last %d s were not logged", suppressed,
-                       EXIT_LOG_WINDOW_MS / 1000);
-        window_start = now;
-        logged = suppressed = 0;
+    if (now - exit_log.window_start >= EXIT_LOG_WINDOW_MS) {
+        exit_log_flush(now);
+        exit_log.window_start = now;
+        exit_log.logged = 0;
     }
-    if (logged < EXIT_LOG_BURST) {
-        logged++;
+    if (exit_log.logged < EXIT_LOG_BURST) {
+        exit_log.logged++;
         return true;
     }
-    suppressed++;
+    exit_log.suppressed++;
     return false;
 }
 
@@ -637,7 +654,8 @@ watchdog(struct gen *g, int64_t now)
 int64_t
 run_timers(int64_t now)
 {
-    int64_t next = INT64_MAX;
+    /* A burst of exits followed by silence still gets its summary line when its window ends. */
+    int64_t next = exit_log_flush(now);
     for (int i = 0; i < MAX_GENS; i++) {
         struct gen *g = &m.gens[i];
         if (g->state == GEN_RETIRING) {

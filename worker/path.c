@@ -1,6 +1,7 @@
 /* Request path decoding and normalisation (see path.h). */
 #include "worker/path.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ path_normalize(const char *in, size_t len, char *out, size_t outlen)
 {
     size_t o = 0; /* bytes in out; out[0..o) is "" or "seg/seg/.../" */
     size_t i = 0;
-    char seg[256];
+    char seg[NAME_MAX]; /* a longer segment could name no file: 400 */
     size_t sl = 0;
     int name_last = 0; /* the last segment seen was a plain name */
 

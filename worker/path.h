@@ -12,8 +12,9 @@
  * '/', "" for the root itself, and a trailing '/' when the input named a directory explicitly
  * (ends in '/', "/." or "/.."), e.g. "/a//b/./../c/" -> "a/c/".
  * Returns the length written, or -1 when the path is invalid: not starting with '/', a bad
- * escape ("%4", "%zz"), a decoded NUL, a ".." that would climb above the root, or a path that
- * does not fit in `outlen` (with its NUL) before or after its ".." segments are applied. */
+ * escape ("%4", "%zz"), a decoded NUL, a segment over NAME_MAX (255) bytes, a ".." that would climb
+ * above the root, or a path that does not fit in `outlen` (with its NUL) before or after its ".."
+ * segments are applied. */
 int path_normalize(const char *in, size_t len, char *out, size_t outlen);
 
 /* Percent-encode `in` (a normalised path) for a Location header or a link: RFC 3986 unreserved

@@ -1,12 +1,18 @@
-/* Integration tests of the master: its children, crash respawn, and the signals that end it
- * (TERM fast, QUIT graceful with a transfer in flight) or reload it (HUP with a bad config). */
+/* Integration tests of the master: its children (their titles and CPU pinning), crash respawn,
+ * and the signals that end it (TERM fast, QUIT graceful with a transfer in flight) or reload it
+ * (HUP with a bad config). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
 #include "harness.h"
+#include "slots.h"
+#include "t/skip.h"
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,13 +234,72 @@ START_TEST(hup_with_bad_config_keeps_serving)
 }
 END_TEST
 
-/* reuseport = off: one shared socket for all workers; a crash there loses nothing either. */
+/* The inodes of the sockets listening on 127.0.0.1:port, from /proc/net/tcp (state 0A is
+ * LISTEN; the address is printed as the native-endian number, the port in host order). */
+static int
+listen_inodes(int port, unsigned long *inodes, int max)
+{
+    char line[512], want[32];
+    int n = 0;
+    FILE *f = fopen("/proc/net/tcp", "re");
+    ck_assert_msg(f != NULL, "/proc/net/tcp: %s", strerror(errno));
+    snprintf(want, sizeof(want), "0100007F:%04X", (unsigned)port);
+    while (fgets(line, sizeof(line), f)) {
+        char local[32];
+        unsigned state;
+        unsigned long inode;
+        if (sscanf(line, " %*u: %31s %*s %x %*s %*s %*s %*u %*u %lu", local, &state, &inode) == 3 &&
+            state == 0x0A && strcmp(local, want) == 0 && n < max)
+            inodes[n++] = inode;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Does `pid` hold socket `inode` (a /proc/PID/fd link "socket:[inode]")? */
+static bool
+holds_socket(pid_t pid, unsigned long inode)
+{
+    char path[64], link[64], want[40];
+    bool held = false;
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    snprintf(want, sizeof(want), "socket:[%lu]", inode);
+    DIR *d = opendir(path);
+    ck_assert_msg(d != NULL, "%s: %s", path, strerror(errno));
+    for (struct dirent *e; !held && (e = readdir(d)) != NULL;) {
+        ssize_t k = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+        if (k > 0) {
+            link[k] = '\0';
+            held = strcmp(link, want) == 0;
+        }
+    }
+    closedir(d);
+    return held;
+}
+
+/* Exactly one socket listens on the port, and the master and each of the n workers hold it. */
+static void
+assert_one_shared_socket(const struct srv *s, const pid_t *workers, int n, const char *when)
+{
+    unsigned long inodes[8];
+    int count = listen_inodes(s->port, inodes, 8);
+    ck_assert_msg(count == 1, "%s: %d sockets listen on port %d, want 1", when, count, s->port);
+    ck_assert_msg(holds_socket(s->pid, inodes[0]), "%s: the master lacks socket %lu", when,
+                  inodes[0]);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(holds_socket(workers[i], inodes[0]), "%s: worker %d lacks socket %lu", when,
+                      (int)workers[i], inodes[0]);
+}
+
+/* reuseport = off: one socket, shared by all workers (with reuseport there would be one per
+ * slot); a crash there loses nothing either, and the replacement shares the same socket. */
 START_TEST(shared_socket_mode)
 {
     struct srv s;
     pid_t before[8], after[8];
     srv_start(&s, "reuseport = off\nworkers = 3");
     ck_assert_int_eq(worker_pids(s.pid, before, 8), 3);
+    assert_one_shared_socket(&s, before, 3, "at start");
     assert_get_ok(s.port, 20);
 
     ck_assert_int_eq(kill(before[1], SIGKILL), 0);
@@ -247,6 +312,137 @@ START_TEST(shared_socket_mode)
         n = worker_pids(s.pid, after, 8);
     } while (n != 3 || pids_contain(after, n, before[1]));
     assert_get_ok(s.port, 20);
+    assert_one_shared_socket(&s, after, 3, "after the respawn");
+    srv_stop(&s);
+}
+END_TEST
+
+/* ps shows each process's role: the master, and each worker's slot and generation. */
+START_TEST(process_titles_show_role_and_generation)
+{
+    struct srv s;
+    pid_t pids[8];
+    char title[256], want[64];
+    srv_start(&s, NULL);
+    ck_assert_msg(strncmp(proc_cmdline(s.pid, title, sizeof(title)), "sluice: master", 14) == 0,
+                  "master title '%s'", title);
+    for (unsigned gen = 1; gen <= 2; gen++) {
+        ck_assert_msg(worker_pids_wait(s.pid, 2, pids, 8, 5000), "not 2 workers");
+        for (int i = 0; i < 2; i++) {
+            proc_cmdline(pids[i], title, sizeof(title));
+            snprintf(want, sizeof(want), "sluice: worker %d gen %u", slot_of(&s, pids[i]), gen);
+            ck_assert_msg(strncmp(title, "sluice: worker ", 15) == 0 && strstr(title, "gen"),
+                          "worker %d title '%s'", (int)pids[i], title);
+            ck_assert_msg(strcmp(title, want) == 0, "worker %d title '%s', want '%s'", (int)pids[i],
+                          title, want);
+        }
+        if (gen == 1) {
+            pid_t old[2] = {pids[0], pids[1]};
+            ck_assert_int_eq(kill(s.pid, SIGHUP), 0);
+            ck_assert_msg(log_wait(&s, "generation 2 ready (", 1, 5000), "reload not ready");
+            ck_assert_msg(pid_wait_gone(old[0], 5000) && pid_wait_gone(old[1], 5000),
+                          "generation 1 still there 5 s after the reload");
+        }
+    }
+    srv_stop(&s);
+}
+END_TEST
+
+/* The CPUs in a Cpus_allowed_list value ("0-3,6,8-9"), in order; returns the count. */
+static int
+parse_cpu_list(const char *list, int *cpus, int max)
+{
+    int n = 0;
+    for (const char *p = list; *p != '\0';) {
+        char *end;
+        long first = strtol(p, &end, 10), last = first;
+        ck_assert_msg(end != p, "bad CPU list '%s'", list);
+        if (*end == '-')
+            last = strtol(end + 1, &end, 10);
+        for (long c = first; c <= last && n < max; c++)
+            cpus[n++] = (int)c;
+        p = *end == ',' ? end + 1 : end;
+        if (*end != ',' && *end != '\0')
+            ck_abort_msg("bad CPU list '%s'", list);
+    }
+    return n;
+}
+
+/* The worker now in `slot` must run on exactly the slot-th CPU of the master's own list (the
+ * CPUs it may use, which its workers inherit). */
+static void
+assert_pinned(const struct srv *s, pid_t pid, const int *cpus)
+{
+    char list[256], want[16];
+    int slot = slot_of(s, pid);
+    ck_assert_msg(slot >= 0, "no 'started' line for worker %d", (int)pid);
+    snprintf(want, sizeof(want), "%d", cpus[slot]);
+    proc_status(pid, "Cpus_allowed_list", list, sizeof(list));
+    ck_assert_msg(strcmp(list, want) == 0, "worker %d (slot %d) may run on CPUs %s, want %s",
+                  (int)pid, slot, list, want);
+}
+
+/* cpu_affinity = auto pins worker i to the i-th CPU, and a respawned worker to its slot's. */
+START_TEST(cpu_affinity_pins_worker_i_to_cpu_i)
+{
+    int cpus[64];
+    char list[256], extra[64];
+    cpu_set_t mine;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(mine), &mine), 0);
+    int ncpu = CPU_COUNT(&mine);
+    if (ncpu < 2) {
+        t_skip("cpu_affinity_pins_worker_i_to_cpu_i",
+               "one CPU only: a pinned worker looks like an unpinned one");
+        return;
+    }
+    int workers = ncpu < 8 ? ncpu : 8;
+    struct srv s;
+    pid_t pids[8], after[8];
+    snprintf(extra, sizeof(extra), "cpu_affinity = auto\nworkers = %d", workers);
+    srv_start(&s, extra);
+    int n = parse_cpu_list(proc_status(s.pid, "Cpus_allowed_list", list, sizeof(list)), cpus, 64);
+    ck_assert_msg(n == ncpu, "the master may use CPUs %s, the test %d CPUs", list, ncpu);
+    ck_assert_int_eq(worker_pids(s.pid, pids, 8), workers);
+    for (int i = 0; i < workers; i++)
+        assert_pinned(&s, pids[i], cpus);
+
+    ck_assert_int_eq(kill(pids[workers - 1], SIGKILL), 0);
+    int64_t deadline = now_ms() + 5000;
+    while (worker_pids(s.pid, after, 8) != workers ||
+           pids_contain(after, workers, pids[workers - 1])) {
+        ck_assert_msg(now_ms() < deadline, "no replacement for worker %d within 5 s",
+                      (int)pids[workers - 1]);
+        sleep_ms(5);
+    }
+    for (int i = 0; i < workers; i++)
+        if (!pids_contain(pids, workers, after[i])) {
+            /* The pid shows in /proc before the master has logged its "started" line: wait for
+             * "ready", which comes after both it and the pinning. */
+            char ready[64];
+            snprintf(ready, sizeof(ready), "(pid %d) ready", (int)after[i]);
+            ck_assert_msg(log_wait(&s, ready, 1, 5000), "the replacement %d never reported ready",
+                          (int)after[i]);
+            assert_pinned(&s, after[i], cpus);
+        }
+    srv_assert_serves(&s, 10, "pinned workers");
+    srv_stop(&s);
+}
+END_TEST
+
+/* cpu_affinity = off (the default): the workers may run wherever the master may. */
+START_TEST(cpu_affinity_off_leaves_workers_unpinned)
+{
+    struct srv s;
+    pid_t pids[8];
+    char master[256], worker[256];
+    srv_start(&s, NULL);
+    proc_status(s.pid, "Cpus_allowed_list", master, sizeof(master));
+    int n = worker_pids(s.pid, pids, 8);
+    ck_assert_int_eq(n, 2);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(
+            strcmp(proc_status(pids[i], "Cpus_allowed_list", worker, sizeof(worker)), master) == 0,
+            "worker %d may run on CPUs %s, the master on %s", (int)pids[i], worker, master);
     srv_stop(&s);
 }
 END_TEST
@@ -264,6 +460,13 @@ integ_master_suite(void)
     tcase_add_test(tc, quit_idle_exits_promptly);
     tcase_add_test(tc, hup_with_bad_config_keeps_serving);
     tcase_add_test(tc, shared_socket_mode);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("processes");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, process_titles_show_role_and_generation);
+    tcase_add_test(tc, cpu_affinity_pins_worker_i_to_cpu_i);
+    tcase_add_test(tc, cpu_affinity_off_leaves_workers_unpinned);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /* Integration tests of master supervision (issue 6), part 1: reloads under load (zero failed
  * requests), a refused reload, reloads in a row (at most two generations), kill -9 of a worker
- * under load, crash-loop back-off, and a graceful QUIT with a slow 20 MB download in flight.
- * Part 2 (test_supervise2.c): socket lending, TTIN/TTOU, watchdog, max_requests, privileges.
+ * under load, crash-loop back-off, the rate limit of crash log lines, and a graceful QUIT with a
+ * slow 20 MB download in flight. Socket lending is in test_lending.c; the watchdog and
+ * max_requests in test_recycle.c; privileges in test_privileges.c.
  *
  * The load comes from load.c: threads on new connections and on kept-alive ones. A request on
  * a REUSED connection that meets EOF/reset before any response byte is retried once on a new
@@ -563,6 +564,60 @@ START_TEST(crash_loop_backs_off)
 }
 END_TEST
 
+/* ---- crash log rate limit ---- */
+
+/* Unexpected worker deaths are logged at most 10 times per 10 s; the others are counted, and
+ * the count is logged in one line after the 10 s (the master writes it when it handles the
+ * next death). 13 workers killed at once: 10 lines. After the window one more death: the line
+ * with the 3 left out, and that death logged in full again. */
+START_TEST(crash_log_rate_limited)
+{
+    enum { WORKERS = 14, KILLED = 13 };
+    struct srv s;
+    pid_t pids[WORKERS + 2], now[WORKERS + 2];
+    char want[96];
+    srv_start(&s, "workers = 14");
+    ck_assert_int_eq(worker_pids(s.pid, pids, WORKERS + 2), WORKERS);
+
+    int64_t t0 = now_ms();
+    for (int i = 0; i < KILLED; i++)
+        ck_assert_int_eq(kill(pids[i], SIGKILL), 0);
+    /* Every death handled: each slot respawned (after 100 ms of back-off: they died young). */
+    int64_t deadline = now_ms() + 5000;
+    for (;;) {
+        int n = worker_pids(s.pid, now, WORKERS + 2), old = 0;
+        for (int i = 0; i < KILLED; i++)
+            old += pids_contain(now, n < WORKERS + 2 ? n : WORKERS + 2, pids[i]);
+        if (n == WORKERS && old == 0)
+            break;
+        ck_assert_msg(now_ms() < deadline, "5 s after %d kills: %d workers, %d killed ones listed",
+                      KILLED, n, old);
+        sleep_ms(5);
+    }
+    ck_assert_msg(log_count(&s, "killed by signal 9") == 10,
+                  "%d workers killed within a second: %d crash lines, want 10", KILLED,
+                  log_count(&s, "killed by signal 9"));
+    ck_assert_msg(log_count(&s, "were not logged") == 0, "a summary line inside the window");
+
+    /* The window runs 10 s from the first death the master handled, just after t0: its end
+     * brings the summary by itself, with no further death to trigger it. */
+    ck_assert_msg(log_wait(&s, "3 more worker exits in the last 10 s were not logged", 1, 15000),
+                  "no summary line for the 3 deaths left out");
+    int64_t took = now_ms() - t0;
+    ck_assert_msg(took >= 9500, "summary after %lld ms, inside the 10 s window", (long long)took);
+    pid_t last = pids[KILLED];
+    ck_assert_int_eq(kill(last, SIGKILL), 0);
+    snprintf(want, sizeof(want), "(pid %d, generation 1) killed by signal 9", (int)last);
+    ck_assert_msg(log_wait(&s, want, 1, 5000), "the first death of a new window is not logged");
+    ck_assert_int_eq(log_count(&s, "killed by signal 9"), 11);
+    ck_assert_int_eq(log_count(&s, "were not logged"), 1);
+    ck_assert_msg(worker_pids_wait(s.pid, WORKERS, now, WORKERS + 2, 5000),
+                  "not back to %d workers", WORKERS);
+    srv_assert_serves(&s, 10, "after the crashes");
+    srv_stop(&s);
+}
+END_TEST
+
 /* ---- graceful QUIT with a slow 20 MB download ---- */
 
 START_TEST(quit_completes_slow_20mb_download)
@@ -642,6 +697,7 @@ integ_supervise_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, kill9_under_load_only_its_connections_fail);
     tcase_add_test(tc, crash_loop_backs_off);
+    tcase_add_test(tc, crash_log_rate_limited);
     tcase_add_test(tc, quit_completes_slow_20mb_download);
     suite_add_tcase(s, tc);
     return s;

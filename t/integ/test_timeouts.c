@@ -202,6 +202,18 @@ START_TEST(keepalive_timeout_idle)
                   (long long)took);
     close(fd);
     srv_stop(&s);
+
+    /* keepalive_timeout = 0 disables keep-alive: every response says close, and closes. */
+    srv_start(&s, "keepalive_timeout = 0");
+    fd = conn_open(s.port);
+    conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+    http_read_response(fd, &r, 0);
+    ck_assert_int_eq(r.status, 200);
+    http_assert_header(&r, "Connection", "close");
+    http_resp_free(&r);
+    ck_assert_msg(conn_wait_closed(fd, 5000), "keepalive_timeout = 0: connection left open");
+    close(fd);
+    srv_stop(&s);
 }
 END_TEST
 

@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,13 @@ START_TEST(test_parse_size)
     /* The largest multiple of 1g that fits in int64_t, and one more. */
     size_ok("8589934591g", 8589934591LL * 1073741824LL);
     size_bad("8589934592g");
+    /* t is 1024g: the bound of the 0..1t keys can be written as documented. */
+    size_ok("1t", 1LL << 40);
+    size_ok("1T", 1LL << 40);
+    size_ok("8388607t", 8388607LL << 40);
+    size_bad("8388608t");
+    size_bad("1tb");
+    size_bad("1p");
     size_bad("9223372036854775807k");
     size_bad("99999999999999999999");
     size_bad("");
@@ -609,6 +617,55 @@ START_TEST(test_key_table_defaults_load)
 }
 END_TEST
 
+/* Every size key's range as the README's table gives it, written the way it is written there:
+ * both ends load to the right number of bytes, one byte past either end is refused. */
+START_TEST(test_size_ranges_writable)
+{
+#define SIZE_KEY(name) #name, offsetof(struct cfg, name)
+    static const struct {
+        const char *key;
+        size_t off; /* the int64_t field */
+        const char *min, *max;
+        long long min_bytes, max_bytes;
+        const char *also; /* a line the key needs beside it (or "") */
+    } ranges[] = {
+        {SIZE_KEY(send_min_rate), "0", "1t", 0, 1LL << 40, ""},
+        {SIZE_KEY(body_min_rate), "0", "1t", 0, 1LL << 40, ""},
+        {SIZE_KEY(max_request_line), "256", "1m", 256, 1 << 20, "max_header_size = 1m\n"},
+        {SIZE_KEY(max_header_size), "1k", "1m", 1024, 1 << 20, "max_request_line = 256\n"},
+        {SIZE_KEY(max_body_size), "0", "1t", 0, 1LL << 40, ""},
+        {SIZE_KEY(worker_memory_limit), "0", "1t", 0, 1LL << 40, ""},
+        {SIZE_KEY(sendfile_max_chunk), "4k", "1g", 4096, 1LL << 30, ""},
+        {SIZE_KEY(small_file_max), "0", "1m", 0, 1 << 20, ""},
+        {SIZE_KEY(small_file_cache), "0", "4g", 0, 4LL << 30, ""},
+    };
+#undef SIZE_KEY
+    static struct cfg cfg;
+    char path[PATH_MAX], err[CFG_ERR_MAX];
+    enter_tmp();
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        const char *ends[2] = {ranges[i].min, ranges[i].max};
+        long long bytes[2] = {ranges[i].min_bytes, ranges[i].max_bytes};
+        for (int e = 0; e < 2; e++) {
+            write_cfgf(path, "%s%s = %s\n", ranges[i].also, ranges[i].key, ends[e]);
+            load_ok(&cfg, path);
+            int64_t got;
+            memcpy(&got, (const char *)&cfg + ranges[i].off, sizeof(got));
+            ck_assert_msg(got == bytes[e], "%s = %s loaded as %lld, want %lld", ranges[i].key,
+                          ends[e], (long long)got, bytes[e]);
+        }
+        if (bytes[0] > 0) {
+            write_cfgf(path, "%s%s = %lld\n", ranges[i].also, ranges[i].key, bytes[0] - 1);
+            ck_assert_msg(load_err(&cfg, path, err, sizeof(err)) != 0, "%s = %lld accepted",
+                          ranges[i].key, bytes[0] - 1);
+        }
+        write_cfgf(path, "%s%s = %lld\n", ranges[i].also, ranges[i].key, bytes[1] + 1);
+        ck_assert_msg(load_err(&cfg, path, err, sizeof(err)) != 0, "%s = %lld accepted",
+                      ranges[i].key, bytes[1] + 1);
+    }
+}
+END_TEST
+
 Suite *
 cfg_suite(void)
 {
@@ -634,6 +691,7 @@ cfg_suite(void)
     tcase_add_test(table, test_defaults_relative_to_cwd);
     tcase_add_test(table, test_key_table);
     tcase_add_test(table, test_key_table_defaults_load);
+    tcase_add_test(table, test_size_ranges_writable);
     suite_add_tcase(s, table);
 
     return s;

@@ -273,6 +273,22 @@ START_TEST(test_output_size_result_not_intermediate)
 }
 END_TEST
 
+/* A segment is a file name: at most NAME_MAX (255) bytes once decoded. */
+START_TEST(test_segment_length)
+{
+    char in[1024], out[1024];
+    in[0] = '/';
+    memset(in + 1, 'a', 255);
+    ck_assert_int_eq(path_normalize(in, 256, out, sizeof(out)), 255);
+    memset(in + 1, 'a', 256);
+    ck_assert_int_eq(path_normalize(in, 257, out, sizeof(out)), -1);
+    for (int i = 0; i < 256; i++)
+        memcpy(in + 1 + 3 * i, "%61", 3);
+    ck_assert_int_eq(path_normalize(in, 1 + 3 * 256, out, sizeof(out)), -1);
+    ck_assert_int_eq(path_normalize(in, 1 + 3 * 255, out, sizeof(out)), 255);
+}
+END_TEST
+
 START_TEST(test_long_path)
 {
     /* 500 segments, every other one undone by "..", plus noise ("." and empty segments). */
@@ -379,6 +395,7 @@ path_suite(void)
     tcase_add_test(tc, test_output_size);
     tcase_add_test(tc, test_output_size_result_not_intermediate);
     tcase_add_test(tc, test_long_path);
+    tcase_add_test(tc, test_segment_length);
     tcase_add_test(tc, test_encode);
     tcase_add_test(tc, test_encode_bound);
     suite_add_tcase(s, tc);

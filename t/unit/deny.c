@@ -1,5 +1,6 @@
 /* seccomp helper for the unit tests (see deny.h). */
 #include "deny.h"
+#include "t/skip.h"
 
 #include <check.h>
 #include <linux/filter.h>
@@ -15,7 +16,7 @@ deny_syscall(long nr, int err, const char *what)
 {
     const char *fork_mode = getenv("CK_FORK");
     if (fork_mode && strcmp(fork_mode, "no") == 0) {
-        printf("SKIP %s: needs a forked test process (CK_FORK=no)\n", what);
+        t_skip(what, "needs a forked test process (CK_FORK=no)");
         return false;
     }
     struct sock_filter prog[] = {

@@ -1,67 +1,27 @@
-/* Integration tests of static-file serving, part 2: byte-exact bodies of a 50 MB file and of its
- * ranges (SHA-256), range requests and multipart/byteranges, content types, and files that
- * change under a transfer (replaced, truncated) or clients that leave mid-download. A
- * real sluice, raw sockets. Part 1 is test_static.c. */
+/* Integration tests of byte ranges (RFC 9110 14) and byte-exact bodies of large files: a 50 MB
+ * file whole and in ranges (SHA-256), a sparse file over 4 GB, single ranges, merging,
+ * multipart/byteranges, 416, ranges ignored, If-Range, and a multipart boundary that cannot be
+ * planted in the file. A real sluice, raw sockets. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
+#include "bytes.h"
 #include "harness.h"
+#include "t/skip.h"
 
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #define BIG_LEN (50u << 20)
-#define MID_LEN (20u << 20)
 
 /* ---- helpers ---- */
-
-/* Deterministic bytes (xorshift64*), different for each seed. */
-static unsigned char *
-make_data(size_t len, uint64_t seed)
-{
-    unsigned char *p = malloc(len ? len : 1);
-    ck_assert_ptr_nonnull(p);
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    for (size_t i = 0; i < len; i += 8) {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        uint64_t v = x * 0x2545F4914F6CDD1DULL;
-        memcpy(p + i, &v, len - i < 8 ? len - i : 8);
-    }
-    return p;
-}
-
-static void
-sha256_hex(const void *p, size_t len, char out[65])
-{
-    unsigned char md[32];
-    unsigned int mdlen = 0;
-    ck_assert(EVP_Digest(p, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
-/* The received bytes must be exactly `want` (compared by SHA-256, sizes first). */
-static void
-assert_same_bytes(const char *what, const void *got, size_t got_len, const void *want,
-                  size_t want_len)
-{
-    ck_assert_msg(got_len == want_len, "%s: %zu bytes, want %zu", what, got_len, want_len);
-    char hg[65], hw[65];
-    sha256_hex(got, got_len, hg);
-    sha256_hex(want, want_len, hw);
-    ck_assert_msg(strcmp(hg, hw) == 0, "%s: sha256 %s, want %s", what, hg, hw);
-}
 
 /* GET with a Range header value. */
 static int
@@ -145,51 +105,6 @@ parse_multipart(const struct http_resp *r, struct part *parts, int max)
     return n;
 }
 
-static char *
-root_file(const struct srv *s, const char *rel, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s/%s", s->root, rel);
-    return buf;
-}
-
-/* Send GET `target` on a connection with a small receive buffer and read only the header, so
- * the server is left in the middle of the body. */
-static int
-start_download(int port, const char *target, struct http_resp *r, int rcvbuf)
-{
-    int fd = conn_open_rcvbuf(port, rcvbuf);
-    char req[512];
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-             target);
-    conn_sendstr(fd, req);
-    ck_assert_msg(http_try_read_head(fd, r) == 0, "GET %s: %s", target, r->err);
-    ck_assert_int_eq(r->status, 200);
-    return fd;
-}
-
-/* Receive exactly `len` bytes (bounded by the socket timeout). */
-static void
-recv_exact(int fd, void *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = recv(fd, (char *)buf + got, len - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        ck_assert_msg(n > 0, "recv after %zu of %zu bytes: %s", got, len,
-                      n == 0 ? "closed" : strerror(errno));
-        got += (size_t)n;
-    }
-}
-
-static pid_t
-only_worker(const struct srv *s)
-{
-    pid_t w[4];
-    ck_assert_int_eq(worker_pids(s->pid, w, 4), 1);
-    return w[0];
-}
-
 /* ---- byte-exact bodies ---- */
 
 /* The whole 50 MB file, then single ranges and a multipart of it, each compared by SHA-256.
@@ -232,6 +147,24 @@ START_TEST(big_file_and_ranges_byte_exact)
         http_resp_free(&r);
     }
 
+    /* On a kept-alive connection a sendfile body leaves the stream in step: a HEAD and a
+     * small file right behind a 20 MB range are answered as themselves. */
+    int fd = conn_open(s.port);
+    conn_sendstr(fd, "GET /big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=20000000-39999999\r\n\r\n"
+                     "HEAD /big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /index.html HTTP/1.1\r\nHost: t\r\n\r\n");
+    http_read_response(fd, &r, 0);
+    assert_single_range(&r, data, BIG_LEN, 20000000, 39999999);
+    http_resp_free(&r);
+    http_read_response(fd, &r, HTTP_NO_BODY);
+    ck_assert_int_eq(r.status, 200);
+    http_assert_header(&r, "Content-Length", "52428800");
+    http_read_response(fd, &r, 0);
+    ck_assert_int_eq(r.status, 200);
+    http_assert_body(&r, SRV_INDEX_HTML, "GET after a 20 MB range and a HEAD");
+    http_resp_free(&r);
+    close(fd);
+
     ck_assert_int_eq(
         get_range(s.port, "/big.bin", "bytes=10000000-20000000,0-0,-1048577,524287-524288", &r),
         206);
@@ -266,9 +199,13 @@ START_TEST(file_over_4g)
     int fd = open(root_file(&s, "huge.bin", path, sizeof(path)), O_WRONLY | O_CREAT, 0644);
     ck_assert_int_ge(fd, 0);
     if (ftruncate(fd, size) != 0) {
+        char why[SRV_PATH_MAX + 128];
+        snprintf(why, sizeof(why), "the file system of %s cannot hold a 5 GB sparse file (%s)",
+                 s.root, strerror(errno));
         close(fd);
         srv_stop(&s);
-        return; /* the file system cannot hold it: nothing to test */
+        t_skip("file_over_4g", why);
+        return;
     }
     const off_t across = ((off_t)4 << 30) - 4;
     ck_assert_int_eq(pwrite(fd, "ACROSS4G", 8, across), 8);
@@ -439,275 +376,10 @@ START_TEST(multipart_boundary_not_in_body)
 }
 END_TEST
 
-/* ---- content types ---- */
-
-static void
-expect_type(const struct srv *s, const char *target, const char *type)
-{
-    struct http_resp r;
-    ck_assert_int_eq(http_fetch(s->port, "HEAD", target, NULL, &r), 200);
-    const char *ct = http_header(&r, "Content-Type");
-    ck_assert_msg(ct && strcmp(ct, type) == 0, "%s: Content-Type '%s', want '%s'", target,
-                  ct ? ct : "(none)", type);
-    http_resp_free(&r);
-}
-
-static void
-type_tree(struct srv *s)
-{
-    static const char *const names[] = {"s.css", "i.png",  "j.js",         "d.json", "u.CSS",
-                                        "x.xyz", "README", "t.sluicetest", "o.two",  "a.tar.gz"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        srv_write_file(s, names[i], "x", 1);
-}
-
-START_TEST(mime_builtin_and_default)
-{
-    struct srv s;
-    srv_init(&s);
-    type_tree(&s);
-    srv_write_config(&s, NULL);
-    srv_spawn(&s);
-    expect_type(&s, "/s.css", "text/css; charset=utf-8");
-    expect_type(&s, "/i.png", "image/png");
-    expect_type(&s, "/j.js", "text/javascript; charset=utf-8");
-    expect_type(&s, "/d.json", "application/json");
-    expect_type(&s, "/u.CSS", "text/css; charset=utf-8");
-    expect_type(&s, "/a.tar.gz", "application/gzip");
-    expect_type(&s, "/x.xyz", "application/octet-stream");
-    expect_type(&s, "/README", "application/octet-stream");
-    expect_type(&s, "/t.sluicetest", "application/octet-stream");
-    expect_type(&s, "/index.html", "text/html; charset=utf-8");
-    srv_stop(&s);
-}
-END_TEST
-
-START_TEST(mime_types_file_charset_off)
-{
-    struct srv s;
-    char types[SRV_PATH_MAX], cfg[SRV_PATH_MAX + 128];
-    const char *text = "# sluice test types\n"
-                       "application/x-sluice-test\tsluicetest\n"
-                       "text/x-custom-css css\n"
-                       "image/x-two  one two   # trailing comment\n"
-                       "\n"
-                       "nonsense\n";
-    srv_init(&s);
-    type_tree(&s);
-    write_file(srv_path(&s, "test.types", types, sizeof(types)), text, strlen(text));
-    snprintf(cfg, sizeof(cfg), "mime_types = %s\ncharset = off\ndefault_type = text/plain\n",
-             types);
-    srv_write_config(&s, cfg);
-    srv_spawn(&s);
-    expect_type(&s, "/t.sluicetest", "application/x-sluice-test");
-    expect_type(&s, "/s.css", "text/x-custom-css"); /* the file wins over the built-in table */
-    expect_type(&s, "/o.two", "image/x-two");
-    expect_type(&s, "/i.png", "image/png");      /* built-ins still apply */
-    expect_type(&s, "/j.js", "text/javascript"); /* charset = off: no parameter */
-    expect_type(&s, "/index.html", "text/html");
-    expect_type(&s, "/x.xyz", "text/plain"); /* default_type */
-    expect_type(&s, "/README", "text/plain");
-    srv_stop(&s);
-}
-END_TEST
-
-/* ---- files and clients that change under a transfer ---- */
-
-START_TEST(client_leaves_mid_download)
-{
-    struct srv s;
-    struct http_resp r;
-    unsigned char *data = make_data(MID_LEN, 3);
-    char buf[65536];
-    srv_init(&s);
-    srv_write_file(&s, "mid.bin", data, MID_LEN);
-    srv_write_config(&s, "workers = 1\n");
-    srv_spawn(&s);
-    pid_t worker = only_worker(&s);
-
-    for (int round = 0; round < 4; round++) {
-        int fd = start_download(s.port, "/mid.bin", &r, 16384);
-        recv_exact(fd, buf, sizeof(buf));
-        if (round % 2) { /* abortive close: RST */
-            struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-        }
-        close(fd);
-    }
-    ck_assert_int_eq(http_fetch(s.port, "GET", "/index.html", NULL, &r), 200);
-    http_resp_free(&r);
-    ck_assert_int_eq(http_fetch(s.port, "GET", "/mid.bin", NULL, &r), 200);
-    assert_same_bytes("GET /mid.bin after aborted downloads", r.body, r.body_len, data, MID_LEN);
-    http_resp_free(&r);
-    ck_assert_int_eq(only_worker(&s), worker);
-    free(data);
-    srv_stop(&s);
-}
-END_TEST
-
-/* Write `rel` under a temporary name and rename it over the old one. */
-static void
-replace_file(const struct srv *s, const char *rel, const void *data, size_t len)
-{
-    char path[SRV_PATH_MAX * 2], tmp[SRV_PATH_MAX * 2 + 8];
-    root_file(s, rel, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    write_file(tmp, data, len);
-    ck_assert_msg(rename(tmp, path) == 0, "rename %s: %s", tmp, strerror(errno));
-}
-
-/* Poll HEAD `target` until its Content-Length is `new_len` (every answer must be the old length
- * or the new one); fails after `bound_ms`. */
-static void
-wait_new_length(const struct srv *s, const char *target, size_t old_len, size_t new_len,
-                int bound_ms)
-{
-    int64_t t0 = now_ms();
-    for (;;) {
-        struct http_resp r;
-        ck_assert_int_eq(http_fetch(s->port, "HEAD", target, NULL, &r), 200);
-        const char *cl = http_header(&r, "Content-Length");
-        ck_assert_ptr_nonnull(cl);
-        size_t len = (size_t)strtoull(cl, NULL, 10);
-        ck_assert_msg(len == old_len || len == new_len, "HEAD %s: length %zu, want %zu or %zu",
-                      target, len, old_len, new_len);
-        if (len == new_len)
-            return;
-        ck_assert_msg(now_ms() - t0 < bound_ms, "%s still the old file after %d ms", target,
-                      bound_ms);
-        sleep_ms(20);
-    }
-}
-
-/* Replace the small file on a keep-alive connection, and the big one during a download: the
- * download finishes with the old bytes (it holds the old file), later requests get the new file
- * -- at once without the open file cache, within open_file_cache_valid with it. */
-static void
-replace_while_serving(bool cached)
-{
-    struct srv s;
-    struct http_resp r, dl;
-    unsigned char *old_data = make_data(MID_LEN, 4);
-    const size_t new_len = MID_LEN / 2 + 7;
-    unsigned char *new_data = make_data(new_len, 5);
-    const char *second = "second, longer version\n";
-    srv_init(&s);
-    srv_write_file(&s, "f.bin", old_data, MID_LEN);
-    srv_write_file(&s, "small.txt", "first version\n", 14);
-    srv_write_config(&s, cached ? "workers = 1\nopen_file_cache_valid = 300ms\n"
-                                : "workers = 1\nopen_file_cache = 0\n");
-    srv_spawn(&s);
-
-    int fd = conn_open(s.port);
-    conn_sendstr(fd, "GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
-    http_read_response(fd, &r, 0);
-    http_assert_body(&r, "first version\n", NULL);
-    char old_etag[128], req[512];
-    snprintf(old_etag, sizeof(old_etag), "%s", http_header(&r, "ETag"));
-    http_resp_free(&r);
-    replace_file(&s, "small.txt", second, strlen(second));
-    if (cached)
-        wait_new_length(&s, "/small.txt", 14, strlen(second), 300 + 2000);
-    snprintf(req, sizeof(req),
-             "GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nIf-None-Match: %s\r\n\r\n", old_etag);
-    conn_sendstr(fd, req);
-    http_read_response(fd, &r, 0);
-    ck_assert_msg(r.status == 200, "GET /small.txt with the old ETag after the rename: %d",
-                  r.status);
-    http_assert_body(&r, second, NULL);
-    http_resp_free(&r);
-    close(fd);
-
-    int slow = start_download(s.port, "/f.bin", &dl, 16384);
-    unsigned char *got = malloc(MID_LEN);
-    ck_assert_ptr_nonnull(got);
-    recv_exact(slow, got, 65536);
-    replace_file(&s, "f.bin", new_data, new_len);
-    if (cached)
-        wait_new_length(&s, "/f.bin", MID_LEN, new_len, 300 + 2000);
-    ck_assert_int_eq(http_fetch(s.port, "GET", "/f.bin", NULL, &r), 200);
-    assert_same_bytes("GET /f.bin after the rename", r.body, r.body_len, new_data, new_len);
-    http_resp_free(&r);
-    recv_exact(slow, got + 65536, MID_LEN - 65536);
-    assert_same_bytes("the download in flight", got, MID_LEN, old_data, MID_LEN);
-    ck_assert(conn_wait_closed(slow, 5000));
-    close(slow);
-    free(got);
-    free(old_data);
-    free(new_data);
-    srv_stop(&s);
-}
-
-START_TEST(file_replaced_served_fresh)
-{
-    replace_while_serving(false);
-}
-END_TEST
-
-START_TEST(file_replaced_fresh_after_cache_valid)
-{
-    replace_while_serving(true);
-}
-END_TEST
-
-/* A file cut short while it is being sent: that connection ends (no busy loop in the worker),
- * and the worker goes on serving. */
-START_TEST(file_truncated_while_sending)
-{
-    struct srv s;
-    struct http_resp r;
-    char path[SRV_PATH_MAX * 2];
-    unsigned char *data = make_data(MID_LEN, 6);
-    static char buf[1 << 20];
-    srv_init(&s);
-    srv_write_file(&s, "t.bin", data, MID_LEN);
-    srv_write_config(&s, "workers = 1\n");
-    srv_spawn(&s);
-    pid_t worker = only_worker(&s);
-
-    int fd = start_download(s.port, "/t.bin", &r, 16384);
-    recv_exact(fd, buf, 65536);
-    long long cpu0 = proc_cpu_ticks(worker);
-    int64_t t0 = now_ms();
-    ck_assert_int_eq(truncate(root_file(&s, "t.bin", path, sizeof(path)), 1 << 20), 0);
-
-    /* Read on until the server ends the connection: within 10 s, before the full length. */
-    size_t total = 65536;
-    bool ended = false;
-    while (now_ms() - t0 < 10000) {
-        ssize_t n = recv(fd, buf, sizeof(buf), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n == 0 || (n < 0 && errno == ECONNRESET)) {
-            ended = true;
-            break;
-        }
-        ck_assert_msg(n > 0, "recv: %s", strerror(errno));
-        total += (size_t)n;
-    }
-    int64_t elapsed = now_ms() - t0;
-    long long cpu = proc_cpu_ticks(worker) - cpu0;
-    close(fd);
-    ck_assert_msg(ended, "connection still open %lld ms after the truncation", (long long)elapsed);
-    ck_assert_msg(total < MID_LEN, "got all %zu bytes of a truncated file", total);
-    long hz = sysconf(_SC_CLK_TCK);
-    ck_assert_msg(cpu * 1000 / hz <= elapsed / 2 + 100,
-                  "worker used %lld ms of CPU in the %lld ms the truncated send took",
-                  cpu * 1000 / hz, (long long)elapsed);
-
-    ck_assert_int_eq(http_fetch(s.port, "GET", "/t.bin", NULL, &r), 200);
-    assert_same_bytes("GET /t.bin after truncation", r.body, r.body_len, data, 1 << 20);
-    http_resp_free(&r);
-    ck_assert_int_eq(only_worker(&s), worker);
-    free(data);
-    srv_stop(&s);
-}
-END_TEST
-
 Suite *
-integ_static2_suite(void)
+integ_ranges_suite(void)
 {
-    Suite *s = suite_create("integ_static2");
+    Suite *s = suite_create("integ_ranges");
     TCase *tc = tcase_create("bytes");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, big_file_and_ranges_byte_exact);
@@ -718,20 +390,6 @@ integ_static2_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, range_requests);
     tcase_add_test(tc, multipart_boundary_not_in_body);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("types");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, mime_builtin_and_default);
-    tcase_add_test(tc, mime_types_file_charset_off);
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("changing");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, client_leaves_mid_download);
-    tcase_add_test(tc, file_replaced_served_fresh);
-    tcase_add_test(tc, file_replaced_fresh_after_cache_valid);
-    tcase_add_test(tc, file_truncated_while_sending);
     suite_add_tcase(s, tc);
     return s;
 }
