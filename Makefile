@@ -1,9 +1,11 @@
 # sluice: plain Makefile. `make` builds ./sluice; `make test` runs the Check suites (unit and
 # integration, one runner), then the request-path fuzzer for FUZZ_SECONDS; `make asan` runs the
 # same suites under ASan + UBSan; `make fuzz` builds the libFuzzer target alone (clang).
+# Two install lists: `make deps` what building and running need, `make test-deps` the test
+# tools on top. Only the test runner (t/) needs Check; ./sluice builds without it.
 
 CC      ?= cc
-PKGS    := openssl inih check
+PKGS    := openssl inih
 CFLAGS  := -std=gnu11 -Wall -Wextra -Werror -O2 -g -I. -D_GNU_SOURCE
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 BUILD   ?= build/release
@@ -11,10 +13,10 @@ BIN     ?= sluice
 EXTRA_CFLAGS ?=
 EXTRA_LDFLAGS ?=
 
-# Debian packages: what the build needs, then what the tests and `make run` use.
-DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libhttp-parser-dev libinih-dev check
-DEB_TOOLS := curl openssl procps clang libclang-rt-14-dev clang-format
-DEB_ALL   := $(DEB_BUILD) $(DEB_TOOLS)
+# Debian packages: what building and running ./sluice need (`make deps`, which `make run`
+# calls), then the test tools (`make test-deps`, which `make test` and `make asan` call).
+DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libhttp-parser-dev libinih-dev
+DEB_TEST  := check curl openssl procps clang libclang-rt-14-dev clang-format
 
 SRC_COMMON := $(sort $(wildcard common/*.c))
 SRC_WORKER := $(sort $(wildcard worker/*.c))
@@ -25,8 +27,8 @@ OBJ_LIB  := $(patsubst %.c,$(BUILD)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 OBJ_MAIN := $(patsubst %.c,$(BUILD)/%.o,$(SRC_MASTER))
 OBJ_TEST := $(patsubst %.c,$(BUILD)/%.o,$(SRC_TEST))
 
-.PHONY: all deps check-deps check-fuzz-deps run test asan fuzz fuzz-run bench format format-check \
-  clean
+.PHONY: all deps test-deps check-deps check-test-deps check-fuzz-deps run test asan fuzz fuzz-run \
+  bench format format-check layers install-debs clean
 .DEFAULT_GOAL := all
 
 all: check-deps $(BIN)
@@ -36,13 +38,23 @@ check-deps:
 	@command -v pkg-config >/dev/null 2>&1 || { echo "sluice: missing Debian package pkg-config: run 'make deps'"; exit 1; }
 	@pkg-config --exists openssl || { echo "sluice: missing Debian package libssl-dev: run 'make deps'"; exit 1; }
 	@pkg-config --exists inih    || { echo "sluice: missing Debian package libinih-dev: run 'make deps'"; exit 1; }
-	@pkg-config --exists check   || { echo "sluice: missing Debian package check: run 'make deps'"; exit 1; }
 	@echo '#include <http_parser.h>' | $(CC) -E -x c - >/dev/null 2>&1 || { echo "sluice: missing Debian package libhttp-parser-dev: run 'make deps'"; exit 1; }
 
-# Installs only what is missing; does nothing when everything is there.
+# The test runner's own: Check (t/ only).
+check-test-deps: check-deps
+	@pkg-config --exists check || { echo "sluice: missing Debian package check: run 'make test-deps'"; exit 1; }
+
+# Install only what is missing of a list; do nothing when everything is there.
 deps:
+	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_BUILD)"
+
+# Both lists at once: one apt-get run on a fresh machine.
+test-deps:
+	@$(MAKE) --no-print-directory install-debs DEBS="$(DEB_BUILD) $(DEB_TEST)"
+
+install-debs:
 	@missing=""; \
-	for p in $(DEB_ALL); do \
+	for p in $(DEBS); do \
 	  dpkg-query -W -f='$${db:Status-Status}' $$p 2>/dev/null | grep -qx installed || missing="$$missing $$p"; \
 	done; \
 	if [ -z "$$missing" ]; then echo "sluice: all Debian packages present"; exit 0; fi; \
@@ -58,23 +70,28 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) $(shell pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
 
+# The tests alone need Check.
+$(OBJ_TEST): PKGS += check
+$(OBJ_TEST): | check-test-deps
+
 $(BIN): $(OBJ_MAIN) $(OBJ_LIB)
 	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
 
-$(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB)
-	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS)) -lhttp_parser
+$(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB) | check-test-deps
+	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS) check) \
+	  -lhttp_parser
 
 # Serves www/ on http://127.0.0.1:8080 in the foreground with the built-in defaults.
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN)
 
-test: deps
-	@$(MAKE) --no-print-directory format-check all $(BUILD)/t/run
+test: test-deps
+	@$(MAKE) --no-print-directory format-check layers all $(BUILD)/t/run
 	SLUICE_BIN=./$(BIN) ./$(BUILD)/t/run
 	@$(MAKE) --no-print-directory fuzz-run
 
-asan: deps
+asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/sluice \
 	  EXTRA_CFLAGS="$(SAN) -O1 -DSLUICE_CHECK_PROGRESS" EXTRA_LDFLAGS="$(SAN)" \
 	  build/asan/sluice build/asan/t/run
@@ -98,10 +115,10 @@ FUZZ_HARNESS := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(sort $(wildcard t/fuzz/*.c)))
 FUZZ_WRAP    := -Wl,--wrap=resp_dispatch -Wl,--wrap=resp_error
 
 check-fuzz-deps:
-	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "sluice: missing Debian package clang: run 'make deps'"; exit 1; }
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "sluice: missing Debian package clang: run 'make test-deps'"; exit 1; }
 	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' | \
 	  $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null || \
-	  { echo "sluice: missing Debian package libclang-rt-14-dev (libFuzzer): run 'make deps'"; exit 1; }
+	  { echo "sluice: missing Debian package libclang-rt-14-dev (libFuzzer): run 'make test-deps'"; exit 1; }
 
 $(FUZZ_DIR)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -157,7 +174,13 @@ FORMAT_FILES = $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard 
 format:
 	clang-format -i $(FORMAT_FILES)
 
+# The include rules (t/layers.sh): no include cycle, worker/ never includes master/, only
+# worker/http.c includes http_parser.h.
+layers:
+	@sh t/layers.sh
+
 format-check:
+	@command -v clang-format >/dev/null 2>&1 || { echo "sluice: missing Debian package clang-format: run 'make test-deps'"; exit 1; }
 	@bad=$$(for f in $(FORMAT_FILES); do \
 	  clang-format --dry-run --Werror $$f >/dev/null 2>&1 || echo $$f; done); \
 	if [ -n "$$bad" ]; then echo "sluice: not formatted (run 'make format'):" $$bad; exit 1; fi

@@ -19,160 +19,105 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-enum key_type {
-    K_LISTEN,
-    K_DIR,
-    K_INDEX,
-    K_AUTO_INT, /* "auto" or an integer in range; auto resolved by the loader */
-    K_INT,
-    K_BOOL,
-    K_DURATION,
-    K_SIZE,
-    K_PATH,
-    K_OPT_PATH, /* a path, or empty for unset */
-    K_WORD,     /* a short string without spaces; "off" stores "" where allowed */
-    K_SYMLINKS,
-    K_LOG_PATH,
-    K_LEVEL,
-    K_USER,
+struct key;
+typedef int key_set_fn(struct cfg *cfg, const struct key *k, const char *val, const char **why);
+typedef int key_check_fn(const struct cfg *cfg, char *err, size_t errlen);
+
+enum key_flag {
+    KEY_REPEAT = 1, /* may appear on several lines; the file's lines replace the default */
+    KEY_NEEDED = 2, /* the lenient pass (cfg_read_lenient) fails on a bad value */
 };
 
+/* One row per key: everything the loader knows about it. `set` parses a value into the field:
+ * 0, or -1 with `why` (the field may then hold part of it; the line fails or is skipped anyway).
+ * `check`, run first by cfg_check, checks the key against others: 0, or -1 with cfg_load's
+ * message in `err`. */
 struct key {
     const char *name;
-    enum key_type type;
-    size_t off; /* offset of the field in struct cfg */
-    int64_t min, max;
-    const char *def; /* default, as text: parsed by the same code as a config value */
+    key_set_fn *set;
+    size_t off, size; /* the field in struct cfg */
+    int64_t min, max; /* bounds of a number */
+    const char *def;  /* default, as text: parsed by the same code as a config value */
     const char *doc;
+    const char *expect;       /* why a value is refused, when the row says it (set_int: a format
+                               * given min and max) */
+    const char *const *words; /* set_choice: the words, the field gets the index; set_path,
+                               * set_word: words stored as they are ("off" as "") */
+    const char *bad;          /* set_word: the characters refused */
+    size_t line_off;          /* the int in struct cfg that records the key's line; 0 = none */
+    unsigned flags;           /* enum key_flag */
+    key_check_fn *check;
 };
-
-#define F(field) offsetof(struct cfg, field)
-#define HOUR_MS (3600 * 1000LL)
-
-static const struct key keys[] = {
-    {"listen", K_LISTEN, F(listen), 0, 0, "127.0.0.1:8080",
-     "address to accept on: host:port, [v6addr]:port or unix:/path; repeat for more"},
-    {"root", K_DIR, F(root), 0, 0, "./www", "document root directory"},
-    {"index", K_INDEX, F(index), 0, 0, "index.html",
-     "file names tried for a directory, space-separated"},
-    {"workers", K_AUTO_INT, F(workers), 1, CFG_MAX_WORKERS, "auto",
-     "worker processes; auto = online CPUs"},
-    {"reuseport", K_BOOL, F(reuseport), 0, 0, "on",
-     "one SO_REUSEPORT socket per worker slot (off: one shared socket)"},
-    {"backlog", K_INT, F(backlog), 1, 65535, "4096", "listen(2) backlog of each socket"},
-    {"max_connections", K_AUTO_INT, F(max_connections), 1, 1000000, "auto",
-     "connections per worker; auto = min(10000, (RLIMIT_NOFILE - 32 - open_file_cache) / 2)"},
-    {"keepalive_timeout", K_DURATION, F(keepalive_timeout_ms), 0, HOUR_MS, "75s",
-     "idle time allowed between requests; 0 disables keep-alive"},
-    {"header_timeout", K_DURATION, F(header_timeout_ms), 1, HOUR_MS, "15s",
-     "time allowed for a whole request header section"},
-    {"send_timeout", K_DURATION, F(send_timeout_ms), 1, HOUR_MS, "60s",
-     "longest time without write progress"},
-    {"graceful_timeout", K_DURATION, F(graceful_timeout_ms), 0, HOUR_MS, "30s",
-     "how long a graceful stop waits for in-flight requests"},
-    {"body_timeout", K_DURATION, F(body_timeout_ms), 1, HOUR_MS, "60s",
-     "longest gap between two reads of a request body"},
-    {"send_min_rate", K_SIZE, F(send_min_rate), 0, 1LL << 40, "1k",
-     "bytes per second a response must average per period once sending that long; 0 = off"},
-    {"send_min_rate_period", K_DURATION, F(send_min_rate_period_ms), 1000, HOUR_MS, "60s",
-     "the window send_min_rate is measured over"},
-    {"body_min_rate", K_SIZE, F(body_min_rate), 0, 1LL << 40, "1k",
-     "bytes per second a request body must average per period while it is read; 0 = off"},
-    {"body_min_rate_period", K_DURATION, F(body_min_rate_period_ms), 1000, HOUR_MS, "60s",
-     "the window body_min_rate is measured over"},
-    {"max_request_line", K_SIZE, F(max_request_line), 256, 1 << 20, "8k",
-     "longest request line; longer: 414"},
-    {"max_header_size", K_SIZE, F(max_header_size), 1024, 1 << 20, "16k",
-     "request line and header fields together; larger: 431"},
-    {"max_headers", K_INT, F(max_headers), 1, 256, "100", "header fields per request; more: 431"},
-    {"max_body_size", K_SIZE, F(max_body_size), 0, 1LL << 40, "1m",
-     "largest request body; larger: 413 before it is read"},
-    {"max_keepalive_requests", K_INT, F(max_keepalive_requests), 1, 1000000, "1000",
-     "requests per connection; the last one is answered with Connection: close"},
-    {"max_connections_per_ip", K_INT, F(max_connections_per_ip), 0, 1000000, "0",
-     "connections from one client address across all workers; more: 503; 0 = off"},
-    {"worker_memory_limit", K_SIZE, F(worker_memory_limit), 0, 1LL << 40, "0",
-     "request buffers a worker may hold before it stops accepting; 0 = off"},
-    {"worker_watchdog", K_DURATION, F(worker_watchdog_ms), 0, HOUR_MS, "60s",
-     "a worker whose loop has not turned for this long is aborted and replaced; 0 = off"},
-    {"max_requests", K_INT, F(max_requests), 0, 1000000000, "0",
-     "requests after which a worker retires gracefully and is replaced; 0 = off"},
-    {"max_requests_jitter", K_INT, F(max_requests_jitter), 0, 1000000000, "0",
-     "up to this many requests added at random to max_requests, so workers do not retire together"},
-    {"pid_file", K_PATH, F(pid_file), 0, 0, "sluice.pid", "pid file, locked while running"},
-    {"control_socket", K_OPT_PATH, F(control_socket), 0, 0, "",
-     "unix socket for sluice reload|stop|quit|reopen|status; unset: pid_file with .ctl"},
-    {"port_file", K_PATH, F(port_file), 0, 0, "sluice.port",
-     "written when ready: the bound address of each listener"},
-    {"error_log", K_LOG_PATH, F(error_log), 0, 0, "stderr", "stderr or a file path"},
-    {"log_level", K_LEVEL, F(log_level), 0, 0, "notice",
-     "debug, info, notice, warn, error, crit or alert"},
-    {"user", K_USER, F(user), 0, 0, "", "user the workers run as when started as root"},
-    {"group", K_USER, F(group), 0, 0, "", "group the workers run as (default: the user's)"},
-    {"worker_rlimit_nofile", K_INT, F(worker_rlimit_nofile), 0, 1048576, "0",
-     "RLIMIT_NOFILE of master and workers; 0 = raise the soft limit to the hard limit"},
-    {"cpu_affinity", K_SYMLINKS, F(cpu_affinity), 0, 0, "off",
-     "auto: pin worker i to CPU i mod N; off: let the scheduler place them"},
-    {"follow_symlinks", K_SYMLINKS, F(follow_symlinks), 0, 0, "inside",
-     "inside: follow symlinks that stay under root; off: follow none"},
-    {"serve_dotfiles", K_BOOL, F(serve_dotfiles), 0, 0, "off",
-     "serve names starting with '.' (/.well-known/ is always served)"},
-    {"autoindex", K_BOOL, F(autoindex), 0, 0, "off",
-     "an HTML listing for a directory without index file (off: 403)"},
-    {"mime_types", K_OPT_PATH, F(mime_types), 0, 0, "",
-     "a mime.types file (\"type ext ext\" lines) over the built-in table; unset: built-in only"},
-    {"default_type", K_WORD, F(default_type), 0, 0, "application/octet-stream",
-     "Content-Type for unknown extensions"},
-    {"charset", K_WORD, F(charset), 1, 0, "utf-8",
-     "charset parameter added to text/* types; off: none"},
-    {"gzip_static", K_BOOL, F(gzip_static), 0, 0, "off",
-     "serve FILE.br / FILE.gz to clients that accept them"},
-    {"sendfile_max_chunk", K_SIZE, F(sendfile_max_chunk), 4096, 1LL << 30, "512k",
-     "bytes one sendfile call may send before other connections get a turn"},
-    {"max_ranges", K_INT, F(max_ranges), 1, 64, "16",
-     "ranges per request after merging; more: the whole file is sent"},
-    {"open_file_cache", K_INT, F(open_file_cache), 0, 100000, "1000",
-     "files (and misses) each worker keeps open with their stat and validators; 0 = off"},
-    {"open_file_cache_valid", K_DURATION, F(open_file_cache_valid_ms), 1, HOUR_MS, "5s",
-     "how long a cached lookup is trusted before the file is opened again"},
-    {"small_file_max", K_SIZE, F(small_file_max), 0, 1 << 20, "16k",
-     "files up to this size are cached in memory and sent with their headers in one write"},
-    {"small_file_cache", K_SIZE, F(small_file_cache), 0, 1LL << 32, "4m",
-     "memory per worker for cached small files"},
-};
-
-#define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
 static const char *const level_names[] = {"debug", "info", "notice", "warn",
-                                          "error", "crit", "alert"};
+                                          "error", "crit", "alert",  NULL};
 
 const char *
 cfg_log_level_name(enum cfg_log_level level)
 {
-    if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]))
+    if ((unsigned)level >= sizeof(level_names) / sizeof(level_names[0]) - 1)
         return "?";
     return level_names[level];
 }
 
-const char *
-cfg_key_name(int i, const char **default_text, const char **doc)
+/* max_connections = auto: each connection may hold a socket and an open file; the open file
+ * cache keeps its own descriptors, and 32 stay for the worker itself. */
+void
+cfg_resolve_auto(struct cfg *cfg)
 {
-    if (i < 0 || i >= NKEYS)
-        return NULL;
-    if (default_text)
-        *default_text = keys[i].def;
-    if (doc)
-        *doc = keys[i].doc;
-    return keys[i].name;
+    struct rlimit rl;
+    if (!cfg->max_connections_auto)
+        return;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY) {
+        cfg->max_connections = 10000;
+        return;
+    }
+    long n = ((long)rl.rlim_cur - 32 - cfg->open_file_cache) / 2;
+    cfg->max_connections = n < 1 ? 1 : n > 10000 ? 10000 : (int)n;
+}
+
+/* ---- the value parsers of the table ---- */
+
+static char range_why[96]; /* single-threaded: the loader runs in one process at a time */
+
+#define field_of(cfg, k) ((void *)((char *)(cfg) + (k)->off))
+
+_Static_assert(sizeof(enum cfg_log_level) == sizeof(int), "store() writes log_level as an int");
+
+/* A number goes to the row's field, whichever of int64_t, int or bool it is. */
+static int
+store(struct cfg *cfg, const struct key *k, int64_t v)
+{
+    if (k->size == sizeof(int64_t))
+        *(int64_t *)field_of(cfg, k) = v;
+    else if (k->size == sizeof(int))
+        *(int *)field_of(cfg, k) = (int)v;
+    else
+        *(bool *)field_of(cfg, k) = v != 0;
+    return 0;
 }
 
 static int
-parse_index(const char *s, struct cfg *cfg, const char **why)
+set_listen(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    (void)k;
+    if (cfg->nlisten == CFG_MAX_LISTEN) {
+        *why = "too many listen lines (at most 16)";
+        return -1;
+    }
+    int rc = cfg_parse_listen(val, &cfg->listen[cfg->nlisten], why);
+    cfg->nlisten += rc == 0;
+    return rc;
+}
+
+static int
+set_index(struct cfg *cfg, const struct key *k, const char *val, const char **why)
 {
     char copy[1024];
     char *save = NULL;
     int n = 0;
-    if (snprintf(copy, sizeof(copy), "%s", s) >= (int)sizeof(copy)) {
+    (void)k;
+    if (snprintf(copy, sizeof(copy), "%s", val) >= (int)sizeof(copy)) {
         *why = "value too long";
         return -1;
     }
@@ -196,176 +141,280 @@ parse_index(const char *s, struct cfg *cfg, const char **why)
     return 0;
 }
 
+/* v stored when within the row's bounds; else -1, `why` being `fmt` given min and max. */
 static int
-online_cpus(void)
+store_in_range(struct cfg *cfg, const struct key *k, int64_t v, const char *fmt, const char **why)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        return 1;
-    return n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
-}
-
-/* Each connection may hold a socket and an open file; the open file cache keeps its own
- * descriptors, and 32 stay for the worker itself. */
-static int
-auto_max_connections(int cached_files)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
-        return 10000;
-    long n = ((long)rl.rlim_cur - 32 - cached_files) / 2;
-    if (n < 1)
-        return 1;
-    return n > 10000 ? 10000 : (int)n;
-}
-
-void
-cfg_resolve_auto(struct cfg *cfg)
-{
-    if (cfg->max_connections_auto)
-        cfg->max_connections = auto_max_connections(cfg->open_file_cache);
-}
-
-/* Apply one value of key `k`. Returns 0 or -1 with `why`. */
-static int
-key_set(struct cfg *cfg, const struct key *k, const char *val, const char **why)
-{
-    static char range_why[96]; /* single-threaded: the loader runs in one process at a time */
-    void *field = (char *)cfg + k->off;
-    int64_t v;
-
-    switch (k->type) {
-    case K_LISTEN:
-        if (cfg->nlisten == CFG_MAX_LISTEN) {
-            *why = "too many listen lines (at most 16)";
-            return -1;
-        }
-        if (cfg_parse_listen(val, &cfg->listen[cfg->nlisten], why) < 0)
-            return -1;
-        cfg->nlisten++;
-        return 0;
-    case K_INDEX:
-        return parse_index(val, cfg, why);
-    case K_AUTO_INT:
-        if (strcmp(val, "auto") == 0) {
-            if (k->off == F(workers))
-                cfg->workers = online_cpus();
-            else
-                cfg->max_connections_auto = true; /* resolved once every key is read */
-            return 0;
-        }
-        if (k->off == F(max_connections))
-            cfg->max_connections_auto = false;
-        if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
-            *why = k->off == F(workers) ? "expected auto or 1..64" : "expected auto or 1..1000000";
-            return -1;
-        }
-        *(int *)field = (int)v;
-        return 0;
-    case K_INT:
-        if (cfg_parse_int(val, k->min, k->max, &v, NULL) < 0) {
-            snprintf(range_why, sizeof(range_why), "expected an integer %lld..%lld",
-                     (long long)k->min, (long long)k->max);
-            *why = range_why;
-            return -1;
-        }
-        *(int *)field = (int)v;
-        return 0;
-    case K_SIZE:
-        if (cfg_parse_size(val, &v, why) < 0)
-            return -1;
-        if (v < k->min || v > k->max) {
-            snprintf(range_why, sizeof(range_why), "expected a size from %lld to %lld bytes",
-                     (long long)k->min, (long long)k->max);
-            *why = range_why;
-            return -1;
-        }
-        *(int64_t *)field = v;
-        return 0;
-    case K_BOOL:
-        return cfg_parse_bool(val, (bool *)field, why);
-    case K_DURATION:
-        if (cfg_parse_duration_ms(val, &v, why) < 0)
-            return -1;
-        if (v < k->min || v > k->max) {
-            snprintf(range_why, sizeof(range_why), "expected a duration from %lldms to 1h",
-                     (long long)k->min);
-            *why = k->min ? range_why : "expected a duration up to 1h";
-            return -1;
-        }
-        *(int64_t *)field = v;
-        return 0;
-    case K_DIR:
-    case K_PATH:
-        if (*val == '\0' || cfg_absolute_path(val, field, CFG_PATH_MAX) < 0) {
-            *why = "expected a path";
-            return -1;
-        }
-        return 0;
-    case K_OPT_PATH:
-        if (*val == '\0') {
-            *(char *)field = '\0';
-            return 0;
-        }
-        if (cfg_absolute_path(val, field, CFG_PATH_MAX) < 0) {
-            *why = "expected a path";
-            return -1;
-        }
-        return 0;
-    case K_WORD: {
-        size_t cap = k->off == F(default_type) ? sizeof(cfg->default_type) : sizeof(cfg->charset);
-        if (k->min && strcmp(val, "off") == 0) {
-            *(char *)field = '\0';
-            return 0;
-        }
-        if (*val == '\0' || strlen(val) >= cap || strpbrk(val, " \t\";,")) {
-            *why = k->off == F(default_type) ? "expected a media type such as text/plain"
-                                             : "expected a charset name such as utf-8, or off";
-            return -1;
-        }
-        if (k->off == F(default_type) && strchr(val, '/') == NULL) {
-            *why = "expected a media type such as text/plain";
-            return -1;
-        }
-        strcpy(field, val);
-        return 0;
-    }
-    case K_SYMLINKS: { /* a two-word choice: follow_symlinks inside|off, cpu_affinity auto|off */
-        const char *on = k->off == F(cpu_affinity) ? "auto" : "inside";
-        if (strcmp(val, on) != 0 && strcmp(val, "off") != 0) {
-            *why = k->off == F(cpu_affinity) ? "expected auto or off" : "expected inside or off";
-            return -1;
-        }
-        *(bool *)field = strcmp(val, on) == 0;
-        return 0;
-    }
-    case K_LOG_PATH:
-        if (strcmp(val, "stderr") == 0) {
-            strcpy(field, "stderr");
-            return 0;
-        }
-        if (*val == '\0' || cfg_absolute_path(val, field, CFG_PATH_MAX) < 0) {
-            *why = "expected stderr or a path";
-            return -1;
-        }
-        return 0;
-    case K_LEVEL:
-        for (size_t i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++)
-            if (strcmp(val, level_names[i]) == 0) {
-                *(enum cfg_log_level *)field = (enum cfg_log_level)i;
-                return 0;
-            }
-        *why = "expected debug, info, notice, warn, error, crit or alert";
-        return -1;
-    case K_USER:
-        if (strlen(val) >= sizeof(cfg->user) || strchr(val, ' ')) {
-            *why = k->off == F(user) ? "expected a user name" : "expected a group name";
-            return -1;
-        }
-        strcpy(field, val);
-        return 0;
-    }
+    if (v >= k->min && v <= k->max)
+        return store(cfg, k, v);
+    snprintf(range_why, sizeof(range_why), fmt, (long long)k->min, (long long)k->max);
+    *why = range_why;
     return -1;
+}
+
+static int
+set_int(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    int64_t v = k->min - 1; /* stays out of range unless val is a number in range */
+    cfg_parse_int(val, k->min, k->max, &v, NULL);
+    return store_in_range(cfg, k, v, k->expect ? k->expect : "expected an integer %lld..%lld", why);
+}
+
+/* workers = auto: the online CPUs. */
+static int
+set_workers(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    if (strcmp(val, "auto") != 0)
+        return set_int(cfg, k, val, why);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->workers = n < 1 ? 1 : n > CFG_MAX_WORKERS ? CFG_MAX_WORKERS : (int)n;
+    return 0;
+}
+
+/* max_connections = auto: resolved by cfg_resolve_auto once open_file_cache is known. */
+static int
+set_max_connections(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    cfg->max_connections_auto = strcmp(val, "auto") == 0;
+    return cfg->max_connections_auto ? 0 : set_int(cfg, k, val, why);
+}
+
+static int
+set_size(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    int64_t v;
+    if (cfg_parse_size(val, &v, why) < 0)
+        return -1;
+    return store_in_range(cfg, k, v, "expected a size from %lld to %lld bytes", why);
+}
+
+static int
+set_duration(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    int64_t v; /* every duration's upper bound is 1h */
+    if (cfg_parse_duration_ms(val, &v, why) < 0)
+        return -1;
+    return store_in_range(
+        cfg, k, v,
+        k->min ? "expected a duration from %lldms to 1h" : "expected a duration up to 1h", why);
+}
+
+static int
+set_bool(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    return cfg_parse_bool(val, field_of(cfg, k), why);
+}
+
+/* One of the row's words: the field gets its index. */
+static int
+set_choice(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    for (int i = 0; k->words[i]; i++)
+        if (strcmp(val, k->words[i]) == 0)
+            return store(cfg, k, i);
+    *why = k->expect;
+    return -1;
+}
+
+/* One of the row's words, stored as it is ("" for "off"); else false. */
+static bool
+set_verbatim(struct cfg *cfg, const struct key *k, const char *val)
+{
+    for (int i = 0; k->words && k->words[i]; i++)
+        if (strcmp(val, k->words[i]) == 0) {
+            strcpy(field_of(cfg, k), strcmp(val, "off") == 0 ? "" : val);
+            return true;
+        }
+    return false;
+}
+
+/* A path, made absolute; or one of the row's words ("" for unset, "stderr"). */
+static int
+set_path(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    if (set_verbatim(cfg, k, val))
+        return 0;
+    if (*val == '\0' || cfg_absolute_path(val, field_of(cfg, k), k->size) < 0) {
+        *why = k->expect ? k->expect : "expected a path";
+        return -1;
+    }
+    return 0;
+}
+
+/* A short string without the row's refused characters (default: spaces, quotes, ';' and ','),
+ * or one of its words ("off", "" for unset). A user or group is checked by cfg_check. */
+static int
+set_word(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    if (set_verbatim(cfg, k, val))
+        return 0;
+    if (*val == '\0' || strlen(val) >= k->size || strpbrk(val, k->bad ? k->bad : " \t\";,")) {
+        *why = k->expect;
+        return -1;
+    }
+    strcpy(field_of(cfg, k), val);
+    return 0;
+}
+
+static int
+set_media_type(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    if (strchr(val, '/') != NULL)
+        return set_word(cfg, k, val, why);
+    *why = k->expect;
+    return -1;
+}
+
+static int
+check_request_line(const struct cfg *cfg, char *err, size_t errlen)
+{
+    if (cfg->max_request_line <= cfg->max_header_size)
+        return 0;
+    snprintf(err, errlen,
+             "%s%smax_request_line (%lld) is larger than max_header_size (%lld), which includes "
+             "it",
+             cfg->file, cfg->file[0] ? ": " : "", (long long)cfg->max_request_line,
+             (long long)cfg->max_header_size);
+    return -1;
+}
+
+/* ---- the key table ---- */
+
+static const char *const unset[] = {"", NULL};
+static const char *const stderr_word[] = {"stderr", NULL};
+static const char *const off_word[] = {"off", NULL};
+static const char *const inside_off[] = {"off", "inside", NULL};
+static const char *const auto_off[] = {"off", "auto", NULL};
+
+/* A row: name, parser, field, min, max, default, doc, then what only some rows need. */
+#define KEY(n, fn, field, min, max, def, doc, ...)                                                 \
+    {                                                                                              \
+        .name = (n), .set = (fn), offsetof(struct cfg, field), sizeof(((struct cfg *)0)->field),   \
+        (min), (max), (def), (doc), __VA_ARGS__                                                    \
+    }
+#define LINE(field) .line_off = offsetof(struct cfg, field)
+#define HOUR_MS (3600 * 1000LL)
+
+static const struct key keys[] = {
+    KEY("listen", set_listen, listen, 0, 0, "127.0.0.1:8080",
+        "address to accept on: host:port, [v6addr]:port or unix:/path; repeat for more",
+        .flags = KEY_REPEAT),
+    KEY("root", set_path, root, 0, 0, "./www", "document root directory", LINE(root_line)),
+    KEY("index", set_index, index, 0, 0, "index.html",
+        "file names tried for a directory, space-separated"),
+    KEY("workers", set_workers, workers, 1, CFG_MAX_WORKERS, "auto",
+        "worker processes; auto = online CPUs", .expect = "expected auto or %lld..%lld"),
+    KEY("reuseport", set_bool, reuseport, 0, 0, "on",
+        "one SO_REUSEPORT socket per worker slot (off: one shared socket)"),
+    KEY("backlog", set_int, backlog, 1, 65535, "4096", "listen(2) backlog of each socket"),
+    KEY("max_connections", set_max_connections, max_connections, 1, 1000000, "auto",
+        "connections per worker; auto = min(10000, (RLIMIT_NOFILE - 32 - open_file_cache) / 2)",
+        .expect = "expected auto or %lld..%lld"),
+    KEY("keepalive_timeout", set_duration, keepalive_timeout_ms, 0, HOUR_MS, "75s",
+        "idle time allowed between requests; 0 disables keep-alive"),
+    KEY("handshake_timeout", set_duration, handshake_timeout_ms, 1, HOUR_MS, "10s",
+        "from accept: time allowed for a PROXY header and the TLS handshake"),
+    KEY("header_timeout", set_duration, header_timeout_ms, 1, HOUR_MS, "15s",
+        "time allowed for a whole request header section"),
+    KEY("send_timeout", set_duration, send_timeout_ms, 1, HOUR_MS, "60s",
+        "longest time without write progress"),
+    KEY("graceful_timeout", set_duration, graceful_timeout_ms, 0, HOUR_MS, "30s",
+        "how long a graceful stop waits for in-flight requests"),
+    KEY("body_timeout", set_duration, body_timeout_ms, 1, HOUR_MS, "60s",
+        "longest gap between two reads of a request body"),
+    KEY("send_min_rate", set_size, send_min_rate, 0, 1LL << 40, "1k",
+        "bytes per second a response must average per period once sending that long; 0 = off"),
+    KEY("send_min_rate_period", set_duration, send_min_rate_period_ms, 1000, HOUR_MS, "60s",
+        "the window send_min_rate is measured over"),
+    KEY("body_min_rate", set_size, body_min_rate, 0, 1LL << 40, "1k",
+        "bytes per second a request body must average per period while it is read; 0 = off"),
+    KEY("body_min_rate_period", set_duration, body_min_rate_period_ms, 1000, HOUR_MS, "60s",
+        "the window body_min_rate is measured over"),
+    KEY("max_request_line", set_size, max_request_line, 256, 1 << 20, "8k",
+        "longest request line; longer: 414", .check = check_request_line),
+    KEY("max_header_size", set_size, max_header_size, 1024, 1 << 20, "16k",
+        "request line and header fields together; larger: 431"),
+    KEY("max_headers", set_int, max_headers, 1, 256, "100", "header fields per request; more: 431"),
+    KEY("max_body_size", set_size, max_body_size, 0, 1LL << 40, "1m",
+        "largest request body; larger: 413 before it is read"),
+    KEY("max_keepalive_requests", set_int, max_keepalive_requests, 1, 1000000, "1000",
+        "requests per connection; the last one is answered with Connection: close"),
+    KEY("max_connections_per_ip", set_int, max_connections_per_ip, 0, 1000000, "0",
+        "connections from one client address across all workers; more: 503; 0 = off"),
+    KEY("worker_memory_limit", set_size, worker_memory_limit, 0, 1LL << 40, "0",
+        "request buffers a worker may hold before it stops accepting; 0 = off"),
+    KEY("worker_watchdog", set_duration, worker_watchdog_ms, 0, HOUR_MS, "60s",
+        "a worker whose loop has not turned for this long is aborted and replaced; 0 = off"),
+    KEY("max_requests", set_int, max_requests, 0, 1000000000, "0",
+        "requests after which a worker retires gracefully and is replaced; 0 = off"),
+    KEY("max_requests_jitter", set_int, max_requests_jitter, 0, 1000000000, "0",
+        "up to this many requests added at random to max_requests, so workers do not retire "
+        "together"),
+    KEY("pid_file", set_path, pid_file, 0, 0, "sluice.pid", "pid file, locked while running",
+        LINE(pid_file_line), .flags = KEY_NEEDED),
+    KEY("control_socket", set_path, control_socket, 0, 0, "",
+        "unix socket for sluice reload|stop|quit|reopen|status; unset: pid_file with .ctl",
+        .flags = KEY_NEEDED, .words = unset),
+    KEY("port_file", set_path, port_file, 0, 0, "sluice.port",
+        "written when ready: the bound address of each listener"),
+    KEY("error_log", set_path, error_log, 0, 0, "stderr", "stderr or a file path",
+        .expect = "expected stderr or a path", .words = stderr_word, LINE(error_log_line)),
+    KEY("log_level", set_choice, log_level, 0, 0, "notice",
+        "debug, info, notice, warn, error, crit or alert",
+        .expect = "expected debug, info, notice, warn, error, crit or alert", .words = level_names),
+    KEY("user", set_word, user, 0, 0, "", "user the workers run as when started as root",
+        .expect = "expected a user name", LINE(user_line), .bad = " ", .words = unset),
+    KEY("group", set_word, group, 0, 0, "", "group the workers run as (default: the user's)",
+        .expect = "expected a group name", LINE(group_line), .bad = " ", .words = unset),
+    KEY("worker_rlimit_nofile", set_int, worker_rlimit_nofile, 0, 1048576, "0",
+        "RLIMIT_NOFILE of master and workers; 0 = raise the soft limit to the hard limit"),
+    KEY("cpu_affinity", set_choice, cpu_affinity, 0, 0, "off",
+        "auto: pin worker i to CPU i mod N; off: let the scheduler place them",
+        .expect = "expected auto or off", .words = auto_off),
+    KEY("follow_symlinks", set_choice, follow_symlinks, 0, 0, "inside",
+        "inside: follow symlinks that stay under root; off: follow none",
+        .expect = "expected inside or off", .words = inside_off),
+    KEY("serve_dotfiles", set_bool, serve_dotfiles, 0, 0, "off",
+        "serve names starting with '.' (/.well-known/ is always served)"),
+    KEY("autoindex", set_bool, autoindex, 0, 0, "off",
+        "an HTML listing for a directory without index file (off: 403)"),
+    KEY("mime_types", set_path, mime_types, 0, 0, "",
+        "a mime.types file (\"type ext ext\" lines) over the built-in table; unset: built-in only",
+        LINE(mime_types_line), .words = unset),
+    KEY("default_type", set_media_type, default_type, 0, 0, "application/octet-stream",
+        "Content-Type for unknown extensions",
+        .expect = "expected a media type such as text/plain"),
+    KEY("charset", set_word, charset, 0, 0, "utf-8",
+        "charset parameter added to text/* types; off: none",
+        .expect = "expected a charset name such as utf-8, or off", .words = off_word),
+    KEY("gzip_static", set_bool, gzip_static, 0, 0, "off",
+        "serve FILE.br / FILE.gz to clients that accept them"),
+    KEY("sendfile_max_chunk", set_size, sendfile_max_chunk, 4096, 1LL << 30, "512k",
+        "bytes one sendfile call may send before other connections get a turn"),
+    KEY("max_ranges", set_int, max_ranges, 1, 64, "16",
+        "ranges per request after merging; more: the whole file is sent"),
+    KEY("open_file_cache", set_int, open_file_cache, 0, 100000, "1000",
+        "files (and misses) each worker keeps open with their stat and validators; 0 = off"),
+    KEY("open_file_cache_valid", set_duration, open_file_cache_valid_ms, 1, HOUR_MS, "5s",
+        "how long a cached lookup is trusted before the file is opened again"),
+    KEY("small_file_max", set_size, small_file_max, 0, 1 << 20, "16k",
+        "files up to this size are cached in memory and sent with their headers in one write"),
+    KEY("small_file_cache", set_size, small_file_cache, 0, 1LL << 32, "4m",
+        "memory per worker for cached small files"),
+};
+
+#define NKEYS ((int)(sizeof(keys) / sizeof(keys[0])))
+
+const char *
+cfg_key_name(int i, const char **default_text, const char **doc)
+{
+    if (i < 0 || i >= NKEYS)
+        return NULL;
+    if (default_text)
+        *default_text = keys[i].def;
+    if (doc)
+        *doc = keys[i].doc;
+    return keys[i].name;
 }
 
 void
@@ -374,7 +423,7 @@ cfg_defaults(struct cfg *cfg)
     memset(cfg, 0, sizeof(*cfg));
     for (int i = 0; i < NKEYS; i++) {
         const char *why = NULL;
-        if (key_set(cfg, &keys[i], keys[i].def, &why) < 0) {
+        if (keys[i].set(cfg, &keys[i], keys[i].def, &why) < 0) {
             /* The table is ours: a default that does not parse is a build bug. */
             fprintf(stderr, "sluice: bad built-in default for %s: %s\n", keys[i].name, why);
             abort();
@@ -399,51 +448,28 @@ struct load {
     /* The lenient pass (cfg_read_lenient): a problem outside the keys it needs goes to `warn`
      * and its line is skipped, instead of failing the load. */
     bool lenient;
+    bool hard; /* see load_fail */
     cfg_warn_fn *warn;
     void *warn_arg;
 };
 
-static void load_report(struct load *ld, bool hard, const char *fmt, va_list ap)
-    __attribute__((format(printf, 3, 0)));
-
-static void
-load_report(struct load *ld, bool hard, const char *fmt, va_list ap)
+/* A problem on the current line: fails the load, or in the lenient pass is a warning (unless
+ * `hard` is set: the line of a key the lenient pass cannot do without). */
+static void __attribute__((format(printf, 2, 3))) load_fail(struct load *ld, const char *fmt, ...)
 {
-    if (ld->failed)
-        return;
-    if (ld->lenient && !hard) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (ld->failed) {
+    } else if (ld->lenient && !ld->hard) {
         char what[CFG_ERR_MAX];
         vsnprintf(what, sizeof(what), fmt, ap);
         ld->warn(ld->warn_arg, ld->file, ld->lineno, what);
-        return;
+    } else {
+        int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, ld->lineno);
+        if (n >= 0 && (size_t)n < ld->errlen)
+            vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+        ld->failed = true;
     }
-    int n = snprintf(ld->err, ld->errlen, "%s:%d: ", ld->file, ld->lineno);
-    if (n >= 0 && (size_t)n < ld->errlen)
-        vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
-    ld->failed = true;
-}
-
-static void load_fail(struct load *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void load_fail_hard(struct load *ld, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-/* A problem on the current line: fails the load, or in the lenient pass is a warning. */
-static void
-load_fail(struct load *ld, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    load_report(ld, false, fmt, ap);
-    va_end(ap);
-}
-
-/* A problem that fails even the lenient pass (the line of a key it cannot do without). */
-static void
-load_fail_hard(struct load *ld, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    load_report(ld, true, fmt, ap);
     va_end(ap);
 }
 
@@ -589,41 +615,28 @@ load_handle(void *user, const char *section, const char *name, const char *value
     }
 
     const struct key *k = &keys[i];
-    if (ld->first_line[i] && k->type != K_LISTEN) {
+    if (ld->first_line[i] && !(k->flags & KEY_REPEAT)) {
         load_fail(ld, "%s: duplicate key (first set at line %d)", name, ld->first_line[i]);
         return !ld->failed; /* lenient: the first value stays */
     }
     if (!ld->first_line[i]) {
         ld->first_line[i] = ld->lineno;
-        if (k->type == K_LISTEN)
+        if (k->flags & KEY_REPEAT)
             ld->cfg->nlisten = 0; /* the file's listen lines replace the default */
     }
     const char *why = "invalid";
-    if (key_set(ld->cfg, k, value, &why) < 0) {
-        /* Even the lenient pass cannot do without the keys that find the master. */
-        bool needed = k->off == F(pid_file) || k->off == F(control_socket);
-        if (k->type == K_LISTEN && ld->cfg->nlisten == CFG_MAX_LISTEN)
+    if (k->set(ld->cfg, k, value, &why) < 0) {
+        ld->hard = k->flags & KEY_NEEDED;
+        if ((k->flags & KEY_REPEAT) && ld->cfg->nlisten == CFG_MAX_LISTEN)
             load_fail(ld, "%s: %s", name, why);
-        else if (needed)
-            load_fail_hard(ld, "%s: invalid value '%s' (%s)", name, value, why);
         else
             load_fail(ld, "%s: invalid value '%s' (%s)", name, value, why);
         return !ld->failed;
     }
-    if (k->type == K_LISTEN)
+    if (k->flags & KEY_REPEAT)
         ld->cfg->listen[ld->cfg->nlisten - 1].line = ld->lineno;
-    else if (k->off == F(root))
-        ld->cfg->root_line = ld->lineno;
-    else if (k->off == F(user))
-        ld->cfg->user_line = ld->lineno;
-    else if (k->off == F(group))
-        ld->cfg->group_line = ld->lineno;
-    else if (k->off == F(mime_types))
-        ld->cfg->mime_types_line = ld->lineno;
-    else if (k->off == F(error_log))
-        ld->cfg->error_log_line = ld->lineno;
-    else if (k->off == F(pid_file))
-        ld->cfg->pid_file_line = ld->lineno;
+    else if (k->line_off)
+        *(int *)((char *)ld->cfg + k->line_off) = ld->lineno;
     return 1;
 }
 
@@ -632,37 +645,29 @@ load_handle(void *user, const char *section, const char *name, const char *value
 static int
 check_identity(const struct cfg *cfg, char *err, size_t errlen)
 {
-    struct passwd *pw = NULL;
-    struct group *gr = NULL;
-    if (cfg->group[0] && !cfg->user[0]) {
-        snprintf(err, errlen, "%s:%d: group: needs user to be set too", cfg->file, cfg->group_line);
-        return -1;
-    }
-    if (cfg->user[0] && (pw = getpwnam(cfg->user)) == NULL) {
-        snprintf(err, errlen, "%s:%d: user: unknown user '%s'", cfg->file, cfg->user_line,
-                 cfg->user);
-        return -1;
-    }
-    if (cfg->group[0] && (gr = getgrnam(cfg->group)) == NULL) {
-        snprintf(err, errlen, "%s:%d: group: unknown group '%s'", cfg->file, cfg->group_line,
+    struct passwd *pw = cfg->user[0] ? getpwnam(cfg->user) : NULL;
+    struct group *gr = cfg->group[0] ? getgrnam(cfg->group) : NULL;
+    const char *file = cfg->file;
+    if (cfg->group[0] && !cfg->user[0])
+        snprintf(err, errlen, "%s:%d: group: needs user to be set too", file, cfg->group_line);
+    else if (cfg->user[0] && pw == NULL)
+        snprintf(err, errlen, "%s:%d: user: unknown user '%s'", file, cfg->user_line, cfg->user);
+    else if (cfg->group[0] && gr == NULL)
+        snprintf(err, errlen, "%s:%d: group: unknown group '%s'", file, cfg->group_line,
                  cfg->group);
-        return -1;
-    }
-    if (pw && geteuid() != 0 && pw->pw_uid != geteuid()) {
+    else if (pw && geteuid() != 0 && pw->pw_uid != geteuid())
         snprintf(err, errlen,
                  "%s:%d: user: switching to '%s' needs sluice to start as root (it runs as "
                  "uid %d)",
-                 cfg->file, cfg->user_line, cfg->user, (int)geteuid());
-        return -1;
-    }
-    if (gr && geteuid() != 0 && gr->gr_gid != getegid()) {
+                 file, cfg->user_line, cfg->user, (int)geteuid());
+    else if (gr && geteuid() != 0 && gr->gr_gid != getegid())
         snprintf(err, errlen,
                  "%s:%d: group: switching to '%s' needs sluice to start as root (it runs as "
                  "gid %d)",
-                 cfg->file, cfg->group_line, cfg->group, (int)getegid());
-        return -1;
-    }
-    return 0;
+                 file, cfg->group_line, cfg->group, (int)getegid());
+    else
+        return 0;
+    return -1;
 }
 
 int
@@ -670,14 +675,9 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
 {
     char where[CFG_PATH_MAX + 16];
 
-    if (cfg->max_request_line > cfg->max_header_size) {
-        snprintf(err, errlen,
-                 "%s%smax_request_line (%lld) is larger than max_header_size (%lld), which "
-                 "includes it",
-                 cfg->file, cfg->file[0] ? ": " : "", (long long)cfg->max_request_line,
-                 (long long)cfg->max_header_size);
-        return -1;
-    }
+    for (int i = 0; i < NKEYS; i++)
+        if (keys[i].check && keys[i].check(cfg, err, errlen) < 0)
+            return -1;
 
     if (cfg->root_line)
         snprintf(where, sizeof(where), "%s:%d: ", cfg->file, cfg->root_line);
@@ -699,39 +699,6 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
         return -1;
     }
     return check_identity(cfg, err, errlen);
-}
-
-static int read_file(struct cfg *cfg, const char *path, struct load *ldp);
-
-/* The defaults, then `path` (NULL: ./sluice.ini when it exists) read with `ld`'s mode. */
-static int
-read_over_defaults(struct cfg *cfg, const char *path, struct load *ld)
-{
-    cfg_defaults(cfg);
-    if (path == NULL) {
-        if (access("sluice.ini", F_OK) != 0)
-            return 0;
-        path = "sluice.ini";
-    }
-    int rc = read_file(cfg, path, ld);
-    cfg_resolve_auto(cfg);
-    return rc;
-}
-
-int
-cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
-{
-    struct load ld = {.cfg = cfg, .err = err, .errlen = errlen};
-    return read_over_defaults(cfg, path, &ld);
-}
-
-int
-cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void *arg, char *err,
-                 size_t errlen)
-{
-    struct load ld = {
-        .cfg = cfg, .err = err, .errlen = errlen, .lenient = true, .warn = warn, .warn_arg = arg};
-    return read_over_defaults(cfg, path, &ld);
 }
 
 static int
@@ -766,6 +733,37 @@ read_file(struct cfg *cfg, const char *path, struct load *ldp)
         return -1;
     }
     return 0;
+}
+
+/* The defaults, then `path` (NULL: ./sluice.ini when it exists) read with `ld`'s mode. */
+static int
+read_over_defaults(struct cfg *cfg, const char *path, struct load *ld)
+{
+    cfg_defaults(cfg);
+    if (path == NULL) {
+        if (access("sluice.ini", F_OK) != 0)
+            return 0;
+        path = "sluice.ini";
+    }
+    int rc = read_file(cfg, path, ld);
+    cfg_resolve_auto(cfg);
+    return rc;
+}
+
+int
+cfg_read(struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    struct load ld = {.cfg = cfg, .err = err, .errlen = errlen};
+    return read_over_defaults(cfg, path, &ld);
+}
+
+int
+cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void *arg, char *err,
+                 size_t errlen)
+{
+    struct load ld = {
+        .cfg = cfg, .err = err, .errlen = errlen, .lenient = true, .warn = warn, .warn_arg = arg};
+    return read_over_defaults(cfg, path, &ld);
 }
 
 int

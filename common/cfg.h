@@ -27,11 +27,21 @@ enum cfg_log_level {
     LOG_LVL_ALERT,
 };
 
+/* Listen flags: the words after the address on a `listen` line ("listen = ADDRESS [FLAG ...]").
+ * They choose the listener's transport and are not part of a socket's identity: a reload that
+ * keeps the address keeps the socket, and the new generation uses the new flags. */
+#define CFG_LISTEN_TLS 0x1      /* tls: TLS on this listener */
+#define CFG_LISTEN_PROXY 0x2    /* proxy: a PROXY-protocol header comes first */
+#define CFG_LISTEN_REDIRECT 0x4 /* redirect: every request is redirected to https */
+/* The flags whose transport exists; cfg_parse_listen refuses the others. */
+#define CFG_LISTEN_IMPLEMENTED 0
+
 /* One `listen` line, parsed but not yet bound. */
 struct cfg_listen {
     struct sockaddr_storage addr; /* AF_INET, AF_INET6 or AF_UNIX */
     socklen_t addrlen;
-    char text[128]; /* normalised for logs: "0.0.0.0:80", "[::1]:443", "unix:/abs/path" */
+    char text[128]; /* the address normalised for logs: "0.0.0.0:80", "[::1]:443", "unix:/p" */
+    unsigned flags; /* CFG_LISTEN_* */
     int line;       /* config line, 0 for the built-in default */
 };
 
@@ -48,6 +58,7 @@ struct cfg {
     int backlog;
     int max_connections; /* resolved per worker */
     int64_t keepalive_timeout_ms;
+    int64_t handshake_timeout_ms; /* from accept: PROXY header and TLS handshake */
     int64_t header_timeout_ms;
     int64_t send_timeout_ms;
     int64_t graceful_timeout_ms;
@@ -141,7 +152,13 @@ int cfg_parse_int(const char *s, int64_t min, int64_t max, int64_t *out,
                   const char **why); /* decimal digits only: no sign, so never negative */
 int cfg_parse_size(const char *s, int64_t *out, const char **why);        /* 4k, 1m, 2g, bytes */
 int cfg_parse_duration_ms(const char *s, int64_t *out, const char **why); /* 15s, 500ms, 2m, 1h */
+/* "ADDRESS [FLAG ...]": the address, then flags separated by blanks (tls, proxy, redirect, in
+ * any order, each at most once; tls and redirect exclude each other). A unix path holds no
+ * whitespace. A flag whose transport is not implemented yet is refused ("... is not
+ * implemented yet") after *out is filled in. */
 int cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why);
+/* The flags as listen-line words ("proxy tls"; "" for none) into buf. */
+void cfg_format_listen_flags(unsigned flags, char *buf, size_t buflen);
 
 /* `in` made absolute against the current directory (leading "./" dropped). Returns 0, or -1
  * when it does not fit in `outlen` or the directory is unknown. */

@@ -2,6 +2,7 @@
  * durations, listen addresses, paths) and the address formatting the logs use. Pure functions
  * apart from the current directory for relative paths. */
 #include "common/cfg.h"
+#include "common/decimal.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,20 +28,13 @@ cfg_parse_bool(const char *s, bool *out, const char **why)
     return 0;
 }
 
-/* Digits only, no sign, no overflow. Sets *end past the digits. */
+/* Digits only, no sign, no overflow (common/decimal.h). Sets *end past the digits. */
 static int
 parse_digits(const char *s, int64_t *out, const char **end)
 {
-    int64_t v = 0;
-    const char *p = s;
-    if (*p < '0' || *p > '9')
+    const char *p = decimal_parse(s, s + strlen(s), out);
+    if (p == NULL)
         return -1;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        if (v > (INT64_MAX - (*p - '0')) / 10)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
-    *out = v;
     *end = p;
     return 0;
 }
@@ -163,13 +157,10 @@ parse_port(const char *s, uint16_t *port)
     return 0;
 }
 
-int
-cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
+/* The address part of a listen line (no blanks in it). */
+static int
+parse_address(const char *s, struct cfg_listen *out, const char **why)
 {
-    const char *ignored;
-    if (why == NULL)
-        why = &ignored;
-    memset(out, 0, sizeof(*out));
     const char *expect = "expected host:port, [v6addr]:port or unix:/path";
 
     if (strncmp(s, "unix:", 5) == 0) {
@@ -228,4 +219,89 @@ cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
     }
     cfg_format_addr((struct sockaddr *)&out->addr, out->addrlen, out->text, sizeof(out->text));
     return 0;
+}
+
+/* Listen flags, in the order they are written back (port file, logs). */
+static const struct {
+    const char *word;
+    unsigned flag;
+} listen_flags[] = {
+    {"proxy", CFG_LISTEN_PROXY},
+    {"tls", CFG_LISTEN_TLS},
+    {"redirect", CFG_LISTEN_REDIRECT},
+};
+#define NFLAGS (sizeof(listen_flags) / sizeof(listen_flags[0]))
+
+/* The words after the address. `why` points into a static buffer when it names a word. */
+static int
+parse_flags(const char *p, bool unix_path, unsigned *flags, const char **why)
+{
+    static char msg[160];
+    while (*p) {
+        size_t len = strcspn(p, " \t");
+        size_t i = 0;
+        while (i < NFLAGS &&
+               !(strlen(listen_flags[i].word) == len && strncmp(p, listen_flags[i].word, len) == 0))
+            i++;
+        if (i == NFLAGS) {
+            snprintf(msg, sizeof(msg),
+                     "unknown listen flag '%.*s': expected tls, proxy or redirect%s",
+                     (int)(len > 32 ? 32 : len), p,
+                     unix_path ? "; a unix socket path cannot contain whitespace" : "");
+            *why = msg;
+            return -1;
+        }
+        if (*flags & listen_flags[i].flag) {
+            snprintf(msg, sizeof(msg), "listen flag '%s' given twice", listen_flags[i].word);
+            *why = msg;
+            return -1;
+        }
+        *flags |= listen_flags[i].flag;
+        p += len;
+        p += strspn(p, " \t");
+    }
+    if ((*flags & CFG_LISTEN_TLS) && (*flags & CFG_LISTEN_REDIRECT)) {
+        *why = "listen flags tls and redirect cannot be combined: redirect answers plain HTTP";
+        return -1;
+    }
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (*flags & listen_flags[i].flag & ~(unsigned)CFG_LISTEN_IMPLEMENTED) {
+            snprintf(msg, sizeof(msg), "listen flag '%s' is not implemented yet",
+                     listen_flags[i].word);
+            *why = msg;
+            return -1;
+        }
+    return 0;
+}
+
+int
+cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why)
+{
+    const char *ignored;
+    char addr[CFG_PATH_MAX + 8];
+    if (why == NULL)
+        why = &ignored;
+    memset(out, 0, sizeof(*out));
+    s += strspn(s, " \t");
+    size_t len = strcspn(s, " \t");
+    if (len >= sizeof(addr)) {
+        *why = "listen address too long";
+        return -1;
+    }
+    memcpy(addr, s, len);
+    addr[len] = '\0';
+    if (parse_address(addr, out, why) < 0)
+        return -1;
+    return parse_flags(s + len + strspn(s + len, " \t"), out->addr.ss_family == AF_UNIX,
+                       &out->flags, why);
+}
+
+void
+cfg_format_listen_flags(unsigned flags, char *buf, size_t buflen)
+{
+    size_t n = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NFLAGS; i++)
+        if ((flags & listen_flags[i].flag) && n < buflen)
+            n += (size_t)snprintf(buf + n, buflen - n, "%s%s", n ? " " : "", listen_flags[i].word);
 }

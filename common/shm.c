@@ -73,7 +73,7 @@ const char *
 shm_worker_state_name(uint32_t state)
 {
     static const char *const names[] = {"starting", "waiting for events", "handling events",
-                                        "expiring timeouts", "stopping"};
+                                        "expiring timeouts"};
     return state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
 }
 

@@ -31,7 +31,6 @@ enum shm_worker_state {
     SHM_W_WAITING, /* in epoll_wait */
     SHM_W_EVENTS,  /* dispatching events */
     SHM_W_TIMERS,  /* expiring timeouts */
-    SHM_W_STOPPING,
 };
 
 /* One per column, written only by the process that owns the column (plain stores of aligned

@@ -230,10 +230,7 @@ check_paths(const struct cfg *cfg)
                 where_key(cfg, cfg->pid_file_line, at, sizeof(at)), cfg->pid_file, strerror(errno));
         errors++;
     }
-    if (cfg->control_socket[0])
-        snprintf(ctl, sizeof(ctl), "%s", cfg->control_socket);
-    else
-        control_default_path(cfg->pid_file, ctl, sizeof(ctl));
+    control_path(cfg, ctl, sizeof(ctl));
     if (strlen(ctl) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         fprintf(stderr, "sluice: %s: control_socket: path too long (at most 107 bytes): %s\n",
                 where(cfg), ctl);

@@ -1,12 +1,13 @@
 /* Control socket (see control.h). Clients are read without blocking the master: each is an
- * epoll entry with a small line buffer; a client that sends more than a line is dropped. */
+ * fd with a callback on the master's loop and a small line buffer; a client that sends more
+ * than a line is dropped. */
 #include "master/control.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -14,40 +15,43 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/cfg.h"
+#include "common/ev.h"
 #include "common/log.h"
 
 #define CONTROL_CLIENTS 16
 
+/* A client's io.cb stays set once it was used: an event still in the loop's batch for a
+ * client closed earlier in it finds fd -1. */
 struct client {
-    int fd; /* -1: free */
+    struct ev_io io; /* io.fd -1: free */
     size_t len;
     bool waiting_reload;
     char line[128];
 };
 
 static struct {
-    int fd;
-    int epfd;
+    struct ev_io io; /* the listening socket; fd -1: closed */
     char path[108];
     const struct control_ops *ops;
     struct client clients[CONTROL_CLIENTS];
-} ctl = {.fd = -1};
+} ctl = {.io.fd = -1};
 
-static char listen_tag; /* data.ptr of the listening socket */
+static void on_accept(struct ev_io *io, uint32_t events);
 
 void
-control_default_path(const char *pid_file, char *out, size_t outlen)
+control_path(const struct cfg *cfg, char *out, size_t outlen)
 {
-    size_t n = strlen(pid_file);
-    if (n > 4 && strcmp(pid_file + n - 4, ".pid") == 0)
-        snprintf(out, outlen, "%.*s.ctl", (int)(n - 4), pid_file);
+    size_t n = strlen(cfg->pid_file);
+    if (cfg->control_socket[0])
+        snprintf(out, outlen, "%s", cfg->control_socket);
+    else if (n > 4 && strcmp(cfg->pid_file + n - 4, ".pid") == 0)
+        snprintf(out, outlen, "%.*s.ctl", (int)(n - 4), cfg->pid_file);
     else
-        snprintf(out, outlen, "%s.ctl", pid_file);
+        snprintf(out, outlen, "%s.ctl", cfg->pid_file);
 }
 
 int
-control_open(const char *path, int epfd, const struct control_ops *ops, char *err, size_t errlen)
+control_open(const char *path, const struct control_ops *ops, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -69,17 +73,16 @@ control_open(const char *path, int epfd, const struct control_ops *ops, char *er
             close(fd);
         return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &listen_tag};
-    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        snprintf(err, errlen, "control_socket: epoll_ctl: %s", strerror(errno));
+    ctl.io = (struct ev_io){.fd = fd, .cb = on_accept};
+    if (ev_set(&ctl.io, EV_READ) < 0) {
+        snprintf(err, errlen, "control_socket: watching it: %s", strerror(errno));
         close(fd);
+        ctl.io.fd = -1;
         unlink(path);
         return -1;
     }
     for (int i = 0; i < CONTROL_CLIENTS; i++)
-        ctl.clients[i].fd = -1;
-    ctl.fd = fd;
-    ctl.epfd = epfd;
+        ctl.clients[i].io.fd = -1;
     ctl.ops = ops;
     snprintf(ctl.path, sizeof(ctl.path), "%s", path);
     return 0;
@@ -88,16 +91,18 @@ control_open(const char *path, int epfd, const struct control_ops *ops, char *er
 static void
 client_close(struct client *c)
 {
-    if (c->fd >= 0)
-        close(c->fd); /* also leaves epoll */
-    c->fd = -1;
+    if (c->io.events)
+        ev_set(&c->io, 0);
+    if (c->io.fd >= 0)
+        close(c->io.fd);
+    c->io.fd = -1;
 }
 
 /* Answers are a few lines: a blocking-free best effort send, then close. */
 static void
 answer(struct client *c, const char *text)
 {
-    ssize_t rc = send(c->fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t rc = send(c->io.fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)rc;
     client_close(c);
 }
@@ -107,12 +112,24 @@ control_close(bool unlink_path)
 {
     for (int i = 0; i < CONTROL_CLIENTS; i++)
         client_close(&ctl.clients[i]);
-    if (ctl.fd >= 0) {
-        close(ctl.fd);
+    if (ctl.io.events)
+        ev_set(&ctl.io, 0);
+    if (ctl.io.fd >= 0) {
+        close(ctl.io.fd);
         if (unlink_path)
             unlink(ctl.path);
     }
-    ctl.fd = -1;
+    ctl.io.fd = -1;
+}
+
+void
+control_forget(void)
+{
+    for (int i = 0; i < CONTROL_CLIENTS; i++)
+        if (ctl.clients[i].io.fd >= 0)
+            close(ctl.clients[i].io.fd);
+    if (ctl.io.fd >= 0)
+        close(ctl.io.fd);
 }
 
 void
@@ -121,7 +138,7 @@ control_reload_done(bool ok, const char *text)
     char buf[CFG_ERR_MAX + 32];
     snprintf(buf, sizeof(buf), "%s: %s\n", ok ? "ok" : "error", text);
     for (int i = 0; i < CONTROL_CLIENTS; i++)
-        if (ctl.clients[i].fd >= 0 && ctl.clients[i].waiting_reload)
+        if (ctl.clients[i].io.fd >= 0 && ctl.clients[i].waiting_reload)
             answer(&ctl.clients[i], buf);
 }
 
@@ -153,14 +170,18 @@ command(struct client *c)
 static bool
 client_gone(const struct client *c)
 {
-    struct pollfd pfd = {.fd = c->fd, .events = 0};
+    struct pollfd pfd = {.fd = c->io.fd, .events = 0};
     return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLHUP);
 }
 
 static void
-on_client(struct client *c)
+on_client(struct ev_io *io, uint32_t events)
 {
-    ssize_t n = recv(c->fd, c->line + c->len, sizeof(c->line) - 1 - c->len, MSG_DONTWAIT);
+    struct client *c = (struct client *)((char *)io - offsetof(struct client, io));
+    (void)events;
+    if (io->fd < 0)
+        return; /* closed earlier in this batch */
+    ssize_t n = recv(io->fd, c->line + c->len, sizeof(c->line) - 1 - c->len, MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
@@ -177,7 +198,7 @@ on_client(struct client *c)
     }
     *nl = '\0';
     /* The command is in; no more reading (a waiting reload answers later). */
-    epoll_ctl(ctl.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    ev_set(io, 0);
     if (client_gone(c)) {
         log_notice("control: '%s' not run: its client left before it was read (a command that "
                    "timed out falls back to a signal)",
@@ -189,13 +210,14 @@ on_client(struct client *c)
 }
 
 static void
-on_accept(void)
+on_accept(struct ev_io *io, uint32_t events)
 {
     int fd;
-    while ((fd = accept4(ctl.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    (void)events;
+    while (io->fd >= 0 && (fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
         struct client *c = NULL;
         for (int i = 0; i < CONTROL_CLIENTS && !c; i++)
-            if (ctl.clients[i].fd < 0)
+            if (ctl.clients[i].io.fd < 0)
                 c = &ctl.clients[i];
         if (c == NULL) {
             ssize_t rc = send(fd, "error: busy\n", 12, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -203,28 +225,10 @@ on_accept(void)
             close(fd);
             continue;
         }
-        *c = (struct client){.fd = fd};
-        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-        if (epoll_ctl(ctl.epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        *c = (struct client){.io = {.fd = fd, .cb = on_client}};
+        if (ev_set(&c->io, EV_READ) < 0)
             client_close(c);
     }
-}
-
-bool
-control_dispatch(void *ptr)
-{
-    if (ptr == &listen_tag) {
-        on_accept();
-        return true;
-    }
-    char *p = ptr;
-    if (p >= (char *)ctl.clients && p < (char *)(ctl.clients + CONTROL_CLIENTS)) {
-        struct client *c = ptr;
-        if (c->fd >= 0)
-            on_client(c);
-        return true;
-    }
-    return false;
 }
 
 int
@@ -263,7 +267,7 @@ control_query(const char *path, const char *cmd, char *buf, size_t len, int time
             break;
         got += (size_t)n;
     }
-    /* Closed before the master read the command, it is never run (control_dispatch). */
+    /* Closed before the master read the command, it is never run (on_client). */
     close(fd);
     buf[got] = '\0';
     if (got == 0)

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "common/cfg.h"
+
 struct control_ops {
     void (*reload)(void); /* must end in control_reload_done, now or later */
     void (*stop)(bool graceful);
@@ -16,25 +18,24 @@ struct control_ops {
     void (*status)(char *buf, size_t len); /* status lines, "ok" first */
 };
 
-/* Bind `path` (a stale socket file is replaced: the pid file lock says no other master runs),
- * register the listening socket with `epfd`. Returns 0, or -1 with a message in `err`. */
-int control_open(const char *path, int epfd, const struct control_ops *ops, char *err,
-                 size_t errlen);
+/* Bind `path` (a stale socket file is replaced: the pid file lock says no other master runs)
+ * and watch it on the process's loop (common/ev.h). Returns 0, or -1 with a message in `err`. */
+int control_open(const char *path, const struct control_ops *ops, char *err, size_t errlen);
 
 /* Close everything and unlink the path (`unlink_path` false after a binary upgrade, when the
  * path belongs to the new master). */
 void control_close(bool unlink_path);
 
-/* An epoll event whose data.ptr is `ptr`: handled (true) when it belongs to the control socket
- * or one of its clients. */
-bool control_dispatch(void *ptr);
+/* In a forked worker: close the socket and the clients' connections with close(2) only, the
+ * loop left alone (until the worker makes its own, it shares the master's epoll set). */
+void control_forget(void);
 
 /* The reload asked for finished: answer every client waiting for it. */
 void control_reload_done(bool ok, const char *text);
 
-/* The control socket's path for `pid_file` when control_socket is not set: the pid file's name
- * with ".ctl" in place of ".pid" (or added). */
-void control_default_path(const char *pid_file, char *out, size_t outlen);
+/* The control socket's path for `cfg`: control_socket when set, else the pid file's name with
+ * ".ctl" in place of ".pid" (or added). The one place that computes it: master and CLI. */
+void control_path(const struct cfg *cfg, char *out, size_t outlen);
 
 enum {
     CONTROL_NONE = -1,      /* no master listens at the path (errno) */

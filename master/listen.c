@@ -15,7 +15,18 @@
 
 #include "common/log.h"
 
-struct listen_group listen_groups[LISTEN_MAX_GROUPS];
+struct listen_group {
+    bool used;
+    char key[160];           /* configured address + mode, never the flags: what a reload matches */
+    struct cfg_listen bound; /* the address actually bound (port 0 resolved) */
+    bool reuseport;
+    int fds[CFG_MAX_WORKERS];
+    int nfds;
+    int refs;       /* generations using this group */
+    bool inherited; /* from a binary upgrade or systemd; not yet claimed */
+};
+
+static struct listen_group listen_groups[LISTEN_MAX_GROUPS];
 
 /* The master that handed us its sockets in a binary upgrade (0: none). Its sockets are ours
  * too while it lives: both masters' workers accept on them until it leaves. */
@@ -553,6 +564,7 @@ listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen)
             grp->used = true;
             grp->reuseport = reuse;
             grp->bound = *l;
+            grp->bound.flags = 0; /* a line's flags are not the socket's: see cfg.h */
             snprintf(grp->key, sizeof(grp->key), "%s", key);
         }
         struct listen_group *grp = &listen_groups[g];
@@ -570,6 +582,55 @@ listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen)
         else
             snprintf(err, errlen, "listen: %s", why);
         release_n(idx, i);
+        return -1;
+    }
+    return 0;
+}
+
+const struct cfg_listen *
+listen_bound(int g)
+{
+    return &listen_groups[g].bound;
+}
+
+void
+listen_close_except(const int *keep, int nkeep)
+{
+    for (int j = 0; j < LISTEN_MAX_GROUPS; j++) {
+        const struct listen_group *lg = &listen_groups[j];
+        for (int f = 0; lg->used && f < lg->nfds; f++) {
+            bool mine = false;
+            for (int k = 0; k < nkeep; k++)
+                mine |= keep[k] == lg->fds[f];
+            if (!mine)
+                close(lg->fds[f]);
+        }
+    }
+}
+
+/* mkostemp opens with O_EXCL: a link planted at a predictable temp name is never followed. */
+int
+listen_write_port_file(const struct cfg *cfg, const int *idx)
+{
+    const char *path = cfg->port_file;
+    char tmp[CFG_PATH_MAX + 16], text[CFG_MAX_LISTEN * 160], flags[32];
+    size_t len = 0;
+    for (int i = 0; i < cfg->nlisten; i++) {
+        /* The flags come from the line, not the group: they are not part of its identity. */
+        cfg_format_listen_flags(cfg->listen[i].flags, flags, sizeof(flags));
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%s%s\n",
+                                listen_groups[idx[i]].bound.text, flags[0] ? " " : "", flags);
+    }
+    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        log_error("writing port file '%s': creating a temp file beside it", path);
+        return -1;
+    }
+    bool ok = fchmod(fd, 0644) == 0 && write(fd, text, len) == (ssize_t)len;
+    if (close(fd) != 0 || !ok || rename(tmp, path) < 0) {
+        log_error("writing port file '%s'", path);
+        unlink(tmp);
         return -1;
     }
     return 0;

@@ -12,19 +12,6 @@
 
 #define LISTEN_MAX_GROUPS (CFG_MAX_LISTEN * 2)
 
-struct listen_group {
-    bool used;
-    char key[160];           /* configured address + mode: what a reload matches on */
-    struct cfg_listen bound; /* the address actually bound (port 0 resolved) */
-    bool reuseport;
-    int fds[CFG_MAX_WORKERS];
-    int nfds;
-    int refs;       /* generations using this group */
-    bool inherited; /* from a binary upgrade or systemd; not yet claimed */
-};
-
-extern struct listen_group listen_groups[LISTEN_MAX_GROUPS];
-
 /* Find or create the groups for every listen line of `cfg`, with at least cfg->workers sockets
  * each when reuseport is on. Writes the group indexes into `idx` (cfg->nlisten entries) and
  * takes a reference on each. Returns 0, or -1 with a message in `err` (nothing leaked). */
@@ -74,5 +61,17 @@ int listen_export(char *buf, size_t len);
 
 /* The socket worker `slot` accepts on in group g, and whether it is shared. */
 int listen_fd_for(int g, int slot, bool *shared);
+
+/* The address group g actually bound (port 0 resolved). */
+const struct cfg_listen *listen_bound(int g);
+
+/* In a forked worker: close every listening socket but the `nkeep` in `keep` (close(2) only). */
+void listen_close_except(const int *keep, int nkeep);
+
+/* Write cfg's port file: for each listen line, the address its group idx[i] actually bound,
+ * then, when the line has flags, a space and the flags ("127.0.0.1:8443 proxy tls"), one line
+ * each. Through a fresh temp name beside it and rename(2), so it appears complete or not at all
+ * and a link planted at the path is replaced, never followed. Returns 0, or -1 (logged). */
+int listen_write_port_file(const struct cfg *cfg, const int *idx);
 
 #endif

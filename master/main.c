@@ -408,10 +408,7 @@ control(const struct options *o)
         free(cfg);
         return cmd == CMD_STATUS ? 4 : 1;
     }
-    if (cfg->control_socket[0])
-        snprintf(ctl_path, sizeof(ctl_path), "%s", cfg->control_socket);
-    else
-        control_default_path(cfg->pid_file, ctl_path, sizeof(ctl_path));
+    control_path(cfg, ctl_path, sizeof(ctl_path));
     rc = find_master(cfg, cmd, &pid, &fd);
     if (rc != 0) {
         /* nothing to talk to */

@@ -1,5 +1,6 @@
-/* Master: binds the sockets, forks and supervises the workers, reloads and stops them. Its loop
- * is epoll over a signalfd and one socketpair per worker; it never blocks on a child. */
+/* Master: owns its loop (common/ev.h: the signalfd, the control socket, and through
+ * supervise.c the workers' socketpairs), the signals, binary upgrades and the order of start-up
+ * and shutdown. The generations of workers are supervise.c's. It never blocks on a child. */
 #include "master/master.h"
 
 #include <errno.h>
@@ -7,26 +8,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "common/ipc.h"
+#include "common/clock.h"
+#include "common/ev.h"
 #include "common/log.h"
 #include "common/proctitle.h"
 #include "common/sdnotify.h"
-#include "common/shm.h"
 #include "master/control.h"
 #include "master/listen.h"
-#include "worker/worker.h"
-
 #include "master/supervise.h"
 
-struct master m;
-static char **saved_argv;
+enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
+
+/* The master's own state; the workers' is supervise.c's. */
+static struct {
+    struct ev_io sig_io;      /* the signalfd */
+    struct ev_timer deadline; /* supervise_tick's next deadline */
+    int pid_fd, notify_fd;
+    enum stop_mode stopping;
+    int exit_status;
+    pid_t upgrade_pid; /* the new master of a binary upgrade, while it lives */
+    bool upgraded;     /* paths now belong to that new master */
+    bool from_upgrade; /* started by a binary upgrade: the old master is our parent */
+    pid_t parent_master;
+    char pid_path[CFG_PATH_MAX]; /* the pid file this master holds (.oldbin after USR2) */
+    char **argv;                 /* to exec again for a binary upgrade */
+} m = {.sig_io.fd = -1, .pid_fd = -1, .notify_fd = -1};
 
 static void ctl_reopen(void);
 static int open_control(const struct cfg *cfg, char *err, size_t errlen);
@@ -34,19 +44,52 @@ static int open_control(const struct cfg *cfg, char *err, size_t errlen);
 void
 master_set_argv(char **argv)
 {
-    saved_argv = argv;
+    m.argv = argv;
+}
+
+static void
+start_stop(enum stop_mode mode, int status)
+{
+    if (m.stopping == STOP_FAST || m.stopping == mode)
+        return;
+    m.stopping = mode;
+    m.exit_status = status;
+    supervise_stop(mode == STOP_GRACEFUL);
+    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    /* After an upgrade the service goes on in the new master; a new master stopping while the
+     * old one still runs is a rollback: neither ends the service. */
+    bool service_goes_on = m.upgraded || (m.from_upgrade && getppid() == m.parent_master);
+    if (!service_goes_on)
+        sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
+}
+
+/* ---- binary upgrade ---- */
+
+/* In the forked child of USR2: exec the binary again with every listening socket handed over
+ * in $SLUICE_INHERIT. */
+static void __attribute__((noreturn)) upgrade_exec(void)
+{
+    char env[8192];
+    sigset_t none;
+    if (listen_export(env, sizeof(env)) < 0)
+        _exit(127);
+    setenv("SLUICE_INHERIT", env, 1);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execvp(m.argv[0], m.argv);
+    log_error("upgrade: exec %s", m.argv[0]);
+    _exit(127);
 }
 
 /* USR2, as in nginx: rename our pid file to .oldbin and fork+exec the binary (the new one, if it
- * was replaced) with the same arguments, handing every listening socket over in
- * $SLUICE_INHERIT. Both masters' workers then accept on the same sockets; the operator sends
- * WINCH (our workers finish and leave) and QUIT (we leave) to us, or QUIT to the new master to
- * roll back. */
+ * was replaced) with the same arguments. Both masters' workers then accept on the same sockets;
+ * the operator sends WINCH (our workers finish and leave) and QUIT (we leave) to us, or QUIT to
+ * the new master to roll back. */
 static void
 upgrade(void)
 {
-    char oldbin[CFG_PATH_MAX], env[8192];
-    if (m.upgrade_pid || m.stopping || saved_argv == NULL) {
+    char oldbin[CFG_PATH_MAX];
+    if (m.upgrade_pid || m.stopping || m.argv == NULL) {
         log_warnx("USR2 ignored: %s", m.upgrade_pid ? "an upgrade is under way" : "stopping");
         return;
     }
@@ -59,17 +102,8 @@ upgrade(void)
         return;
     }
     pid_t pid = fork();
-    if (pid == 0) {
-        sigset_t none;
-        if (listen_export(env, sizeof(env)) < 0)
-            _exit(127);
-        setenv("SLUICE_INHERIT", env, 1);
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        execvp(saved_argv[0], saved_argv);
-        log_error("upgrade: exec %s", saved_argv[0]);
-        _exit(127);
-    }
+    if (pid == 0)
+        upgrade_exec();
     if (pid < 0) {
         log_error("upgrade: fork");
         rename(oldbin, m.pid_path);
@@ -82,12 +116,16 @@ upgrade(void)
                oldbin);
 }
 
-/* The new master is gone: take the pid file and the control socket back. */
-void
-upgrade_child_exited(int status)
+/* A child that is no worker exited: when it is the new master, take the pid file, the control
+ * socket and the port file back. */
+static void
+other_exit(void *ctx, pid_t pid, int status)
 {
     char err[CFG_ERR_MAX];
     size_t n = strlen(m.pid_path);
+    (void)ctx;
+    if (pid != m.upgrade_pid || pid == 0)
+        return;
     m.upgrade_pid = 0;
     if (n > 7 && strcmp(m.pid_path + n - 7, ".oldbin") == 0) {
         char orig[CFG_PATH_MAX];
@@ -96,20 +134,16 @@ upgrade_child_exited(int status)
             snprintf(m.pid_path, sizeof(m.pid_path), "%s", orig);
     }
     m.upgraded = false;
-    struct gen *g = gen_in(GEN_ACTIVE);
-    if (g == NULL)
-        g = gen_in(GEN_RETIRING);
+    const struct cfg *cfg = supervise_cfg();
     control_close(false);
-    if (g && open_control(g->cfg, err, sizeof(err)) < 0)
+    if (cfg && open_control(cfg, err, sizeof(err)) < 0)
         log_errorx("%s", err);
-    struct gen *active = gen_in(GEN_ACTIVE);
-    if (active)
-        write_port_file(active); /* the new master removed it on its way out */
+    supervise_write_port_file(); /* the new master removed it on its way out */
     sd_notifyf("MAINPID=%d\nREADY=1\nSTATUS=upgrade rolled back", (int)getpid());
     log_errorx("upgrade: the new master exited (%s %d); rolled back, this master serves%s",
                WIFSIGNALED(status) ? "signal" : "status",
                WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
-               m.winched ? " again after a HUP (its workers were stopped by WINCH)" : "");
+               supervise_winched() ? " again after a HUP (its workers were stopped by WINCH)" : "");
 }
 
 /* WINCH after USR2: our workers finish their requests and leave; none is respawned. */
@@ -120,51 +154,75 @@ winch(void)
         log_warnx("WINCH ignored: no upgrade under way");
         return;
     }
-    m.winched = true;
-    for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == GEN_ACTIVE || m.gens[i].state == GEN_STARTING)
-            retire(&m.gens[i], SIGQUIT);
+    supervise_winch();
     log_notice("WINCH: workers finish their requests and stop; the new master (pid %d) serves",
                (int)m.upgrade_pid);
 }
 
+/* ---- signals ---- */
+
 static void
-on_signal(void)
+on_signo(uint32_t signo)
 {
-    struct signalfd_siginfo si;
-    while (read(m.sigfd, &si, sizeof(si)) == sizeof(si)) {
-        switch (si.ssi_signo) {
-        case SIGTERM:
-        case SIGINT:
-            start_stop(STOP_FAST, 0);
-            break;
-        case SIGQUIT:
-            start_stop(STOP_GRACEFUL, 0);
-            break;
-        case SIGHUP:
-            if (!m.stopping)
-                reload();
-            break;
-        case SIGUSR1:
-            ctl_reopen();
-            break;
-        case SIGCHLD:
-            reap();
-            break;
-        case SIGTTIN:
-        case SIGTTOU:
-            if (!m.stopping && !m.winched)
-                scale(si.ssi_signo == SIGTTIN ? 1 : -1);
-            break;
-        case SIGUSR2:
-            upgrade();
-            break;
-        case SIGWINCH:
-            winch();
-            break;
-        }
+    switch (signo) {
+    case SIGTERM:
+    case SIGINT:
+        start_stop(STOP_FAST, 0);
+        break;
+    case SIGQUIT:
+        start_stop(STOP_GRACEFUL, 0);
+        break;
+    case SIGHUP:
+        if (!m.stopping)
+            supervise_reload();
+        break;
+    case SIGUSR1:
+        ctl_reopen();
+        break;
+    case SIGCHLD:
+        supervise_reap();
+        break;
+    case SIGTTIN:
+    case SIGTTOU:
+        if (!m.stopping && !supervise_winched())
+            supervise_scale(signo == SIGTTIN ? 1 : -1);
+        break;
+    case SIGUSR2:
+        upgrade();
+        break;
+    case SIGWINCH:
+        winch();
+        break;
     }
 }
+
+static void
+on_signal(struct ev_io *io, uint32_t events)
+{
+    struct signalfd_siginfo si;
+    (void)events;
+    while (read(io->fd, &si, sizeof(si)) == sizeof(si))
+        on_signo(si.ssi_signo);
+}
+
+/* Handlers would only set flags; a signalfd in the loop does the same without races. Returns
+ * the signalfd, or -1. */
+static int
+setup_signals(void)
+{
+    static const int handled[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
+                                  SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH};
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        sigaddset(&set, handled[i]);
+    signal(SIGPIPE, SIG_IGN);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+        return -1;
+    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+/* ---- control socket ---- */
 
 static void
 ctl_reload(void)
@@ -173,7 +231,7 @@ ctl_reload(void)
         control_reload_done(false, "stopping");
         return;
     }
-    reload();
+    supervise_reload();
 }
 
 static void
@@ -184,62 +242,23 @@ ctl_stop(bool graceful)
 
 /* Reopen (USR1, `sluice reopen`): the master reopens the error log by path, as root when it
  * started as root, and hands the new descriptor to every live worker over its socketpair. A
- * worker cannot reopen by path itself once it runs as `user` (EACCES on a root-owned log or
- * directory), and must not: it would keep writing into the rotated file. A worker forked later
- * inherits the master's descriptor, whose number the reopen keeps. */
+ * worker forked later inherits the master's descriptor, whose number the reopen keeps. */
 static void
 ctl_reopen(void)
 {
     log_notice("reopening logs");
     int fd = log_reopen() == 0 ? log_file_fd() : -1;
-    if (fd < 0)
-        return; /* stderr, or the reopen failed and was logged: workers keep what they have */
-    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
-    for (int i = 0; i < MAX_GENS; i++)
-        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-            struct proc *p = &m.gens[i].procs[s];
-            if (p->pid == 0 || p->ipc_fd < 0)
-                continue;
-            msg.slot = (uint32_t)s;
-            msg.generation = m.gens[i].id;
-            if (ipc_send(p->ipc_fd, &msg, &fd, 1) < 0)
-                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
-        }
+    if (fd >= 0) /* else stderr, or the reopen failed and was logged: workers keep theirs */
+        supervise_hand_log(fd);
 }
 
 static void
 ctl_status(char *buf, size_t len)
 {
-    static const char *const states[] = {"free", "starting", "active", "retiring"};
-    int64_t now = now_ms();
     size_t n = (size_t)snprintf(buf, len, "ok: running (pid %d)%s\n", (int)getpid(),
                                 m.stopping ? ", stopping" : "");
-    for (int i = 0; i < MAX_GENS && n < len; i++) {
-        struct gen *g = &m.gens[i];
-        if (g->state == GEN_FREE)
-            continue;
-        n += (size_t)snprintf(buf + n, len - n, "generation %u %s, %d workers\n", g->id,
-                              states[g->state], g->cfg->workers);
-        for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++) {
-            const struct proc *p = &g->procs[s];
-            const struct shm_worker *w = shm_worker(m.shm, shm_column(g, s));
-            if (p->pid)
-                n += (size_t)snprintf(
-                    buf + n, len - n,
-                    "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms "
-                    "ago\n",
-                    s, (int)p->pid,
-                    p->stopped ? "stopped"
-                    : p->ready ? "serving"
-                               : "starting",
-                    (unsigned long long)w->connections, (unsigned long long)w->requests,
-                    (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
-            else if (g->respawn_at[s] && s < g->cfg->workers)
-                n += (size_t)snprintf(buf + n, len - n,
-                                      "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
-                                      (long long)(g->respawn_at[s] - now));
-        }
-    }
+    if (n < len)
+        supervise_status(buf + n, len - n);
 }
 
 static const struct control_ops ctl_ops = {
@@ -250,135 +269,192 @@ static const struct control_ops ctl_ops = {
 };
 
 static int
-setup_signals(void)
-{
-    static const int handled[] = {SIGTERM, SIGINT,  SIGQUIT, SIGHUP,  SIGUSR1,
-                                  SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR2, SIGWINCH};
-    static const int ignored[] = {SIGPIPE};
-    sigset_t set;
-    sigemptyset(&set);
-    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
-        sigaddset(&set, handled[i]);
-    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
-        signal(ignored[i], SIG_IGN);
-    /* Handlers would only set flags; a signalfd in the loop does the same without races. */
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -1;
-    return signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-}
-
-/* After a binary upgrade the paths (control socket, port file, unix sockets) are the new
- * master's: only our own (.oldbin) pid file goes. */
-static void
-cleanup(void)
-{
-    control_close(!m.upgraded);
-    listen_close_all(!m.upgraded);
-    if (!m.upgraded && m.port_path[0])
-        unlink(m.port_path);
-    unlink(m.pid_path);
-    close(m.pid_fd);
-}
-
-static int
 open_control(const struct cfg *cfg, char *err, size_t errlen)
 {
     char path[CFG_PATH_MAX];
-    if (cfg->control_socket[0])
-        snprintf(path, sizeof(path), "%s", cfg->control_socket);
+    control_path(cfg, path, sizeof(path));
+    return control_open(path, &ctl_ops, err, errlen);
+}
+
+/* ---- what supervision tells the master ---- */
+
+/* In a new worker: the master's descriptors are not its business. The loop's epoll fd is
+ * closed by the worker's own ev_init. */
+static void
+child_setup(void *ctx)
+{
+    (void)ctx;
+    control_forget();
+    close(m.sig_io.fd);
+    close(m.pid_fd);
+    if (m.notify_fd >= 0)
+        close(m.notify_fd);
+}
+
+static void
+reload_done(void *ctx, bool ok, const char *text)
+{
+    (void)ctx;
+    control_reload_done(ok, text);
+}
+
+/* The first generation serves: tell the parent waiting in `sluice -d`. */
+static void
+started(void *ctx)
+{
+    (void)ctx;
+    if (m.notify_fd >= 0) {
+        ssize_t rc = write(m.notify_fd, "R", 1);
+        (void)rc;
+        close(m.notify_fd);
+        m.notify_fd = -1;
+    }
+}
+
+static void
+start_failed(void *ctx)
+{
+    (void)ctx;
+    start_stop(STOP_FAST, 1);
+}
+
+static const struct supervise_events events = {
+    .child_setup = child_setup,
+    .reload_done = reload_done,
+    .started = started,
+    .start_failed = start_failed,
+    .other_exit = other_exit,
+};
+
+/* ---- the loop ---- */
+
+/* Supervision's deadlines, all behind one heap timer: it wakes the loop, and before each sleep
+ * the next deadline is computed again (every event may have moved it). */
+static void
+on_deadline(struct ev_timer *t)
+{
+    (void)t;
+    supervise_tick(ev_now());
+}
+
+static void
+before_sleep(void *arg)
+{
+    (void)arg;
+    int64_t next = supervise_tick(clock_mono_ms());
+    if (m.stopping && supervise_live() == 0) {
+        ev_stop();
+        return;
+    }
+    if (next == INT64_MAX)
+        ev_timer_disarm(&m.deadline);
+    else if (!ev_timer_armed(&m.deadline) || m.deadline.deadline_ms != next)
+        ev_timer_arm(&m.deadline, next);
+}
+
+static int
+setup_loop(void)
+{
+    if (ev_init() < 0)
+        return -1;
+    m.sig_io = (struct ev_io){.fd = setup_signals(), .cb = on_signal};
+    m.deadline = (struct ev_timer){.cb = on_deadline};
+    if (m.sig_io.fd < 0 || ev_set(&m.sig_io, EV_READ) < 0 ||
+        ev_hook_add(EV_BEFORE_SLEEP, before_sleep, NULL) < 0) {
+        log_error("setting up the master loop");
+        return -1;
+    }
+    return 0;
+}
+
+/* A start-up error: on stderr (the operator is waiting for the command to return) and in the
+ * error log when that is a file. */
+static void
+start_error(const struct cfg *cfg, const char *where, const char *err)
+{
+    if (where)
+        fprintf(stderr, "sluice: %s: %s\n", where, err);
     else
-        control_default_path(cfg->pid_file, path, sizeof(path));
-    return control_open(path, m.epfd, &ctl_ops, err, errlen);
+        fprintf(stderr, "sluice: %s\n", err);
+    if (strcmp(cfg->error_log, "stderr") != 0)
+        log_errorx("%s", err);
+}
+
+static int
+acquire_sockets(struct cfg *cfg, int *lidx)
+{
+    char err[CFG_ERR_MAX];
+    int inherited = listen_inherit(err, sizeof(err));
+    if (inherited < 0 || listen_acquire(cfg, lidx, err, sizeof(err)) < 0) {
+        start_error(cfg, NULL, err);
+        return -1;
+    }
+    if (inherited > 0)
+        log_notice("took over %d listening socket groups from the previous master or systemd",
+                   inherited);
+    listen_drop_unclaimed();
+    return 0;
+}
+
+/* Runs until every worker is gone after a stop; the ownership of `cfg` passes to
+ * supervision. */
+static int
+serve(struct cfg *cfg, const int *lidx)
+{
+    proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
+    log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
+    if (supervise_start(cfg, lidx) < 0)
+        start_stop(STOP_FAST, 1);
+    while (ev_run() < 0) /* epoll_wait failed (logged): stop, and keep reaping */
+        start_stop(STOP_FAST, 1);
+    log_notice("exiting");
+    return m.exit_status;
 }
 
 int
 master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
 {
     char err[CFG_ERR_MAX];
-    struct gen *g = &m.gens[0];
+    int lidx[CFG_MAX_LISTEN];
+    int status = 1;
+    bool listening = false, supervising = false, controlling = false;
 
     m.pid_fd = pid_fd;
     m.notify_fd = notify_fd;
-    m.cfg_path = cfg_path;
     snprintf(m.pid_path, sizeof(m.pid_path), "%s", cfg->pid_file);
     m.from_upgrade = getenv("SLUICE_INHERIT") != NULL;
     m.parent_master = getppid();
-    int inherited = listen_inherit(err, sizeof(err));
-    if (inherited < 0 || listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
-        fprintf(stderr, "sluice: %s\n", err);
-        if (strcmp(cfg->error_log, "stderr") != 0)
-            log_errorx("%s", err);
-        unlink(cfg->pid_file);
-        close(pid_fd);
-        free(cfg);
-        return 1;
-    }
-    if (inherited > 0)
-        log_notice("took over %d listening socket groups from the previous master or systemd",
-                   inherited);
-    listen_drop_unclaimed();
-    if ((m.shm = shm_create()) == NULL) {
-        log_error("creating the shared memory region");
-        unlink(cfg->pid_file);
-        close(pid_fd);
-        free(cfg);
-        return 1;
-    }
-    m.sigfd = setup_signals();
-    m.epfd = epoll_create1(EPOLL_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-    if (m.sigfd < 0 || m.epfd < 0 || epoll_ctl(m.epfd, EPOLL_CTL_ADD, m.sigfd, &ev) < 0) {
-        log_error("setting up the master loop");
-        return 1;
-    }
+    if (acquire_sockets(cfg, lidx) < 0)
+        goto fail;
+    listening = true;
+    if (supervise_init(cfg_path, &events) < 0)
+        goto fail;
+    supervising = true;
+    if (setup_loop() < 0)
+        goto fail;
     if (open_control(cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "sluice: %s: %s\n", cfg->file[0] ? cfg->file : "built-in defaults", err);
-        if (strcmp(cfg->error_log, "stderr") != 0)
-            log_errorx("%s", err);
-        listen_close_all(true);
-        unlink(cfg->pid_file);
-        close(pid_fd);
-        free(cfg);
-        return 1;
+        start_error(cfg, cfg->file[0] ? cfg->file : "built-in defaults", err);
+        goto fail;
     }
-    g->state = GEN_STARTING;
-    g->cfg = cfg;
-    g->id = ++m.next_gen_id;
-    memset(g->adopter, -1, sizeof(g->adopter));
-    proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
-    log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
-    for (int s = 0; s < cfg->workers; s++)
-        if (spawn(g, s) < 0) {
-            start_stop(STOP_FAST, 1);
-            break;
-        }
+    controlling = true;
+    status = serve(cfg, lidx);
+    cfg = NULL; /* supervision's now */
 
-    for (;;) {
-        int64_t now = now_ms();
-        int64_t next = run_timers(now);
-        if (m.stopping) {
-            int left = 0;
-            for (int i = 0; i < MAX_GENS; i++)
-                left += live_procs(&m.gens[i]);
-            if (left == 0)
-                break;
-        }
-        int timeout = next == INT64_MAX ? -1 : (int)(next - now < 0 ? 0 : next - now);
-        struct epoll_event events[32];
-        int n = epoll_wait(m.epfd, events, 32, timeout);
-        if (n < 0 && errno != EINTR) {
-            log_error("epoll_wait");
-            start_stop(STOP_FAST, 1);
-        }
-        for (int i = 0; i < n; i++) {
-            if (events[i].data.ptr == NULL)
-                on_signal();
-            else if (!control_dispatch(events[i].data.ptr))
-                on_ipc(events[i].data.ptr);
-        }
-    }
-
-    log_notice("exiting");
-    cleanup(); /* releases the pid file lock: `sluice stop` returns once it is gone */
-    return m.exit_status;
+fail:
+    /* After a binary upgrade the paths (control socket, port file, unix sockets) are the new
+     * master's: only our own (.oldbin) pid file goes. */
+    if (controlling)
+        control_close(!m.upgraded);
+    if (m.sig_io.fd >= 0)
+        close(m.sig_io.fd);
+    if (supervising)
+        supervise_fini(m.upgraded);
+    if (listening)
+        listen_close_all(!m.upgraded);
+    free(cfg);
+    if (m.notify_fd >= 0)
+        close(m.notify_fd); /* without the byte: start-up failed */
+    unlink(m.pid_path);
+    close(m.pid_fd); /* releases the pid file lock: `sluice stop` returns once it is gone */
+    return status;
 }

@@ -1,44 +1,94 @@
-/* Generations of workers: spawning, reaping and respawning with back-off, lending the sockets
- * of a slot without a serving worker, reload, TTIN/TTOU, and the watchdog. */
+/* Generations of workers (see supervise.h): spawning, reaping and respawning with back-off,
+ * lending the sockets of a slot without a serving worker, reload, TTIN/TTOU, the watchdog and
+ * the kill deadlines. All of it is this file's state: `sv` below. */
 #include "master/supervise.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "common/backoff.h"
+#include "common/clock.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/sdnotify.h"
-#include "master/control.h"
+#include "common/shm.h"
+#include "master/exitlog.h"
+#include "master/lend.h"
 #include "master/listen.h"
+#include "master/watchdog.h"
 #include "worker/worker.h"
 
+#define MAX_GENS 4 /* active, starting, and up to two being retired */
+
+_Static_assert(MAX_GENS == SHM_GENS, "one shared-memory column per generation slot and worker");
+
+enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
+
+struct gen;
+
+/* A worker slot of a generation. `io` (its socketpair), `gen` and `slot` are set once at init
+ * and survive the process: an event still in the loop's batch for a reaped worker finds a
+ * valid callback and sees pid 0. */
+struct proc {
+    struct ev_io io;          /* fd -1: no socketpair */
+    pid_t pid;                /* 0 = no process in this slot */
+    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
+    bool ready;
+    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
+    int64_t started_ms;
+    struct gen *gen;
+    int slot;
+};
+
+struct gen {
+    enum gen_state state;
+    unsigned id;
+    struct cfg *cfg;
+    int lidx[CFG_MAX_LISTEN];
+    struct proc procs[CFG_MAX_WORKERS];
+    int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
+    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
+    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
+    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
+     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
+    int adopter[CFG_MAX_WORKERS];
+};
+
+static struct {
+    struct gen gens[MAX_GENS];
+    unsigned next_gen_id;
+    struct shm *shm;
+    const char *cfg_path;
+    struct supervise_events ev;
+    bool stopping;
+    int64_t stop_kill_at;
+    bool started;                 /* the first generation has been ready */
+    bool reload_pending;          /* a reload waits for a cut-short generation to exit */
+    bool winched;                 /* WINCH: workers stopped for the new master; none respawned */
+    char port_path[CFG_PATH_MAX]; /* the port file last written */
+} sv;
+
+static void on_ipc(struct ev_io *io, uint32_t events);
+
+/* ---- small helpers ---- */
+
 /* A worker process's column in the shared region: its generation slot and worker slot. */
-int
-shm_column(const struct gen *g, int slot)
+static int
+column(const struct gen *g, int slot)
 {
-    return (int)(g - m.gens) * CFG_MAX_WORKERS + slot;
+    return (int)(g - sv.gens) * CFG_MAX_WORKERS + slot;
 }
 
-int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int
+static int
 live_procs(const struct gen *g)
 {
     int n = 0;
@@ -47,7 +97,7 @@ live_procs(const struct gen *g)
     return n;
 }
 
-void
+static void
 signal_gen(struct gen *g, int sig)
 {
     for (int i = 0; i < CFG_MAX_WORKERS; i++)
@@ -55,121 +105,27 @@ signal_gen(struct gen *g, int sig)
             kill(g->procs[i].pid, sig);
 }
 
-struct gen *
+static struct gen *
 gen_in(enum gen_state state)
 {
     for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == state)
-            return &m.gens[i];
+        if (sv.gens[i].state == state)
+            return &sv.gens[i];
     return NULL;
 }
 
-/* In the child: close every descriptor that belongs to the master or to other workers, so that
- * the pid file lock ends with the master and a socket the master closes really closes. The
- * error log's descriptor stays: it is the master's current file (a reopen dup2's over the same
- * number), so a new worker starts on it; later reopens reach it as IPC_LOG_FD. */
+/* Back to GEN_FREE, keeping each proc's identity (see struct proc). */
 static void
-child_close_fds(const struct gen *g, int slot, struct worker_args *args)
+gen_reset(struct gen *g)
 {
-    control_close(false);
-    close(m.epfd);
-    close(m.sigfd);
-    close(m.pid_fd);
-    if (m.notify_fd >= 0)
-        close(m.notify_fd);
-    for (int i = 0; i < MAX_GENS; i++)
-        for (int j = 0; j < CFG_MAX_WORKERS; j++)
-            if (m.gens[i].procs[j].pid && m.gens[i].procs[j].ipc_fd >= 0)
-                close(m.gens[i].procs[j].ipc_fd);
-    args->nlisten = 0;
-    for (int k = 0; k < g->cfg->nlisten; k++) {
-        bool shared;
-        int fd = listen_fd_for(g->lidx[k], slot, &shared);
-        args->listen_fds[args->nlisten] = fd;
-        args->listen_shared[args->nlisten++] = shared;
-    }
-    for (int j = 0; j < LISTEN_MAX_GROUPS; j++) {
-        const struct listen_group *lg = &listen_groups[j];
-        for (int f = 0; lg->used && f < lg->nfds; f++) {
-            bool mine = false;
-            for (int k = 0; k < args->nlisten; k++)
-                mine |= args->listen_fds[k] == lg->fds[f];
-            if (!mine)
-                close(lg->fds[f]);
-        }
-    }
-}
-
-int
-spawn(struct gen *g, int slot)
-{
-    int sv[2];
-    struct proc *p = &g->procs[slot];
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        log_error("socketpair for worker %d", slot);
-        return -1;
-    }
-    pid_t master_pid = getpid();
-    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
-     * that reported ready, by then their pid is there. */
-    *shm_worker(m.shm, shm_column(g, slot)) = (struct shm_worker){.pid = 0};
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork of worker %d", slot);
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        struct worker_args args = {
-            .cfg = g->cfg,
-            .slot = slot,
-            .generation = g->id,
-            .ipc_fd = sv[1],
-            .master_pid = master_pid,
-            .shm = m.shm,
-            .shm_column = shm_column(g, slot),
+    memset(g, 0, offsetof(struct gen, procs));
+    memset(&g->backoff_ms, 0, sizeof(*g) - offsetof(struct gen, backoff_ms));
+    for (int s = 0; s < CFG_MAX_WORKERS; s++)
+        g->procs[s] = (struct proc){
+            .io = {.fd = -1, .cb = on_ipc},
+            .gen = g,
+            .slot = s,
         };
-        close(sv[0]);
-        child_close_fds(g, slot, &args);
-        worker_main(&args);
-    }
-    close(sv[1]);
-    *p = (struct proc){.pid = pid, .ipc_fd = sv[0], .started_ms = now_ms(), .gen = g, .slot = slot};
-
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = p};
-    if (epoll_ctl(m.epfd, EPOLL_CTL_ADD, sv[0], &ev) < 0)
-        log_error("epoll_ctl for worker %d", slot);
-    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
-    return 0;
-}
-
-/* The port file is written at a fresh mkstemp name in its directory (O_EXCL: a link planted at
- * a predictable temp name is never followed) and renamed into place, which replaces whatever is
- * at the path, a link included, without touching what a link points at. The rename also makes
- * it appear complete or not at all: readers poll for it. */
-void
-write_port_file(const struct gen *g)
-{
-    char tmp[CFG_PATH_MAX + 16], text[CFG_MAX_LISTEN * 136];
-    size_t len = 0;
-    for (int i = 0; i < g->cfg->nlisten; i++)
-        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
-                                listen_groups[g->lidx[i]].bound.text);
-    snprintf(tmp, sizeof(tmp), "%s.XXXXXX", g->cfg->port_file);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        log_error("writing port file '%s': creating a temp file beside it", g->cfg->port_file);
-        return;
-    }
-    bool ok = fchmod(fd, 0644) == 0 && write(fd, text, len) == (ssize_t)len;
-    if (close(fd) != 0 || !ok || rename(tmp, g->cfg->port_file) < 0) {
-        log_error("writing port file '%s'", g->cfg->port_file);
-        unlink(tmp);
-        return;
-    }
-    snprintf(m.port_path, sizeof(m.port_path), "%s", g->cfg->port_file);
 }
 
 static void
@@ -177,8 +133,109 @@ gen_free(struct gen *g)
 {
     listen_release(g->cfg, g->lidx);
     free(g->cfg);
-    memset(g, 0, sizeof(*g));
+    gen_reset(g);
 }
+
+/* A new generation on `cfg` (owned from here on) in `g`, which is free. */
+static void
+gen_begin(struct gen *g, struct cfg *cfg)
+{
+    g->state = GEN_STARTING;
+    g->cfg = cfg;
+    g->id = ++sv.next_gen_id;
+    memset(g->adopter, -1, sizeof(g->adopter));
+}
+
+static void
+reload_done(bool ok, const char *text)
+{
+    if (sv.ev.reload_done)
+        sv.ev.reload_done(sv.ev.ctx, ok, text);
+}
+
+/* ---- spawning ---- */
+
+/* In the child: close every descriptor that belongs to the master or to other workers, so that
+ * the pid file lock ends with the master and a socket the master closes really closes. Only
+ * close(2): an epoll_ctl here would change the master's own epoll set, which the child shares
+ * until it makes its own. The error log's descriptor stays: it is the master's current file (a
+ * reopen dup2's over the same number), so a new worker starts on it; later reopens reach it as
+ * IPC_LOG_FD. */
+static void
+child_close_fds(const struct gen *g, int slot, struct worker_args *args)
+{
+    if (sv.ev.child_setup)
+        sv.ev.child_setup(sv.ev.ctx);
+    for (int i = 0; i < MAX_GENS; i++)
+        for (int j = 0; j < CFG_MAX_WORKERS; j++)
+            if (sv.gens[i].procs[j].pid && sv.gens[i].procs[j].io.fd >= 0)
+                close(sv.gens[i].procs[j].io.fd);
+    args->nlisten = 0;
+    for (int k = 0; k < g->cfg->nlisten; k++) {
+        bool shared;
+        int fd = listen_fd_for(g->lidx[k], slot, &shared);
+        args->listen_fds[args->nlisten] = fd;
+        args->listen_shared[args->nlisten++] = shared;
+    }
+    listen_close_except(args->listen_fds, args->nlisten);
+}
+
+static int
+spawn(struct gen *g, int slot)
+{
+    int sv_fds[2];
+    struct proc *p = &g->procs[slot];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv_fds) < 0) {
+        log_error("socketpair for worker %d", slot);
+        return -1;
+    }
+    pid_t master_pid = getpid();
+    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
+     * that reported ready, by then their pid is there. */
+    *shm_worker(sv.shm, column(g, slot)) = (struct shm_worker){.pid = 0};
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork of worker %d", slot);
+        close(sv_fds[0]);
+        close(sv_fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        struct worker_args args = {
+            .cfg = g->cfg,
+            .slot = slot,
+            .generation = g->id,
+            .ipc_fd = sv_fds[1],
+            .master_pid = master_pid,
+            .shm = sv.shm,
+            .shm_column = column(g, slot),
+        };
+        close(sv_fds[0]);
+        child_close_fds(g, slot, &args);
+        worker_main(&args);
+    }
+    close(sv_fds[1]);
+    *p = (struct proc){.io = {.fd = sv_fds[0], .cb = on_ipc},
+                       .pid = pid,
+                       .started_ms = clock_mono_ms(),
+                       .gen = g,
+                       .slot = slot};
+    if (ev_set(&p->io, EV_READ) < 0)
+        log_error("watching worker %d", slot);
+    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
+    return 0;
+}
+
+/* The port file says where the generation listens (the bound ports of `listen = ...:0`). */
+static void
+port_file_write(const struct gen *g)
+{
+    if (listen_write_port_file(g->cfg, g->lidx) == 0)
+        snprintf(sv.port_path, sizeof(sv.port_path), "%s", g->cfg->port_file);
+}
+
+/* ---- lending ---- */
 
 static bool
 serving(const struct proc *p)
@@ -186,67 +243,33 @@ serving(const struct proc *p)
     return p->pid && p->ready && !p->stopped;
 }
 
-/* Lend every per-slot socket without a serving worker of its own to a serving sibling, and take
- * back those whose worker is serving again. The kernel keeps hashing new connections to every
- * socket of a SO_REUSEPORT group; a socket nobody accepts on would strand them (and closing it
- * would reset its queue, as net.ipv4.tcp_migrate_req is off on many hosts). */
-void
+/* Lend the sockets of g's slots without a serving worker (master/lend.h). */
+static void
 rebalance(struct gen *g)
 {
-    int nsock = 0;
-    if (g == NULL || g->state != GEN_ACTIVE || m.stopping)
+    if (g == NULL || g->state != GEN_ACTIVE || sv.stopping)
         return;
-    for (int k = 0; k < g->cfg->nlisten; k++)
-        if (listen_slots(g->lidx[k]) > nsock)
-            nsock = listen_slots(g->lidx[k]);
-    for (int s = 0; s < nsock && s < CFG_MAX_WORKERS; s++) {
-        int a = g->adopter[s];
-        if (s < g->cfg->workers && serving(&g->procs[s])) {
-            if (a >= 0 && g->procs[a].pid) {
-                struct ipc_msg msg = {
-                    .type = IPC_RELEASE, .slot = (uint32_t)s, .generation = g->id};
-                ipc_send(g->procs[a].ipc_fd, &msg, NULL, 0);
-            }
-            g->adopter[s] = -1;
-            continue;
-        }
-        if (a >= 0 && serving(&g->procs[a]))
-            continue;
-        /* The serving worker with the fewest sockets on loan takes it. */
-        int best = -1, best_load = 0;
-        for (int j = 0; j < g->cfg->workers; j++) {
-            if (!serving(&g->procs[j]))
-                continue;
-            int load = 0;
-            for (int t = 0; t < nsock && t < CFG_MAX_WORKERS; t++)
-                load += g->adopter[t] == j;
-            if (best < 0 || load < best_load) {
-                best = j;
-                best_load = load;
-            }
-        }
-        g->adopter[s] = -1;
-        if (best < 0)
-            continue;
-        int fds[IPC_MAX_FDS], nfds = 0;
-        for (int k = 0; k < g->cfg->nlisten; k++)
-            if (listen_slots(g->lidx[k]) > s) {
-                bool shared;
-                fds[nfds++] = listen_fd_for(g->lidx[k], s, &shared);
-            }
-        struct ipc_msg msg = {.type = IPC_ADOPT, .slot = (uint32_t)s, .generation = g->id};
-        if (nfds && ipc_send(g->procs[best].ipc_fd, &msg, fds, nfds) == 0) {
-            g->adopter[s] = best;
-            log_info("slot %d has no serving worker; worker %d accepts on its sockets", s, best);
-        }
+    struct lend_view v = {
+        .generation = g->id,
+        .workers = g->cfg->workers,
+        .lidx = g->lidx,
+        .nlisten = g->cfg->nlisten,
+    };
+    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+        v.alive[s] = g->procs[s].pid != 0;
+        v.serving[s] = serving(&g->procs[s]);
+        v.ipc_fd[s] = g->procs[s].io.fd;
     }
+    lend_rebalance(g->adopter, &v);
 }
 
-void
+/* ---- generations ---- */
+
+static void
 retire(struct gen *g, int sig)
 {
     g->state = GEN_RETIRING;
-    g->kill_at = now_ms() + g->cfg->graceful_timeout_ms + 1000;
+    g->kill_at = clock_mono_ms() + g->cfg->graceful_timeout_ms + 1000;
     signal_gen(g, sig);
     if (live_procs(g) == 0)
         gen_free(g);
@@ -257,7 +280,7 @@ gen_promote(struct gen *g)
 {
     struct gen *old = gen_in(GEN_ACTIVE);
     g->state = GEN_ACTIVE;
-    write_port_file(g);
+    port_file_write(g);
     if (old) {
         log_notice("generation %u ready (%d workers); generation %u finishing its requests", g->id,
                    g->cfg->workers, old->id);
@@ -269,30 +292,29 @@ gen_promote(struct gen *g)
                g->cfg->workers);
     char text[96];
     snprintf(text, sizeof(text), "generation %u ready (%d workers)", g->id, g->cfg->workers);
-    control_reload_done(true, text);
-    if (!m.started && m.notify_fd >= 0) {
-        ssize_t rc = write(m.notify_fd, "R", 1);
-        (void)rc;
-        close(m.notify_fd);
-        m.notify_fd = -1;
-    }
-    m.started = true;
+    reload_done(true, text);
+    if (!sv.started && sv.ev.started)
+        sv.ev.started(sv.ev.ctx);
+    sv.started = true;
     rebalance(g);
 }
 
-void
-on_ipc(struct proc *p)
+static void
+on_ipc(struct ev_io *io, uint32_t events)
 {
+    struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, io));
     struct ipc_msg msg;
     int fds[IPC_MAX_FDS], nfds;
-    int rc = ipc_recv(p->ipc_fd, &msg, fds, &nfds);
+    (void)events;
+    if (p->pid == 0 || io->fd < 0)
+        return; /* reaped earlier in this batch */
+    int rc = ipc_recv(io->fd, &msg, fds, &nfds);
     for (int i = 0; i < nfds; i++)
         close(fds[i]); /* workers send none */
     if (rc <= 0) {
-        if (rc == 0 || (errno != EAGAIN && errno != EINTR)) {
-            /* The worker is exiting; SIGCHLD does the bookkeeping. */
-            epoll_ctl(m.epfd, EPOLL_CTL_DEL, p->ipc_fd, NULL);
-        }
+        /* The worker is exiting; SIGCHLD does the bookkeeping. */
+        if (rc == 0 || (errno != EAGAIN && errno != EINTR))
+            ev_set(io, 0);
         return;
     }
     if (msg.type != IPC_READY || p->ready)
@@ -313,26 +335,17 @@ on_ipc(struct proc *p)
 }
 
 void
-start_stop(enum stop_mode mode, int status)
+supervise_stop(bool graceful)
 {
-    if (m.stopping == STOP_FAST || m.stopping == mode)
-        return;
-    m.stopping = mode;
-    m.exit_status = status;
+    sv.stopping = true;
     int64_t grace = 0;
     for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state != GEN_FREE) {
-            signal_gen(&m.gens[i], mode == STOP_FAST ? SIGTERM : SIGQUIT);
-            if (m.gens[i].cfg->graceful_timeout_ms > grace)
-                grace = m.gens[i].cfg->graceful_timeout_ms;
+        if (sv.gens[i].state != GEN_FREE) {
+            signal_gen(&sv.gens[i], graceful ? SIGQUIT : SIGTERM);
+            if (sv.gens[i].cfg->graceful_timeout_ms > grace)
+                grace = sv.gens[i].cfg->graceful_timeout_ms;
         }
-    m.stop_kill_at = now_ms() + (mode == STOP_FAST ? FAST_STOP_KILL_MS : grace + 1000);
-    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
-    /* After an upgrade the service goes on in the new master; a new master stopping while the
-     * old one still runs is a rollback: neither ends the service. */
-    bool service_goes_on = m.upgraded || (m.from_upgrade && getppid() == m.parent_master);
-    if (!service_goes_on)
-        sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    sv.stop_kill_at = clock_mono_ms() + (graceful ? grace + 1000 : SUPERVISE_FAST_STOP_KILL_MS);
 }
 
 /* A worker of `g` exited before it ever reported ready. */
@@ -342,7 +355,8 @@ start_failed(struct gen *g, struct proc *p)
     struct gen *active = gen_in(GEN_ACTIVE);
     if (active == NULL) {
         log_errorx("worker %d failed to start; stopping", p->slot);
-        start_stop(STOP_FAST, 1);
+        if (sv.ev.start_failed)
+            sv.ev.start_failed(sv.ev.ctx);
         return;
     }
     log_errorx("reload failed: worker %d of generation %u exited before it was ready; "
@@ -355,7 +369,7 @@ start_failed(struct gen *g, struct proc *p)
              "reload failed: worker %d of generation %u exited before it was ready; generation "
              "%u keeps serving",
              p->slot, g->id, active->id);
-    control_reload_done(false, text);
+    reload_done(false, text);
 }
 
 static void
@@ -380,64 +394,71 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
     }
 }
 
-/* Unexpected worker exits are logged at most EXIT_LOG_BURST times per EXIT_LOG_WINDOW_MS; the
- * rest are counted and summed up in one line when the window ends (from run_timers), so a crash
- * loop cannot fill the disk. */
-#define EXIT_LOG_BURST 10
-#define EXIT_LOG_WINDOW_MS 10000
+/* ---- reaping ---- */
 
-static struct {
-    int64_t window_start;
-    int logged, suppressed;
-} exit_log;
-
-/* The window is over: say how many exits went unlogged in it. Returns when to look again. */
-static int64_t
-exit_log_flush(int64_t now)
+static struct proc *
+proc_of(pid_t pid)
 {
-    int64_t end = exit_log.window_start + EXIT_LOG_WINDOW_MS;
-    if (exit_log.suppressed == 0)
-        return INT64_MAX;
-    if (now < end)
-        return end;
-    log_errorx("%d more worker exits in the last %d s were not logged", exit_log.suppressed,
-               EXIT_LOG_WINDOW_MS / 1000);
-    exit_log.suppressed = 0;
-    return INT64_MAX;
+    for (int i = 0; i < MAX_GENS; i++)
+        for (int j = 0; j < CFG_MAX_WORKERS; j++)
+            if (sv.gens[i].procs[j].pid == pid)
+                return &sv.gens[i].procs[j];
+    return NULL;
 }
 
-static bool
-exit_log_allowed(int64_t now)
+static void
+log_exit(const struct proc *p, pid_t pid, int status, bool expected)
 {
-    if (now - exit_log.window_start >= EXIT_LOG_WINDOW_MS) {
-        exit_log_flush(now);
-        exit_log.window_start = now;
-        exit_log.logged = 0;
+    unsigned id = p->gen->id;
+    if (WIFSIGNALED(status))
+        LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
+               "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot, (int)pid, id,
+               WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
+    else
+        LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
+               : expected               ? LOG_LVL_INFO
+                                        : LOG_LVL_NOTICE,
+               0, "worker %d (pid %d, generation %u) exited with status %d", p->slot, (int)pid, id,
+               WEXITSTATUS(status));
+}
+
+/* What a worker's exit means for its generation: a retiring one may be gone now (and a reload
+ * waiting for it may start), a live slot is respawned, a worker that never got ready fails its
+ * generation's start. */
+static void
+after_exit(struct gen *g, struct proc *p, int status, int64_t now)
+{
+    if (g->state == GEN_RETIRING) {
+        if (live_procs(g) == 0) {
+            log_info("generation %u has exited", g->id);
+            gen_free(g);
+            if (sv.reload_pending && !gen_in(GEN_RETIRING)) {
+                sv.reload_pending = false;
+                supervise_reload();
+            }
+        }
+    } else if (p->slot >= g->cfg->workers) {
+        p->ready = false; /* a slot removed by TTOU (or a smaller reload) */
+    } else if (!p->ready) {
+        start_failed(g, p);
+    } else {
+        p->ready = false;
+        schedule_respawn(g, p, now, WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
-    if (exit_log.logged < EXIT_LOG_BURST) {
-        exit_log.logged++;
-        return true;
-    }
-    exit_log.suppressed++;
-    return false;
 }
 
 void
-reap(void)
+supervise_reap(void)
 {
     int status;
     pid_t pid;
-    int64_t now = now_ms();
+    int64_t now = clock_mono_ms();
 
     while ((pid = waitpid(-1, &status, WNOHANG | WUNTRACED | WCONTINUED)) > 0) {
-        struct proc *p = NULL;
-        for (int i = 0; i < MAX_GENS && !p; i++)
-            for (int j = 0; j < CFG_MAX_WORKERS && !p; j++)
-                if (m.gens[i].procs[j].pid == pid)
-                    p = &m.gens[i].procs[j];
+        struct proc *p = proc_of(pid);
         if (p == NULL) {
-            if (pid == m.upgrade_pid)
-                upgrade_child_exited(status);
+            if (sv.ev.other_exit && !WIFSTOPPED(status) && !WIFCONTINUED(status))
+                sv.ev.other_exit(sv.ev.ctx, pid, status);
             continue;
         }
         struct gen *g = p->gen;
@@ -449,97 +470,72 @@ reap(void)
             rebalance(g);
             continue;
         }
-        bool expected = m.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
-        if (!expected && !exit_log_allowed(now))
-            ; /* counted, summarised later */
-        else if (WIFSIGNALED(status))
-            LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
-                   "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot, (int)pid,
-                   g->id, WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
-        else
-            LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
-                   : expected               ? LOG_LVL_INFO
-                                            : LOG_LVL_NOTICE,
-                   0, "worker %d (pid %d, generation %u) exited with status %d", p->slot, (int)pid,
-                   g->id, WEXITSTATUS(status));
-        close(p->ipc_fd);
+        bool expected = sv.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
+        if (expected || exitlog_allowed(now))
+            log_exit(p, pid, status, expected);
+        if (p->io.events)
+            ev_set(&p->io, 0);
+        close(p->io.fd);
+        p->io.fd = -1;
         p->pid = 0;
-        p->ipc_fd = -1;
         p->stopped = false;
-        shm_ip_clear_column(m.shm, shm_column(g, p->slot));
-        if (m.stopping)
+        shm_ip_clear_column(sv.shm, column(g, p->slot));
+        if (sv.stopping)
             continue;
-        if (g->state == GEN_RETIRING) {
-            if (live_procs(g) == 0) {
-                log_info("generation %u has exited", g->id);
-                gen_free(g);
-                if (m.reload_pending && !gen_in(GEN_RETIRING)) {
-                    m.reload_pending = false;
-                    reload();
-                }
-            }
-        } else if (p->slot >= g->cfg->workers) {
-            p->ready = false; /* a slot removed by TTOU (or a smaller reload) */
-        } else if (!p->ready) {
-            start_failed(g, p);
-        } else {
-            p->ready = false;
-            schedule_respawn(g, p, now, WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        }
+        after_exit(g, p, status, now);
         rebalance(g);
     }
 }
 
-void
-reload(void)
-{
-    char err[CFG_ERR_MAX];
-    struct gen *active = gen_in(GEN_ACTIVE);
+/* ---- reload and scale ---- */
 
-    if (gen_in(GEN_STARTING)) {
-        log_warnx("reload: a reload is already in progress; ignored");
-        control_reload_done(false, "a reload is already in progress");
-        return;
-    }
-    struct gen *g = gen_in(GEN_FREE);
-    struct cfg *cfg = malloc(sizeof(*cfg));
-    if (cfg == NULL || g == NULL) {
-        log_errorx("reload: %s; keeping generation %u",
-                   cfg ? "too many generations still draining" : "out of memory",
-                   active ? active->id : 0);
-        control_reload_done(false, cfg ? "too many generations still draining" : "out of memory");
-        free(cfg);
-        return;
-    }
-    if (cfg_load(cfg, m.cfg_path, err, sizeof(err)) < 0) {
-        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
-        control_reload_done(false, err);
-        free(cfg);
-        return;
-    }
-    /* At most two generations exist at once: an older one still draining is cut short (TERM,
-     * then KILL a second later) and the new generation starts once it is gone, so repeated
-     * reloads cannot pile up workers. */
+/* At most two generations exist at once: an older one still draining is cut short (TERM, then
+ * KILL a second later) and the new generation starts once it is gone, so repeated reloads
+ * cannot pile up workers. True when one is draining. */
+static bool
+cut_draining_short(void)
+{
     bool draining = false;
+    int64_t now = clock_mono_ms();
     for (int i = 0; i < MAX_GENS; i++)
-        if (m.gens[i].state == GEN_RETIRING) {
+        if (sv.gens[i].state == GEN_RETIRING) {
             draining = true;
-            if (m.gens[i].kill_at > now_ms() + CUT_SHORT_KILL_MS) {
-                log_notice("reload: cutting generation %u short", m.gens[i].id);
-                signal_gen(&m.gens[i], SIGTERM);
-                m.gens[i].kill_at = now_ms() + CUT_SHORT_KILL_MS;
+            if (sv.gens[i].kill_at > now + SUPERVISE_CUT_SHORT_KILL_MS) {
+                log_notice("reload: cutting generation %u short", sv.gens[i].id);
+                signal_gen(&sv.gens[i], SIGTERM);
+                sv.gens[i].kill_at = now + SUPERVISE_CUT_SHORT_KILL_MS;
             }
         }
-    if (draining) {
-        log_notice("reload: the new generation starts once the draining one has exited");
-        m.reload_pending = true;
-        free(cfg);
-        return;
-    }
-    memset(g, 0, sizeof(*g));
+    return draining;
+}
+
+/* The new configuration for a reload, or NULL (logged, reload_done told). */
+static struct cfg *
+reload_cfg(const struct gen *active)
+{
+    char err[CFG_ERR_MAX];
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    const char *why = cfg == NULL ? "out of memory" : NULL;
+    if (cfg && gen_in(GEN_FREE) == NULL)
+        why = "too many generations still draining";
+    else if (cfg && cfg_load(cfg, sv.cfg_path, err, sizeof(err)) < 0)
+        why = err;
+    if (why == NULL)
+        return cfg;
+    log_errorx("reload: %s; keeping generation %u", why, active ? active->id : 0);
+    reload_done(false, why);
+    free(cfg);
+    return NULL;
+}
+
+/* Start generation `g` on `cfg` (owned from here on): its sockets, its logging, its workers. */
+static void
+reload_start(struct gen *g, struct cfg *cfg, const struct gen *active)
+{
+    char err[CFG_ERR_MAX];
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
-        control_reload_done(false, err);
+        reload_done(false, err);
         free(cfg);
         return;
     }
@@ -547,55 +543,77 @@ reload(void)
         log_open(cfg->error_log, err, sizeof(err)) < 0)
         log_errorx("reload: %s; logging stays where it was", err);
     log_set_level(cfg->log_level);
-    g->state = GEN_STARTING;
-    g->cfg = cfg;
-    g->id = ++m.next_gen_id;
-    memset(g->adopter, -1, sizeof(g->adopter));
+    gen_begin(g, cfg);
     log_notice("reload: starting generation %u", g->id);
-    m.winched = false;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sv.winched = false;
     sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
-               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
-               g->id);
+               (unsigned long long)clock_mono_us(), g->id);
     for (int s = 0; s < cfg->workers; s++)
         if (spawn(g, s) < 0) {
             log_errorx("reload failed: cannot start worker %d", s);
-            control_reload_done(false, "cannot start a worker (see the error log)");
+            reload_done(false, "cannot start a worker (see the error log)");
             retire(g, SIGTERM);
             return;
         }
 }
 
-/* TTIN/TTOU: one worker more or fewer in the active generation. A removed slot's sockets stay
- * open and go on loan to a sibling, so what the kernel queued on them is still served. */
 void
-scale(int delta)
+supervise_reload(void)
+{
+    struct gen *active = gen_in(GEN_ACTIVE);
+    if (gen_in(GEN_STARTING)) {
+        log_warnx("reload: a reload is already in progress; ignored");
+        reload_done(false, "a reload is already in progress");
+        return;
+    }
+    struct cfg *cfg = reload_cfg(active);
+    if (cfg == NULL)
+        return;
+    if (cut_draining_short()) {
+        log_notice("reload: the new generation starts once the draining one has exited");
+        sv.reload_pending = true;
+        free(cfg);
+        return;
+    }
+    reload_start(gen_in(GEN_FREE), cfg, active);
+}
+
+static void
+scale_up(struct gen *g)
 {
     char err[CFG_ERR_MAX];
+    int n = g->cfg->workers;
+    if (n == CFG_MAX_WORKERS || g->procs[n].pid) {
+        log_warnx("TTIN ignored: %s",
+                  n == CFG_MAX_WORKERS ? "at 64 workers" : "that slot is still draining");
+        return;
+    }
+    for (int k = 0; k < g->cfg->nlisten; k++)
+        if (listen_grow(g->lidx[k], n + 1, g->cfg->backlog, err, sizeof(err)) < 0) {
+            log_errorx("TTIN failed: %s", err);
+            return;
+        }
+    g->cfg->workers = n + 1;
+    g->backoff_ms[n] = g->respawn_at[n] = 0;
+    log_notice("TTIN: %d workers", n + 1);
+    spawn(g, n);
+}
+
+/* A removed slot's sockets stay open and go on loan to a sibling, so what the kernel queued on
+ * them is still served. */
+void
+supervise_scale(int delta)
+{
     struct gen *g = gen_in(GEN_ACTIVE);
-    if (g == NULL || gen_in(GEN_STARTING) || m.stopping) {
+    if (g == NULL || gen_in(GEN_STARTING) || sv.stopping) {
         log_warnx("%s ignored: no settled generation", delta > 0 ? "TTIN" : "TTOU");
         return;
     }
-    int n = g->cfg->workers;
     if (delta > 0) {
-        if (n == CFG_MAX_WORKERS || g->procs[n].pid) {
-            log_warnx("TTIN ignored: %s",
-                      n == CFG_MAX_WORKERS ? "at 64 workers" : "that slot is still draining");
-            return;
-        }
-        for (int k = 0; k < g->cfg->nlisten; k++)
-            if (listen_grow(g->lidx[k], n + 1, g->cfg->backlog, err, sizeof(err)) < 0) {
-                log_errorx("TTIN failed: %s", err);
-                return;
-            }
-        g->cfg->workers = n + 1;
-        g->backoff_ms[n] = g->respawn_at[n] = 0;
-        log_notice("TTIN: %d workers", n + 1);
-        spawn(g, n);
+        scale_up(g);
         return;
     }
+    int n = g->cfg->workers;
     if (n == 1) {
         log_warnx("TTOU ignored: at 1 worker");
         return;
@@ -609,96 +627,234 @@ scale(int delta)
     rebalance(g);
 }
 
-/* worker_watchdog: a worker whose loop has not turned (its heartbeat in the shared region) for
- * that long is hung: log what it was doing, SIGABRT it for a core or a backtrace, SIGKILL it a
- * second later. It is then respawned like any crashed worker. */
+int
+supervise_winch(void)
+{
+    int n = 0;
+    sv.winched = true;
+    for (int i = 0; i < MAX_GENS; i++)
+        if (sv.gens[i].state == GEN_ACTIVE || sv.gens[i].state == GEN_STARTING) {
+            retire(&sv.gens[i], SIGQUIT);
+            n++;
+        }
+    return n;
+}
+
+bool
+supervise_winched(void)
+{
+    return sv.winched;
+}
+
+/* ---- deadlines ---- */
+
+/* The watchdog over g's ready workers (master/watchdog.h). */
 static int64_t
 watchdog(struct gen *g, int64_t now)
 {
     int64_t limit = g->cfg->worker_watchdog_ms;
-    int64_t next = INT64_MAX;
     if (limit == 0)
-        return next;
+        return INT64_MAX;
+    int64_t next = watchdog_next_look(now, limit);
     for (int s = 0; s < CFG_MAX_WORKERS; s++) {
         struct proc *p = &g->procs[s];
         if (!p->pid || !p->ready)
             continue;
-        if (p->watchdog_kill_at) {
-            if (now >= p->watchdog_kill_at) {
-                kill(p->pid, SIGKILL);
-                p->watchdog_kill_at = INT64_MAX; /* nothing more until it is reaped */
-            } else if (p->watchdog_kill_at < next) {
-                next = p->watchdog_kill_at;
-            }
-            continue;
-        }
-        const struct shm_worker *w = shm_worker(m.shm, shm_column(g, s));
-        int64_t silent = now - w->heartbeat_ms;
-        if (w->pid == p->pid && silent > limit) {
-            log_errorx("worker %d (pid %d) has not turned its loop for %lld ms (last: %s); "
-                       "aborting it",
-                       s, (int)p->pid, (long long)silent, shm_worker_state_name(w->state));
-            kill(p->pid, SIGABRT);
-            p->watchdog_kill_at = now + 1000;
-            if (p->watchdog_kill_at < next)
-                next = p->watchdog_kill_at;
-        }
-    }
-    /* Look again within a quarter of the limit. */
-    int64_t again = now + (limit / 4 > 250 ? limit / 4 : 250);
-    return again < next ? again : next;
-}
-
-/* Deadlines: due respawns, retiring generations past their grace, a stop past its limit, the
- * watchdog's next look. */
-int64_t
-run_timers(int64_t now)
-{
-    /* A burst of exits followed by silence still gets its summary line when its window ends. */
-    int64_t next = exit_log_flush(now);
-    for (int i = 0; i < MAX_GENS; i++) {
-        struct gen *g = &m.gens[i];
-        if (g->state == GEN_RETIRING) {
-            if (now >= g->kill_at) {
-                log_warnx("generation %u: %d workers still busy after graceful_timeout; killed",
-                          g->id, live_procs(g));
-                signal_gen(g, SIGKILL);
-                g->kill_at = INT64_MAX;
-            }
-            if (g->kill_at < next)
-                next = g->kill_at;
-            continue;
-        }
-        if (g->state != GEN_ACTIVE && g->state != GEN_STARTING)
-            continue;
-        if (!m.stopping) {
-            int64_t w = watchdog(g, now);
-            if (w < next)
-                next = w;
-        }
-        for (int s = 0; s < g->cfg->workers && !m.stopping; s++) {
-            if (g->respawn_at[s] == 0)
-                continue;
-            if (now >= g->respawn_at[s]) {
-                g->respawn_at[s] = 0;
-                spawn(g, s);
-            } else if (g->respawn_at[s] < next) {
-                next = g->respawn_at[s];
-            }
-        }
-    }
-    if (m.stopping) {
-        if (now >= m.stop_kill_at) {
-            int left = 0;
-            for (int i = 0; i < MAX_GENS; i++)
-                left += live_procs(&m.gens[i]);
-            log_warnx("%d workers did not stop in time; killed", left);
-            for (int i = 0; i < MAX_GENS; i++)
-                signal_gen(&m.gens[i], SIGKILL);
-            m.stop_kill_at = INT64_MAX;
-        }
-        if (m.stop_kill_at < next)
-            next = m.stop_kill_at;
+        int64_t at = watchdog_check(s, p->pid, shm_worker(sv.shm, column(g, s)),
+                                    &p->watchdog_kill_at, now, limit);
+        if (at < next)
+            next = at;
     }
     return next;
+}
+
+/* A live generation's deadlines: due respawns and the watchdog. */
+static int64_t
+tick_live(struct gen *g, int64_t now)
+{
+    if (sv.stopping)
+        return INT64_MAX;
+    int64_t next = watchdog(g, now);
+    for (int s = 0; s < g->cfg->workers && !sv.stopping; s++) {
+        if (g->respawn_at[s] == 0)
+            continue;
+        if (now >= g->respawn_at[s]) {
+            g->respawn_at[s] = 0;
+            spawn(g, s);
+        } else if (g->respawn_at[s] < next) {
+            next = g->respawn_at[s];
+        }
+    }
+    return next;
+}
+
+/* A retiring generation past its grace: kill what is left. */
+static int64_t
+tick_retiring(struct gen *g, int64_t now)
+{
+    if (now >= g->kill_at) {
+        log_warnx("generation %u: %d workers still busy after graceful_timeout; killed", g->id,
+                  live_procs(g));
+        signal_gen(g, SIGKILL);
+        g->kill_at = INT64_MAX;
+    }
+    return g->kill_at;
+}
+
+/* A stop past its limit: kill every worker left. */
+static int64_t
+tick_stop(int64_t now)
+{
+    if (!sv.stopping)
+        return INT64_MAX;
+    if (now >= sv.stop_kill_at) {
+        log_warnx("%d workers did not stop in time; killed", supervise_live());
+        for (int i = 0; i < MAX_GENS; i++)
+            signal_gen(&sv.gens[i], SIGKILL);
+        sv.stop_kill_at = INT64_MAX;
+    }
+    return sv.stop_kill_at;
+}
+
+int64_t
+supervise_tick(int64_t now)
+{
+    /* A burst of exits followed by silence still gets its summary line when its window ends. */
+    int64_t next = exitlog_flush(now);
+    for (int i = 0; i < MAX_GENS; i++) {
+        struct gen *g = &sv.gens[i];
+        int64_t at = INT64_MAX;
+        if (g->state == GEN_RETIRING)
+            at = tick_retiring(g, now);
+        else if (g->state == GEN_ACTIVE || g->state == GEN_STARTING)
+            at = tick_live(g, now);
+        if (at < next)
+            next = at;
+    }
+    int64_t at = tick_stop(now);
+    return at < next ? at : next;
+}
+
+/* ---- the rest of the API ---- */
+
+int
+supervise_init(const char *cfg_path, const struct supervise_events *events)
+{
+    for (int i = 0; i < MAX_GENS; i++)
+        gen_reset(&sv.gens[i]);
+    sv.cfg_path = cfg_path;
+    sv.ev = *events;
+    if ((sv.shm = shm_create()) == NULL) {
+        log_error("creating the shared memory region");
+        return -1;
+    }
+    return 0;
+}
+
+int
+supervise_start(struct cfg *cfg, const int *lidx)
+{
+    struct gen *g = &sv.gens[0];
+    gen_begin(g, cfg);
+    memcpy(g->lidx, lidx, sizeof(int) * (size_t)cfg->nlisten);
+    for (int s = 0; s < cfg->workers; s++)
+        if (spawn(g, s) < 0)
+            return -1;
+    return 0;
+}
+
+int
+supervise_live(void)
+{
+    int n = 0;
+    for (int i = 0; i < MAX_GENS; i++)
+        n += live_procs(&sv.gens[i]);
+    return n;
+}
+
+/* A worker cannot reopen the log by path itself once it runs as `user`, and must not: it would
+ * keep writing into the rotated file. */
+void
+supervise_hand_log(int fd)
+{
+    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
+    for (int i = 0; i < MAX_GENS; i++)
+        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+            struct proc *p = &sv.gens[i].procs[s];
+            if (p->pid == 0 || p->io.fd < 0)
+                continue;
+            msg.slot = (uint32_t)s;
+            msg.generation = sv.gens[i].id;
+            if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
+                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
+        }
+}
+
+static size_t
+status_proc(char *buf, size_t len, const struct gen *g, int s, int64_t now)
+{
+    const struct proc *p = &g->procs[s];
+    const struct shm_worker *w = shm_worker(sv.shm, column(g, s));
+    if (p->pid)
+        return (size_t)snprintf(
+            buf, len,
+            "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms ago\n", s,
+            (int)p->pid,
+            p->stopped ? "stopped"
+            : p->ready ? "serving"
+                       : "starting",
+            (unsigned long long)w->connections, (unsigned long long)w->requests,
+            (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
+    if (g->respawn_at[s] && s < g->cfg->workers)
+        return (size_t)snprintf(buf, len,
+                                "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
+                                (long long)(g->respawn_at[s] - now));
+    return 0;
+}
+
+void
+supervise_status(char *buf, size_t len)
+{
+    static const char *const states[] = {"free", "starting", "active", "retiring"};
+    int64_t now = clock_mono_ms();
+    size_t n = 0;
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; i < MAX_GENS && n < len; i++) {
+        const struct gen *g = &sv.gens[i];
+        if (g->state == GEN_FREE)
+            continue;
+        n += (size_t)snprintf(buf + n, len - n, "generation %u %s, %d workers\n", g->id,
+                              states[g->state], g->cfg->workers);
+        for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++)
+            n += status_proc(buf + n, len - n, g, s, now);
+    }
+}
+
+const struct cfg *
+supervise_cfg(void)
+{
+    const struct gen *g = gen_in(GEN_ACTIVE);
+    if (g == NULL)
+        g = gen_in(GEN_RETIRING);
+    return g ? g->cfg : NULL;
+}
+
+void
+supervise_write_port_file(void)
+{
+    const struct gen *g = gen_in(GEN_ACTIVE);
+    if (g)
+        port_file_write(g);
+}
+
+void
+supervise_fini(bool keep_files)
+{
+    if (!keep_files && sv.port_path[0])
+        unlink(sv.port_path);
+    for (int i = 0; i < MAX_GENS; i++) {
+        free(sv.gens[i].cfg);
+        gen_reset(&sv.gens[i]);
+    }
 }

@@ -1,90 +1,98 @@
-/* The master's supervision state, shared by master.c (loop, signals, control, upgrade) and
- * supervise.c (generations of workers: spawn, reap, respawn, lend sockets, reload, scale). */
+/* Supervision: the generations of workers and their slots, owned here and reached only through
+ * these functions. It spawns, reaps and respawns workers (with back-off), lends the sockets of a
+ * slot without a serving worker, reloads, scales (TTIN/TTOU), runs the watchdog and the kill
+ * deadlines. master.c drives it from its loop and hears back through struct supervise_events;
+ * nothing here calls up into master.c. */
 #ifndef SLUICE_SUPERVISE_H
 #define SLUICE_SUPERVISE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "common/cfg.h"
-#include "common/shm.h"
+#include "common/ev.h"
 
-#define MAX_GENS 4              /* active, starting, and up to two being retired */
-#define CUT_SHORT_KILL_MS 1000  /* a generation cut short by a reload gets this long */
-#define FAST_STOP_KILL_MS 10000 /* TERM'd workers still alive after this are killed */
+#define SUPERVISE_CUT_SHORT_KILL_MS 1000  /* a generation cut short by a reload gets this long */
+#define SUPERVISE_FAST_STOP_KILL_MS 10000 /* TERM'd workers still alive after this are killed */
 
-enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
-
-struct gen;
-
-struct proc {
-    pid_t pid;                /* 0 = no process in this slot */
-    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
-    int ipc_fd;
-    bool ready;
-    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
-    int64_t started_ms;
-    struct gen *gen;
-    int slot;
+/* What supervision tells the master. Every callback is optional (NULL: nothing to do); each gets
+ * `ctx`. They run from inside the supervise_* call that caused them. */
+struct supervise_events {
+    void *ctx;
+    /* In a freshly forked worker, before worker_main: close the master's own descriptors (its
+     * loop, signalfd, control socket, pid file). Supervision closes the workers' socketpairs
+     * and the sockets of other slots itself. */
+    void (*child_setup)(void *ctx);
+    /* A reload ended, well or not (also when a new generation became active): the text for a
+     * control client that asked for it. */
+    void (*reload_done)(void *ctx, bool ok, const char *text);
+    /* The first generation is serving (once per master). */
+    void (*started)(void *ctx);
+    /* The first generation cannot start: the instance must stop (fast, exit status 1). */
+    void (*start_failed)(void *ctx);
+    /* A child that is no worker (the new master of a binary upgrade) exited with `status`. */
+    void (*other_exit)(void *ctx, pid_t pid, int status);
 };
 
-struct gen {
-    enum gen_state state;
-    unsigned id;
-    struct cfg *cfg;
-    int lidx[CFG_MAX_LISTEN];
-    struct proc procs[CFG_MAX_WORKERS];
-    int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
-    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
-    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
-    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
-     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
-    int adopter[CFG_MAX_WORKERS];
-};
+/* Create the shared region and remember where things go: reloads re-read `cfg_path` (NULL:
+ * built-in defaults / ./sluice.ini, as at start), `events` (copied) hears back. Worker
+ * socketpairs are watched on the process's loop (common/ev.h, ev_init done). Returns 0, or -1
+ * (logged). */
+int supervise_init(const char *cfg_path, const struct supervise_events *events);
 
-enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
+/* Start the first generation on `cfg` (ownership passes here) with its listen groups `lidx`
+ * (cfg->nlisten entries, from listen_acquire). Returns 0, or -1 when a worker could not be
+ * forked (logged): the caller stops. */
+int supervise_start(struct cfg *cfg, const int *lidx);
 
-_Static_assert(MAX_GENS == SHM_GENS, "one shared-memory column per generation slot and worker");
+/* SIGHUP / `sluice reload`: read the config again and start a new generation; the old one
+ * retires once every new worker is ready. The outcome goes to events.reload_done, now or
+ * later. */
+void supervise_reload(void);
 
-struct master {
-    int epfd, sigfd, pid_fd, notify_fd;
-    const char *cfg_path;
-    struct gen gens[MAX_GENS];
-    unsigned next_gen_id;
-    enum stop_mode stopping;
-    int64_t stop_kill_at;
-    int exit_status;
-    bool started; /* the first generation has been ready */
-    struct shm *shm;
-    pid_t upgrade_pid;   /* the new master of a binary upgrade, while it lives */
-    bool upgraded;       /* paths now belong to that new master */
-    bool reload_pending; /* a reload waits for a cut-short generation to exit */
-    bool from_upgrade;   /* started by a binary upgrade: the old master is our parent */
-    pid_t parent_master;
-    bool winched;                 /* WINCH: workers stopped for the new master; none respawned */
-    char pid_path[CFG_PATH_MAX];  /* the pid file this master holds (.oldbin after USR2) */
-    char port_path[CFG_PATH_MAX]; /* the port file last written */
-};
+/* TTIN (+1) / TTOU (-1): one worker more or fewer in the active generation. */
+void supervise_scale(int delta);
 
-extern struct master m;
+/* WINCH during a binary upgrade: every worker finishes its requests and leaves; none is
+ * respawned until the next reload. Returns the number of generations retired. */
+int supervise_winch(void);
 
-int shm_column(const struct gen *g, int slot);
-int64_t now_ms(void);
-int live_procs(const struct gen *g);
-void signal_gen(struct gen *g, int sig);
-struct gen *gen_in(enum gen_state state);
-int spawn(struct gen *g, int slot);
-void rebalance(struct gen *g);
-void retire(struct gen *g, int sig);
-void on_ipc(struct proc *p);
-void start_stop(enum stop_mode mode, int status);
-void reap(void);
-void reload(void);
-void scale(int delta);
-int64_t run_timers(int64_t now);
-void write_port_file(const struct gen *g);
-/* master.c: the new master of a binary upgrade exited with `status`. */
-void upgrade_child_exited(int status);
+/* True from a WINCH until the next reload. */
+bool supervise_winched(void);
+
+/* SIGCHLD: reap every child that changed state. */
+void supervise_reap(void);
+
+/* Stop every worker (SIGQUIT when `graceful`, else SIGTERM) and respawn none from now on;
+ * whatever is left at the deadline (graceful_timeout + 1 s, or 10 s for a fast stop) is
+ * killed. May be called again to turn a graceful stop into a fast one. */
+void supervise_stop(bool graceful);
+
+/* Run every deadline due at `now` (respawns, watchdog, kills, the exit-log summary). Returns
+ * the next deadline, INT64_MAX when none. */
+int64_t supervise_tick(int64_t now);
+
+/* Worker processes alive, in every generation. */
+int supervise_live(void);
+
+/* Hand the error log's new descriptor `fd` to every live worker (USR1 / `sluice reopen`). */
+void supervise_hand_log(int fd);
+
+/* Append one line per generation and one per worker to buf (NUL-terminated, truncated to
+ * len). */
+void supervise_status(char *buf, size_t len);
+
+/* The configuration in force: the active generation's, else a retiring one's; NULL if none. */
+const struct cfg *supervise_cfg(void);
+
+/* Write the active generation's port file again (after a binary upgrade rolled back). */
+void supervise_write_port_file(void);
+
+/* At exit: remove the port file last written (unless `keep_files`, after a binary upgrade: it
+ * is the new master's), and free every generation. The listen groups are left to
+ * listen_close_all. */
+void supervise_fini(bool keep_files);
 
 #endif

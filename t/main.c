@@ -14,6 +14,7 @@ Suite *path_suite(void);
 Suite *http_suite(void);
 Suite *http_errors_suite(void);
 Suite *tq_suite(void);
+Suite *ev_suite(void);
 Suite *bufpool_suite(void);
 Suite *route_suite(void);
 Suite *httpdate_suite(void);
@@ -59,6 +60,7 @@ main(void)
     srunner_add_suite(sr, http_suite());
     srunner_add_suite(sr, http_errors_suite());
     srunner_add_suite(sr, tq_suite());
+    srunner_add_suite(sr, ev_suite());
     srunner_add_suite(sr, bufpool_suite());
     srunner_add_suite(sr, route_suite());
     srunner_add_suite(sr, httpdate_suite());

@@ -4,7 +4,12 @@
  * owns one input buffer (max_header_size bytes plus the parsed header table); once the response
  * header is built the input buffer goes back unless pipelined bytes wait in it, and the response
  * header buffer goes back as soon as it is sent. A long download therefore holds only the
- * struct and the file descriptor: sendfile moves the bytes. */
+ * struct and the file descriptor: sendfile moves the bytes.
+ *
+ * Bytes move only through the connection's transport (transport.h), whichever it is: the state
+ * machine here waits for the readiness each call reports, drains what the transport holds
+ * before it waits, and runs its handshake first. Sending a response is worker/send.c; the
+ * struct they share is in conn_internal.h. */
 #include "worker/conn.h"
 
 #include <errno.h>
@@ -22,6 +27,7 @@
 
 #include "common/log.h"
 #include "worker/bufpool.h"
+#include "worker/conn_internal.h"
 #include "worker/http.h"
 #include "worker/ofc.h"
 #include "worker/resp.h"
@@ -35,52 +41,6 @@
  * body after it still needs somewhere to be read into (it is parsed and dropped there). */
 #define IN_BODY_ROOM 4096
 
-enum conn_state {
-    CONN_IDLE,    /* between requests, no buffer */
-    CONN_READING, /* reading and parsing a request */
-    CONN_SENDING, /* response in flight; reading paused */
-    CONN_LINGER,  /* final answer sent, write side shut: draining input, then close */
-    CONN_CLOSED,  /* fd closed, waiting for conn_reap */
-};
-
-/* A request's bytes and parse state. Layout in one pooled block: this struct, then the header
- * table (max_headers entries), then max_header_size bytes of input. */
-struct ibuf {
-    void *free_link; /* used by the pool while free */
-    size_t len;      /* bytes in data */
-    size_t pos;      /* bytes of data the parser has consumed */
-    char *data;
-    struct http_req req;
-};
-
-struct conn {
-    struct ev_io io;
-    struct tq_node timer;      /* on one of the header, body, keep-alive and send queues */
-    struct tq_node rate_timer; /* on tq_rate while a response is sending (send_min_rate) */
-    const struct transport *tp;
-    void *tp_ctx;
-    struct ibuf *in;          /* NULL when idle */
-    struct resp *out;         /* response header being sent, NULL otherwise */
-    struct conn *next;        /* free list or reap list */
-    struct ofc_entry *file;   /* what the parts read from (a reference), NULL when nothing */
-    off_t file_pos, file_end; /* file bytes of the current part still to send */
-    const char *body;         /* the current part's bytes in memory (body[0] is file_off) */
-    off_t body_off;
-    int part;                 /* index into out->parts; the part whose file bytes are sent */
-    bool in_file;             /* sending the file bytes of `part` */
-    int64_t rate_window_sent; /* send_min_rate: bytes sent before the current window */
-    int64_t sent;             /* bytes of this response sent so far */
-    uint32_t nrequests;
-    uint8_t state;
-    bool close_after; /* close once the current response is sent */
-    bool linger;      /* ...and drain input first: the client may still be sending */
-    bool peer_counted;
-    struct sockaddr_in6 peer; /* large enough for AF_INET too */
-#ifdef SLUICE_CHECK_PROGRESS
-    unsigned stalls; /* wake-ups in a row that made no progress */
-#endif
-};
-
 static struct conn *pool;
 static struct conn *free_conns;
 static struct conn *closed_conns;
@@ -88,13 +48,21 @@ static int pool_max, pool_used, nconns; /* pool_used: slots ever handed out */
 static struct bufpool in_pool, out_pool;
 static size_t in_data_cap;
 static size_t resp_max;
+static struct conn_env env;
+static struct http_limits limits;
+static bool quitting; /* graceful stop: no new requests on idle connections */
+static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_send,
+    tq_linger;                          /* c->timer's queues */
+static struct tq tq_rate, tq_body_rate; /* c->rate_timer's (send_min_rate, body_min_rate) */
 
 static void conn_io(struct ev_io *io, uint32_t events);
+static enum send_result send_more(struct conn *c);
+static void send_canned(struct conn *c);
 
 int
-conn_pool_init(int max)
+conn_pool_init(int max, const struct http_limits *lim)
 {
-    const struct http_limits *lim = &loop.limits;
+    limits = *lim;
     /* calloc of a large array maps fresh zero pages: slots never used cost no memory, so the
      * pool is handed out by a bump index before the free list is built up. */
     pool = calloc((size_t)max, sizeof(*pool));
@@ -178,17 +146,19 @@ static void
 release_peer(struct conn *c)
 {
     if (c->peer_counted)
-        shm_ip_release(loop.shm, loop.shm_column, (struct sockaddr *)&c->peer);
+        shm_ip_release(env.shm, env.shm_column, (struct sockaddr *)&c->peer);
     c->peer_counted = false;
 }
 
-struct ev_io *
-conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
+/* A slot for an accepted socket, watched for input; NULL when the pool is full or epoll refused
+ * it (then fd is closed, the transport released and the counted peer given back). */
+static struct conn *
+conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
 {
     struct conn *c = take_slot();
     if (c == NULL) {
         if (counted_peer)
-            shm_ip_release(loop.shm, loop.shm_column, counted_peer);
+            shm_ip_release(env.shm, env.shm_column, counted_peer);
         tp->release(ctx);
         close(fd);
         return NULL;
@@ -199,7 +169,7 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
     c->tp = tp;
     c->tp_ctx = ctx;
     c->state = CONN_IDLE;
-    loop.stats->connections++;
+    env.stats->connections++;
     if (counted_peer) {
         c->peer_counted = true;
         memcpy(&c->peer, counted_peer,
@@ -222,10 +192,38 @@ conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr 
         nconns--;
         return NULL;
     }
-    /* A fresh connection gets header_timeout for its first request, like nginx's
-     * client_header_timeout; keep-alive idleness applies only between requests. */
-    tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
-    return &c->io;
+    /* The clocks, in order. From accept, handshake_timeout covers the transport's handshake
+     * (a PROXY header, TLS); then the first request gets header_timeout, like nginx's
+     * client_header_timeout; keep-alive idleness applies only between requests. A transport
+     * without a handshake (plain) starts header_timeout at accept. */
+    if (tp->handshake) {
+        c->state = CONN_HANDSHAKE;
+        tq_arm(&tq_handshake, &c->timer, ev_now());
+    } else {
+        tq_arm(&tq_header, &c->timer, ev_now());
+    }
+    return c;
+}
+
+struct ev_io *
+conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
+{
+    struct conn *c = conn_open(fd, tp, ctx, counted_peer);
+    return c ? &c->io : NULL;
+}
+
+void
+conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answer, size_t len)
+{
+    struct conn *c = conn_open(fd, tp, ctx, NULL);
+    if (c == NULL)
+        return;
+    /* Until the answer goes out, the part fields (unused before a first response) hold it:
+     * a refusal costs no field of its own in every connection. */
+    c->body = answer;
+    c->body_off = (off_t)len;
+    if (c->state != CONN_HANDSHAKE)
+        send_canned(c);
 }
 
 /* A response buffer back to its pool, with the heap block it may have grown into. */
@@ -278,9 +276,9 @@ start_request(struct conn *c)
 {
     struct ibuf *in = c->in;
     struct http_header *headers = (struct http_header *)(in + 1);
-    in->data = (char *)(headers + loop.limits.max_headers);
+    in->data = (char *)(headers + limits.max_headers);
     in->pos = 0;
-    http_req_init(&in->req, in->data, &loop.limits, headers);
+    http_req_init(&in->req, in->data, &limits, headers);
     c->state = CONN_READING;
 }
 
@@ -299,7 +297,7 @@ take_input_buffer(struct conn *c)
     /* The first request keeps the deadline armed at accept; a later one starts its
      * header_timeout with its first byte. Either way later bytes never extend it. */
     if (c->nrequests > 0)
-        tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
+        tq_arm(&tq_header, &c->timer, ev_now());
     return true;
 }
 
@@ -317,8 +315,8 @@ respond(struct conn *c, int error_status)
     }
     struct resp *out = c->out;
     resp_init(out, out_pool.size - sizeof(struct resp), resp_max);
-    out->close = c->close_after || loop.quitting || loop.cfg->keepalive_timeout_ms == 0 ||
-                 c->nrequests + 1 >= (uint32_t)loop.cfg->max_keepalive_requests;
+    out->close = c->close_after || quitting || env.cfg->keepalive_timeout_ms == 0 ||
+                 c->nrequests + 1 >= (uint32_t)env.cfg->max_keepalive_requests;
     if (error_status)
         resp_error(out, &in->req, error_status, NULL);
     else
@@ -328,16 +326,16 @@ respond(struct conn *c, int error_status)
      * one) would reset the connection and could destroy the answer in flight: linger. */
     c->linger = c->close_after && (!in->req.complete || in->pos < in->len);
     c->nrequests++;
-    loop.stats->requests++;
+    env.stats->requests++;
     c->file = file.entry;
     c->part = 0;
     c->in_file = false;
     c->state = CONN_SENDING;
     c->sent = c->rate_window_sent = 0;
-    tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
+    tq_arm(&tq_send, &c->timer, ev_now());
     tq_disarm(&c->rate_timer); /* a body_min_rate window ends with the body */
-    if (loop.cfg->send_min_rate)
-        tq_arm(&loop.tq_rate, &c->rate_timer, loop.now_ms);
+    if (env.cfg->send_min_rate)
+        tq_arm(&tq_rate, &c->rate_timer, ev_now());
     if (in->pos == in->len && !c->close_after) {
         /* Nothing pipelined: the request buffer is not needed while the response goes out. */
         bufpool_put(&in_pool, in);
@@ -351,7 +349,8 @@ static bool
 send_continue(struct conn *c)
 {
     static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, msg, sizeof(msg) - 1, false);
+    enum transport_want want = TRANSPORT_WANT_WRITE;
+    ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, msg, sizeof(msg) - 1, false, &want);
     if (n == (ssize_t)sizeof(msg) - 1)
         return true;
     conn_close(c, "cannot send 100 Continue");
@@ -365,10 +364,10 @@ send_continue(struct conn *c)
 static void
 start_body(struct conn *c)
 {
-    tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+    tq_arm(&tq_body, &c->timer, ev_now());
     c->sent = c->rate_window_sent = 0;
-    if (loop.cfg->body_min_rate)
-        tq_arm(&loop.tq_body_rate, &c->rate_timer, loop.now_ms);
+    if (env.cfg->body_min_rate)
+        tq_arm(&tq_body_rate, &c->rate_timer, ev_now());
 }
 
 /* Parse what is buffered. Returns true when a response is ready to send (or the connection was
@@ -430,7 +429,9 @@ parse_buffered(struct conn *c)
 }
 
 /* One read per readiness event: the loop is level-triggered, so more data means another event,
- * and other connections get their turn in between. Returns false when closed. */
+ * and other connections get their turn in between. Bytes held inside the transport are the
+ * exception: epoll cannot see them, so conn_run reads them before it waits again. Returns false
+ * when closed. */
 static bool
 read_some(struct conn *c)
 {
@@ -439,179 +440,49 @@ read_some(struct conn *c)
     struct ibuf *in = c->in;
     if (in->len == in_data_cap)
         return true; /* parse_buffered answers such a request; it never stays full */
-    ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len);
+    enum transport_want want = TRANSPORT_WANT_READ;
+    ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len, &want);
+    c->read_blocked = n < 0 && (errno == EAGAIN || errno == EINTR);
     if (n > 0) {
         in->len += (size_t)n;
         if (in->req.headers_done) {
-            tq_arm(&loop.tq_body, &c->timer, loop.now_ms);
+            tq_arm(&tq_body, &c->timer, ev_now());
             c->sent += n; /* body_min_rate */
         }
         return true;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (c->read_blocked) {
+        c->read_wait = conn_wait_events(want);
         return true;
+    }
     conn_close(c, n == 0 ? "client closed" : "read error");
     return false;
 }
 
-enum send_result { SEND_DONE, SEND_BLOCKED, SEND_YIELD, SEND_CLOSED };
-
-static enum send_result
-progress(struct conn *c, ssize_t n)
+static void
+linger_drain(struct conn *c)
 {
-    c->sent += n;
-    tq_arm(&loop.tq_send, &c->timer, loop.now_ms);
-    return SEND_DONE;
-}
-
-/* Buffer bytes up to `end`; SEND_DONE once they are all out. */
-static enum send_result
-send_buffer(struct conn *c, size_t end, bool more)
-{
-    struct resp *out = c->out;
-    while (out->sent < end) {
-        ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, out->buf + out->sent, end - out->sent, more);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN)
-                return SEND_BLOCKED;
-            conn_close(c, "send error");
-            return SEND_CLOSED;
-        }
-        out->sent += (size_t)n;
-        if (progress(c, n) == SEND_CLOSED)
-            return SEND_CLOSED;
-    }
-    return SEND_DONE;
-}
-
-/* File bytes of the current part: from memory when the open file cache holds them, else one
- * sendfile call of at most sendfile_max_chunk bytes. */
-static enum send_result
-send_file(struct conn *c)
-{
-    off_t left = c->file_end - c->file_pos;
-    off_t chunk = loop.cfg->sendfile_max_chunk;
-    ssize_t n;
-    if (left <= 0)
-        return SEND_DONE;
-    if (left > chunk)
-        left = chunk;
-    if (c->body)
-        n = c->tp->send(c->io.fd, c->tp_ctx, c->body + (c->file_pos - c->body_off), (size_t)left,
-                        false);
-    else
-        n = c->tp->sendfile(c->io.fd, c->tp_ctx, c->file->fd, &c->file_pos, (size_t)left);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return SEND_BLOCKED;
-        conn_close(c, "sendfile error");
-        return SEND_CLOSED;
-    }
-    if (n == 0) {
-        /* The file shrank under us: the promised length can no longer be met. */
-        log_warnx("file truncated while being sent; closing connection");
-        ofc_invalidate(c->file);
-        conn_close(c, "file truncated");
-        return SEND_CLOSED;
-    }
-    if (c->body)
-        c->file_pos += n;
-    if (progress(c, n) == SEND_CLOSED)
-        return SEND_CLOSED;
-    return c->file_pos < c->file_end ? SEND_YIELD : SEND_DONE;
-}
-
-/* The common small-file case in one system call: the rest of the header block and the whole
- * in-memory body of the last part. Returns SEND_DONE when both are out, else what happened; a
- * partial write is simply continued by the generic path. */
-static enum send_result
-send_head_and_body(struct conn *c, const struct resp_part *p)
-{
-    struct resp *out = c->out;
-    struct iovec iov[2] = {
-        {out->buf + out->sent, p->mem_end - out->sent},
-        {(void *)p->body, (size_t)p->file_len},
-    };
-    ssize_t n = c->tp->sendv(c->io.fd, c->tp_ctx, iov, 2, false);
-    if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            return SEND_BLOCKED;
-        conn_close(c, "send error");
-        return SEND_CLOSED;
-    }
-    if (progress(c, n) == SEND_CLOSED)
-        return SEND_CLOSED;
-    size_t head = iov[0].iov_len;
-    if ((size_t)n < head) {
-        out->sent += (size_t)n; /* the caller comes back for the rest */
-        return SEND_YIELD;
-    }
-    out->sent += head;
-    c->file_pos = p->file_off;
-    c->file_end = p->file_off + p->file_len;
-    c->body = p->body;
-    c->body_off = p->file_off;
-    c->in_file = true;
-    if ((size_t)n > head)
-        c->file_pos += (off_t)((size_t)n - head);
-    return c->file_pos == c->file_end ? SEND_DONE : SEND_YIELD;
-}
-
-/* Walk the parts of the response: buffer bytes, then file bytes, part after part. The response
- * buffer goes back to its pool as soon as no buffer byte is left to send, so a long download
- * holds only the connection struct and its file reference. */
-static enum send_result
-send_some(struct conn *c)
-{
+    char sink[4096];
     for (;;) {
-        struct resp *out = c->out;
-        if (c->in_file) {
-            enum send_result r = send_file(c);
-            if (r != SEND_DONE)
-                return r;
-            c->in_file = false;
-            c->body = NULL;
-            c->part++;
-            if (out == NULL)
-                return SEND_DONE;
-            continue;
-        }
-        if (out == NULL)
-            return SEND_DONE;
-        bool parts_left = c->part < out->nparts;
-        if (parts_left && c->part == out->nparts - 1 && out->parts[c->part].body &&
-            out->parts[c->part].mem_end == out->len && out->sent < out->len) {
-            enum send_result r = send_head_and_body(c, &out->parts[c->part]);
-            if (r == SEND_CLOSED || r == SEND_BLOCKED)
-                return r;
-            if (out->sent == out->len) {
-                put_out(out);
-                c->out = NULL;
+        enum transport_want want = TRANSPORT_WANT_READ;
+        ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, sink, sizeof(sink), &want);
+        if (n > 0) {
+            c->sent += n;
+            if (c->sent >= CONN_LINGER_BYTES) {
+                conn_close(c, "lingering close: byte limit");
+                return;
             }
-            continue;
+            if (c->tp->pending(c->tp_ctx) > 0)
+                continue; /* held in the transport: epoll would not say so */
+            watch(c, EPOLLIN);
+            return;
         }
-        size_t end = parts_left ? out->parts[c->part].mem_end : out->len;
-        bool more = parts_left || end < out->len;
-        enum send_result r = send_buffer(c, end, more && c->file != NULL);
-        if (r != SEND_DONE)
-            return r;
-        if (!parts_left) {
-            put_out(out);
-            c->out = NULL;
-            return SEND_DONE;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            watch(c, conn_wait_events(want));
+            return;
         }
-        const struct resp_part *p = &out->parts[c->part];
-        c->file_pos = p->file_off;
-        c->file_end = p->file_off + p->file_len;
-        c->body = p->body;
-        c->body_off = p->file_off;
-        c->in_file = true;
-        if (c->part == out->nparts - 1 && out->sent == out->len) {
-            put_out(out);
-            c->out = NULL;
-        }
+        conn_close(c, n == 0 ? "lingering close: client done" : "lingering close: read error");
+        return;
     }
 }
 
@@ -627,24 +498,11 @@ start_linger(struct conn *c)
     c->in = NULL;
     c->state = CONN_LINGER;
     c->sent = 0;
-    tq_arm(&loop.tq_linger, &c->timer, loop.now_ms);
-    watch(c, EPOLLIN);
-}
-
-static void
-linger_drain(struct conn *c)
-{
-    char sink[4096];
-    ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, sink, sizeof(sink));
-    if (n > 0) {
-        c->sent += n;
-        if (c->sent >= CONN_LINGER_BYTES)
-            conn_close(c, "lingering close: byte limit");
-        return;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    conn_close(c, n == 0 ? "lingering close: client done" : "lingering close: read error");
+    tq_arm(&tq_linger, &c->timer, ev_now());
+    if (c->tp->pending(c->tp_ctx) > 0)
+        linger_drain(c); /* epoll would not report what the transport holds */
+    else
+        watch(c, EPOLLIN);
 }
 
 /* The response is out: close, start on pipelined bytes, or go idle without a buffer. */
@@ -658,7 +516,7 @@ finish_response(struct conn *c)
         start_linger(c);
         return;
     }
-    if (c->close_after || loop.quitting) {
+    if (c->close_after || quitting) {
         /* Half-close first so the client reads the whole response before it sees the end. */
         c->tp->shutdown(c->io.fd, c->tp_ctx);
         conn_close(c, "response with Connection: close sent");
@@ -670,13 +528,46 @@ finish_response(struct conn *c)
         memmove(in->data, in->data + in->pos, tail);
         in->len = tail;
         start_request(c);
-        tq_arm(&loop.tq_header, &c->timer, loop.now_ms);
+        tq_arm(&tq_header, &c->timer, ev_now());
         return;
     }
     bufpool_put(&in_pool, in);
     c->in = NULL;
     c->state = CONN_IDLE;
-    tq_arm(&loop.tq_keepalive, &c->timer, loop.now_ms);
+    tq_arm(&tq_keepalive, &c->timer, ev_now());
+}
+
+/* Send what the transport takes now (send.c). Bytes that went out restart send_timeout, a
+ * spent response buffer goes back to its pool, and a failure closes the connection. */
+static enum send_result
+send_more(struct conn *c)
+{
+    const char *why;
+    int64_t before = c->sent;
+    enum send_result r = send_some(c, env.cfg->sendfile_max_chunk, &why);
+    if (c->sent != before)
+        tq_arm(&tq_send, &c->timer, ev_now());
+    if (c->out_spent) {
+        put_out(c->out);
+        c->out = NULL;
+        c->out_spent = false;
+    }
+    if (r == SEND_FAILED)
+        conn_close(c, why);
+    return r;
+}
+
+/* More request bytes are needed. Those the transport already holds (after a recv that brought
+ * bytes) are read now: a level-triggered epoll never reports them, and waiting would strand a
+ * request that sits entirely in the transport. Returns true when reading went on, false when
+ * the connection now waits (or was closed). */
+static bool
+read_more(struct conn *c)
+{
+    if (!c->read_blocked && c->tp->pending(c->tp_ctx) > 0)
+        return read_some(c);
+    watch(c, c->read_blocked ? c->read_wait : EPOLLIN);
+    return false;
 }
 
 /* Drive one connection as far as it can go without blocking. */
@@ -685,79 +576,73 @@ conn_run(struct conn *c)
 {
     for (;;) {
         if (c->state == CONN_READING && !parse_buffered(c)) {
-            watch(c, EPOLLIN);
-            return;
+            if (!read_more(c))
+                return;
+            continue;
         }
         if (c->state != CONN_SENDING)
             return;
-        switch (send_some(c)) {
-        case SEND_CLOSED:
+        switch (send_more(c)) {
+        case SEND_FAILED:
             return;
         case SEND_BLOCKED:
+            watch(c, c->send_wait);
+            return;
         case SEND_YIELD: /* level-triggered EPOLLOUT fires again at once if there is room */
             watch(c, EPOLLOUT);
             return;
         case SEND_DONE:
             finish_response(c);
-            if (c->state == CONN_IDLE)
-                watch(c, EPOLLIN);
+            c->read_blocked = false; /* a new request: what the transport holds comes first */
+            if (c->state == CONN_IDLE && !read_more(c))
+                return;
             if (c->state != CONN_READING)
                 return;
-            break; /* a pipelined request is in the buffer */
+            break; /* a pipelined request is in the buffer, or the transport held one */
         }
     }
 }
 
-#ifdef SLUICE_CHECK_PROGRESS
-/* The loop's rule, asserted in the sanitizer and fuzzer builds: every wake-up consumes bytes,
- * changes state or disarms its event. A connection woken again and again without any of those
- * is a busy loop waiting for its input (a level-triggered event nobody can satisfy). */
-#define STALLS_MAX 64
-
-struct snap {
-    uint8_t state;
-    uint32_t events, nrequests;
-    size_t in_len, in_pos, out_sent;
-    int64_t sent;
-    off_t file_pos;
-    const void *in, *out;
-};
-
+/* conn_refuse: the canned answer, then close. */
 static void
-snap_take(const struct conn *c, struct snap *s)
+send_canned(struct conn *c)
 {
-    memset(s, 0, sizeof(*s));
-    s->state = c->state;
-    s->events = c->io.events;
-    s->nrequests = c->nrequests;
-    s->in = c->in;
-    s->out = c->out;
-    s->in_len = c->in ? c->in->len : 0;
-    s->in_pos = c->in ? c->in->pos : 0;
-    s->out_sent = c->out ? c->out->sent : 0;
-    s->sent = c->sent;
-    s->file_pos = c->file_pos;
-}
-
-static void
-check_progress(struct conn *c, const struct snap *before)
-{
-    struct snap after;
-    if (c->state == CONN_CLOSED)
-        return;
-    snap_take(c, &after);
-    if (memcmp(before, &after, sizeof(after)) != 0) {
-        c->stalls = 0;
+    if ((c->out = bufpool_get(&out_pool)) == NULL) {
+        conn_close(c, "no buffer for the response");
         return;
     }
-    if (++c->stalls >= STALLS_MAX) {
-        log_critx("busy loop: connection fd %d woken %u times in a row without progress "
-                  "(state %d, events %#x)",
-                  c->io.fd, c->stalls, c->state, c->io.events);
-        abort();
-    }
+    resp_init(c->out, out_pool.size - sizeof(struct resp), resp_max);
+    resp_body(c->out, c->body, (size_t)c->body_off);
+    c->body = NULL;
+    c->body_off = 0;
+    c->close_after = true;
+    c->state = CONN_SENDING;
+    tq_arm(&tq_send, &c->timer, ev_now());
+    conn_run(c);
 }
-#endif
+
+/* The transport's handshake, bounded by handshake_timeout from accept. When it is done,
+ * header_timeout starts, and what the transport already holds is read at once. */
+static void
+handshake_step(struct conn *c)
+{
+    enum transport_want want = TRANSPORT_WANT_READ;
+    if (c->tp->handshake(c->io.fd, c->tp_ctx, &want) < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            watch(c, conn_wait_events(want));
+        else
+            conn_close(c, "handshake failed");
+        return;
+    }
+    if (c->body) { /* conn_refuse's answer waited for the handshake */
+        send_canned(c);
+        return;
+    }
+    c->state = CONN_IDLE;
+    tq_arm(&tq_header, &c->timer, ev_now());
+    if (read_more(c))
+        conn_run(c);
+}
 
 static void
 conn_io(struct ev_io *io, uint32_t events)
@@ -766,8 +651,8 @@ conn_io(struct ev_io *io, uint32_t events)
     if (c->state == CONN_CLOSED)
         return;
 #ifdef SLUICE_CHECK_PROGRESS
-    struct snap before;
-    snap_take(c, &before);
+    struct conn_snap before;
+    conn_snap_take(c, &before);
 #endif
     if ((events & EPOLLERR) && c->state != CONN_READING) {
         conn_close(c, "socket error");
@@ -775,30 +660,30 @@ conn_io(struct ev_io *io, uint32_t events)
     }
     if (c->state == CONN_LINGER)
         linger_drain(c);
+    else if (c->state == CONN_HANDSHAKE)
+        handshake_step(c);
     else if (c->state == CONN_SENDING || read_some(c))
         conn_run(c);
 #ifdef SLUICE_CHECK_PROGRESS
-    check_progress(c, &before);
+    conn_check_progress(c, &before);
 #endif
 }
 
+/* The loop's timer phase hands each expired node to its queue's callback (conn_setup). */
 static void
-expire(struct tq *q, const char *what)
+expire(struct tq_node *n, void *what)
 {
-    struct tq_node *n;
-    while ((n = tq_pop_expired(q, loop.now_ms)) != NULL) {
-        struct conn *c = conn_of_timer(n);
-        if (c->state == CONN_READING && c->in && c->in->len > 0) {
-            /* A request was started and nothing answered yet: say why, best effort. */
-            c->close_after = true;
-            respond(c, 408);
-            if (c->state == CONN_SENDING)
-                send_some(c);
-        }
+    struct conn *c = conn_of_timer(n);
+    if (c->state == CONN_READING && c->in && c->in->len > 0) {
+        /* A request was started and nothing answered yet: say why, best effort. */
+        c->close_after = true;
+        respond(c, 408);
         if (c->state == CONN_SENDING)
-            c->tp->shutdown(c->io.fd, c->tp_ctx); /* the 408 went out: end it cleanly */
-        conn_close(c, what);
+            send_more(c);
     }
+    if (c->state == CONN_SENDING)
+        c->tp->shutdown(c->io.fd, c->tp_ctx); /* the 408 went out: end it cleanly */
+    conn_close(c, what);
 }
 
 /* send_min_rate: every send_min_rate_period of a response in flight must have moved rate x
@@ -806,108 +691,111 @@ expire(struct tq *q, const char *what)
  * would hold a transfer forever; and a stalled client makes no progress events, so this runs
  * from its own timer queue rather than on writes. */
 static void
-expire_rate(void)
+expire_rate(struct tq_node *n, void *unused __attribute__((unused)))
 {
-    const struct cfg *cfg = loop.cfg;
+    const struct cfg *cfg = env.cfg;
     int64_t need = cfg->send_min_rate * cfg->send_min_rate_period_ms / 1000;
-    struct tq_node *n;
-    while ((n = tq_pop_expired(&loop.tq_rate, loop.now_ms)) != NULL) {
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
-        int64_t moved = c->sent - c->rate_window_sent;
-        if (moved < need) {
-            log_info("closing a connection below send_min_rate: %lld bytes in %lld ms",
-                     (long long)moved, (long long)cfg->send_min_rate_period_ms);
-            conn_close(c, "send_min_rate");
-            continue;
-        }
-        c->rate_window_sent = c->sent;
-        tq_arm(&loop.tq_rate, &c->rate_timer, loop.now_ms);
+    struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
+    int64_t moved = c->sent - c->rate_window_sent;
+    if (moved < need) {
+        log_info("closing a connection below send_min_rate: %lld bytes in %lld ms",
+                 (long long)moved, (long long)cfg->send_min_rate_period_ms);
+        conn_close(c, "send_min_rate");
+        return;
     }
+    c->rate_window_sent = c->sent;
+    tq_arm(&tq_rate, &c->rate_timer, ev_now());
 }
 
 /* body_min_rate: every body_min_rate_period of a body being read must bring rate x period
  * bytes, or the request gets 408 and the connection closes. */
 static void
-expire_body_rate(void)
+expire_body_rate(struct tq_node *n, void *unused __attribute__((unused)))
 {
-    const struct cfg *cfg = loop.cfg;
+    const struct cfg *cfg = env.cfg;
     int64_t need = cfg->body_min_rate * cfg->body_min_rate_period_ms / 1000;
-    struct tq_node *n;
-    while ((n = tq_pop_expired(&loop.tq_body_rate, loop.now_ms)) != NULL) {
-        struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
-        int64_t moved = c->sent - c->rate_window_sent;
-        if (c->state != CONN_READING || moved >= need) {
-            c->rate_window_sent = c->sent;
-            if (c->state == CONN_READING)
-                tq_arm(&loop.tq_body_rate, &c->rate_timer, loop.now_ms);
-            continue;
-        }
-        log_info("request body below body_min_rate: %lld bytes in %lld ms; answering 408",
-                 (long long)moved, (long long)cfg->body_min_rate_period_ms);
-        c->close_after = true;
-        respond(c, 408);
-        if (c->state == CONN_SENDING)
-            send_some(c);
-        if (c->state == CONN_SENDING)
-            c->tp->shutdown(c->io.fd, c->tp_ctx);
-        conn_close(c, "body_min_rate");
+    struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
+    int64_t moved = c->sent - c->rate_window_sent;
+    if (c->state != CONN_READING || moved >= need) {
+        c->rate_window_sent = c->sent;
+        if (c->state == CONN_READING)
+            tq_arm(&tq_body_rate, &c->rate_timer, ev_now());
+        return;
     }
+    log_info("request body below body_min_rate: %lld bytes in %lld ms; answering 408",
+             (long long)moved, (long long)cfg->body_min_rate_period_ms);
+    c->close_after = true;
+    respond(c, 408);
+    if (c->state == CONN_SENDING)
+        send_more(c);
+    if (c->state == CONN_SENDING)
+        c->tp->shutdown(c->io.fd, c->tp_ctx);
+    conn_close(c, "body_min_rate");
 }
 
-void
-conn_expire_timeouts(void)
+int
+conn_setup(const struct conn_env *e)
 {
-    expire_rate();
-    expire_body_rate();
-    expire(&loop.tq_header, "header timeout");
-    expire(&loop.tq_body, "body timeout");
-    expire(&loop.tq_keepalive, "keep-alive timeout");
-    expire(&loop.tq_send, "send timeout");
-    expire(&loop.tq_linger, "lingering close: time limit");
-}
-
-int64_t
-conn_next_deadline(void)
-{
-    int64_t d = tq_next_deadline(&loop.tq_header);
-    struct tq *others[] = {&loop.tq_body, &loop.tq_keepalive, &loop.tq_send,
-                           &loop.tq_rate, &loop.tq_body_rate, &loop.tq_linger};
-    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
-        int64_t e = tq_next_deadline(others[i]);
-        if (e < d)
-            d = e;
+    const struct cfg *cfg = e->cfg;
+    const struct {
+        struct tq *q;
+        int64_t ms;
+        ev_expire_cb *cb;
+        const char *why;
+    } queues[] = {
+        {&tq_rate, cfg->send_min_rate_period_ms, expire_rate, NULL},
+        {&tq_body_rate, cfg->body_min_rate_period_ms, expire_body_rate, NULL},
+        {&tq_handshake, cfg->handshake_timeout_ms, expire, "handshake timeout"},
+        {&tq_header, cfg->header_timeout_ms, expire, "header timeout"},
+        {&tq_body, cfg->body_timeout_ms, expire, "body timeout"},
+        {&tq_keepalive, cfg->keepalive_timeout_ms, expire, "keep-alive timeout"},
+        {&tq_send, cfg->send_timeout_ms, expire, "send timeout"},
+        {&tq_linger, CONN_LINGER_MS, expire, "lingering close: time limit"},
+    };
+    env = *e;
+    for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
+        tq_init(queues[i].q, queues[i].ms);
+        if (ev_queue_add(queues[i].q, queues[i].cb, (void *)queues[i].why) < 0)
+            return -1;
     }
-    return d;
+    return 0;
 }
 
-/* Bytes the client has sent that nobody has read yet. */
+/* Bytes the client has sent that nobody has read yet: held in the transport, or in the
+ * socket. */
 static bool
 has_pending_bytes(const struct conn *c)
 {
     int n = 0;
-    return ioctl(c->io.fd, FIONREAD, &n) == 0 && n > 0;
+    return c->tp->pending(c->tp_ctx) > 0 || (ioctl(c->io.fd, FIONREAD, &n) == 0 && n > 0);
 }
 
 void
 conn_close_idle(bool fresh_too)
 {
     struct tq_node *n, *next;
+    quitting = true;
     /* A connection whose request is already in the socket buffer is served (with
      * Connection: close) rather than closed: closing with unread data would reset it, and the
      * client could not tell whether its request was seen. Idle keep-alive connections wait on
      * the keep-alive queue... */
-    for (n = loop.tq_keepalive.head.next; n != &loop.tq_keepalive.head; n = next) {
+    for (n = tq_keepalive.head.next; n != &tq_keepalive.head; n = next) {
         next = n->next;
         if (!has_pending_bytes(conn_of_timer(n)))
             conn_close(conn_of_timer(n), "graceful stop");
     }
     /* ...and freshly accepted ones on the header queue without a buffer. Those are given a
      * moment first (fresh_too false): their request is normally on its way. */
-    for (n = loop.tq_header.head.next; fresh_too && n != &loop.tq_header.head; n = next) {
+    for (n = tq_header.head.next; fresh_too && n != &tq_header.head; n = next) {
         next = n->next;
         struct conn *c = conn_of_timer(n);
         if (c->state == CONN_IDLE && !has_pending_bytes(c))
             conn_close(c, "graceful stop");
+    }
+    /* ...and, likewise, those still in the transport's handshake. */
+    for (n = tq_handshake.head.next; fresh_too && n != &tq_handshake.head; n = next) {
+        next = n->next;
+        conn_close(conn_of_timer(n), "graceful stop");
     }
 }
 

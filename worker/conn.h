@@ -4,11 +4,15 @@
 #define SLUICE_CONN_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <sys/socket.h>
 
-#include "worker/loop.h"
+#include "common/cfg.h"
+#include "common/ev.h"
+#include "common/shm.h"
+#include "worker/http.h"
 #include "worker/transport.h"
 
 /* Lingering close: after a final answer sent while the client may still be sending (its body
@@ -17,11 +21,27 @@
 #define CONN_LINGER_MS 1000
 #define CONN_LINGER_BYTES 65536
 
-/* Allocate the pool for `max` connections and the buffer pools sized from loop.cfg. Returns 0
- * or -1 (ENOMEM). Call once per worker, after loop.cfg and loop.limits are set. */
-int conn_pool_init(int max);
+/* What connections need from the worker; conn_setup keeps a copy. */
+struct conn_env {
+    const struct cfg *cfg;    /* the worker's, for its life */
+    struct shm *shm;          /* max_connections_per_ip is counted in this shared region */
+    int shm_column;           /* this process's column in it */
+    struct shm_worker *stats; /* this process's figures in it (counters) */
+};
 
-/* Take ownership of an accepted, non-blocking socket using transport `tp` (ctx: its state).
+/* Take `env` and set up the timeout queues (durations from env->cfg), added to the loop
+ * (ev_queue_add). Returns 0, or -1 with errno (ENOSPC). Once per worker, before conn_pool_init;
+ * again only while no connection is open (the fuzzer, to change durations between inputs). */
+int conn_setup(const struct conn_env *env);
+
+/* Allocate the pool for `max` connections and the buffer pools sized from `limits` (copied:
+ * requests are parsed with them). Returns 0 or -1 (ENOMEM). Once per worker, after conn_setup. */
+int conn_pool_init(int max, const struct http_limits *limits);
+
+/* Take ownership of an accepted, non-blocking socket using transport `tp` (ctx: its state,
+ * released with tp->release when the connection ends). The transport's handshake, if it has
+ * one, runs first under handshake_timeout; header_timeout starts when it ends (at once for a
+ * transport without one). conn.c drives any transport through its table alone.
  * `counted_peer` (or NULL) is the client address already counted in the shared
  * max_connections_per_ip table: the connection releases it when it closes.
  * Returns the connection's ev_io (its callback drives the connection), or NULL when the pool is
@@ -29,17 +49,17 @@ int conn_pool_init(int max);
 struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx,
                          const struct sockaddr *counted_peer);
 
+/* Like conn_start, for a client that is refused: after the handshake it is sent `answer` (a
+ * complete HTTP response of `len` bytes, in static storage) through the transport, and the
+ * connection closes. Nothing is counted. */
+void conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answer, size_t len);
+
 bool conn_pool_full(void);
 int conn_count(void);
 
-/* Run the expiry of the timeout queues against loop.now_ms. */
-void conn_expire_timeouts(void);
-/* Earliest deadline over the timeout queues, INT64_MAX when none. */
-int64_t conn_next_deadline(void);
-
-/* Graceful stop: close idle keep-alive connections (and, with fresh_too, accepted ones that have
- * sent nothing) unless request bytes are waiting in their socket; busy ones close after their
- * response. */
+/* Graceful stop (from the first call on, no connection takes a new request): close idle
+ * keep-alive connections (and, with fresh_too, accepted ones that have sent nothing) unless
+ * request bytes are waiting in their socket; busy ones close after their response. */
 void conn_close_idle(bool fresh_too);
 /* Fast stop: close everything. */
 void conn_close_all(void);

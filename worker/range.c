@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/decimal.h"
+
 /* Up to 64 specs are read before merging; beyond that the request is ignored outright. */
 #define RANGE_SPECS_MAX 64
 
@@ -18,19 +20,14 @@ skip_ows(const char *p, const char *end)
     return p;
 }
 
-/* Decimal digits into *out; -1 on none or overflow. */
+/* Decimal digits into *out (common/decimal.h); -1 on none or overflow. */
 static int
 digits(const char **pp, const char *end, off_t *out)
 {
-    const char *p = *pp;
-    int64_t v = 0;
-    if (p == end || *p < '0' || *p > '9')
+    int64_t v;
+    const char *p = decimal_parse(*pp, end, &v);
+    if (p == NULL)
         return -1;
-    for (; p < end && *p >= '0' && *p <= '9'; p++) {
-        if (v > (INT64_MAX - (*p - '0')) / 10)
-            return -1;
-        v = v * 10 + (*p - '0');
-    }
     *pp = p;
     *out = (off_t)v;
     return 0;

@@ -7,9 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/loop.h"
 #include "worker/ofc.h"
 #include "worker/route.h"
+
+static char date[40]; /* the Date header's value, refreshed when the second changes */
 
 void
 resp_update_date(time_t now)
@@ -20,7 +21,13 @@ resp_update_date(time_t now)
         return;
     last = now;
     gmtime_r(&now, &tm);
-    strftime(loop.date, sizeof(loop.date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+const char *
+resp_date(void)
+{
+    return date;
 }
 
 const char *
@@ -173,8 +180,7 @@ resp_start(struct resp *out, int status)
     out->len = out->sent = 0;
     out->nparts = 0;
     out->overflow = false;
-    put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status),
-        loop.date);
+    put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status), date);
 }
 
 void

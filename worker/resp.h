@@ -57,6 +57,8 @@ int resp_add_part(struct resp *out, off_t off, off_t len, const char *body);
 
 /* Refresh the cached Date value when `now` is a new second. */
 void resp_update_date(time_t now);
+/* The cached Date value ("Wed, 15 Nov 2023 23:14:21 GMT"), owned by resp.c. */
+const char *resp_date(void);
 const char *resp_reason(int status);
 
 /* Builders. resp_start resets `out` and writes the status line, Server and Date; resp_header

@@ -5,7 +5,9 @@
 #define SLUICE_ROUTE_H
 
 #include "worker/http.h"
-#include "worker/resp.h"
+
+struct resp;
+struct resp_file;
 
 #define ROUTE_MAX 32
 

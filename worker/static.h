@@ -24,6 +24,9 @@ struct static_file {
 /* Probe the kernel once per worker: openat2(2) with RESOLVE_BENEATH (Linux 5.6) or the
  * component-by-component fallback. Logs which one is used when it is the fallback. */
 void static_init(int root_fd);
+/* Set up the handler (static_resp.c): it serves from `root_fd` (kept open by the caller for the
+ * life of the process) with `cfg` (likewise), and calls static_init. Once per worker. */
+void static_resp_init(int root_fd, const struct cfg *cfg);
 
 /* Is `rel` (normalised) hidden by the dot-file rule? Any segment starting with '.', except a
  * leading ".well-known/". */

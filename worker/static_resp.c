@@ -8,13 +8,25 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "common/ev.h"
 #include "worker/httpdate.h"
-#include "worker/loop.h"
 #include "worker/ofc.h"
 #include "worker/path.h"
 #include "worker/range.h"
+#include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
+
+static int root_fd = -1;      /* the document root, opened by the worker */
+static const struct cfg *cfg; /* the worker's configuration */
+
+void
+static_resp_init(int root, const struct cfg *config)
+{
+    root_fd = root;
+    cfg = config;
+    static_init(root);
+}
 
 /* What the handler knows about the representation it is about to send: an open file cache
  * entry (one reference held) and the content coding of a precompressed variant. */
@@ -29,22 +41,22 @@ struct rep {
 static struct ofc_entry *
 lookup(const char *key, const char *rel, const char *suffix, int *status, struct static_file *dir)
 {
-    struct ofc_entry *e = ofc_get(key, loop.now_ms);
+    struct ofc_entry *e = ofc_get(key, ev_now());
     struct static_file f;
     if (e)
         return e;
     if (suffix)
-        *status = static_open_variant(loop.root_fd, loop.cfg, rel, suffix, &f) == 0 ? 200 : 404;
+        *status = static_open_variant(root_fd, cfg, rel, suffix, &f) == 0 ? 200 : 404;
     else
-        *status = static_open(loop.root_fd, loop.cfg, rel, &f);
+        *status = static_open(root_fd, cfg, rel, &f);
     if (*status == 200 && f.is_dir) {
         *dir = f;
         return NULL;
     }
     if (*status == 200)
-        e = ofc_put(key, 200, f.fd, &f.st, f.name, loop.now_ms);
+        e = ofc_put(key, 200, f.fd, &f.st, f.name, ev_now());
     else if (*status == 404 || *status == 403)
-        e = ofc_put(key, *status, -1, NULL, rel, loop.now_ms);
+        e = ofc_put(key, *status, -1, NULL, rel, ev_now());
     if (e == NULL && (*status == 200 || *status == 404 || *status == 403))
         *status = 503;
     return e;
@@ -222,9 +234,9 @@ pick_variant(const struct http_req *req, struct rep *r)
 static void
 put_content_type(struct resp *out, const char *name)
 {
-    const char *type = mime_type(name, loop.cfg->default_type);
-    if (loop.cfg->charset[0] && strncmp(type, "text/", 5) == 0)
-        resp_header(out, "Content-Type: %s; charset=%s", type, loop.cfg->charset);
+    const char *type = mime_type(name, cfg->default_type);
+    if (cfg->charset[0] && strncmp(type, "text/", 5) == 0)
+        resp_header(out, "Content-Type: %s; charset=%s", type, cfg->charset);
     else
         resp_header(out, "Content-Type: %s", type);
 }
@@ -234,7 +246,7 @@ put_validators(struct resp *out, const struct rep *r)
 {
     resp_header(out, "ETag: %s", r->e->etag);
     resp_header(out, "Last-Modified: %s", r->e->last_modified);
-    if (loop.cfg->gzip_static)
+    if (cfg->gzip_static)
         resp_header(out, "Vary: Accept-Encoding");
     if (r->encoding)
         resp_header(out, "Content-Encoding: %s", r->encoding);
@@ -247,7 +259,7 @@ boundary_token(void)
 {
     static uint64_t state;
     if (state == 0 && getrandom(&state, sizeof(state), 0) != sizeof(state))
-        state = (uint64_t)loop.now_ms * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+        state = (uint64_t)ev_now() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
     uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -289,6 +301,17 @@ put_file_head(struct resp *out, const struct rep *r)
     resp_body(out, e->head, e->head_len);
 }
 
+/* The header of one part of a multipart/byteranges body into `buf`; returns its length. The
+ * same text is counted for Content-Length and then sent. */
+static int
+part_header(char *buf, size_t len, const char *boundary, const char *type_line,
+            const struct range *rg, off_t size)
+{
+    return snprintf(
+        buf, len, "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld\r\n\r\n",
+        boundary, type_line, (long long)rg->first, (long long)rg->last, (long long)size);
+}
+
 /* 206 with one range, or multipart/byteranges with several. */
 static void
 put_ranges(const struct http_req *req, const struct rep *r, const struct range *rg, int n,
@@ -310,10 +333,10 @@ put_ranges(const struct http_req *req, const struct rep *r, const struct range *
     /* The boundary only has to be absent from the part headers; the body is binary-safe
      * because every part's length is fixed by its Content-Range. */
     char boundary[40], type_line[256];
-    const char *type = mime_type(r->e->name, loop.cfg->default_type);
+    const char *type = mime_type(r->e->name, cfg->default_type);
     snprintf(boundary, sizeof(boundary), "sluice-%016llx", boundary_token());
-    if (loop.cfg->charset[0] && strncmp(type, "text/", 5) == 0)
-        snprintf(type_line, sizeof(type_line), "%s; charset=%s", type, loop.cfg->charset);
+    if (cfg->charset[0] && strncmp(type, "text/", 5) == 0)
+        snprintf(type_line, sizeof(type_line), "%s; charset=%s", type, cfg->charset);
     else
         snprintf(type_line, sizeof(type_line), "%s", type);
 
@@ -321,22 +344,14 @@ put_ranges(const struct http_req *req, const struct rep *r, const struct range *
     long long total = 0;
     char head[512];
     for (int i = 0; i < n; i++)
-        total += snprintf(head, sizeof(head),
-                          "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld"
-                          "\r\n\r\n",
-                          boundary, type_line, (long long)rg[i].first, (long long)rg[i].last,
-                          (long long)size) +
+        total += part_header(head, sizeof(head), boundary, type_line, &rg[i], size) +
                  (rg[i].last - rg[i].first + 1);
     total += snprintf(head, sizeof(head), "\r\n--%s--\r\n", boundary);
     resp_header(out, "Content-Type: multipart/byteranges; boundary=%s", boundary);
     resp_header(out, "Content-Length: %lld", total);
     resp_end(out, req);
     for (int i = 0; i < n; i++) {
-        int hl = snprintf(head, sizeof(head),
-                          "\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %lld-%lld/%lld"
-                          "\r\n\r\n",
-                          boundary, type_line, (long long)rg[i].first, (long long)rg[i].last,
-                          (long long)size);
+        int hl = part_header(head, sizeof(head), boundary, type_line, &rg[i], size);
         resp_body(out, head, (size_t)hl);
         resp_add_part(out, rg[i].first, rg[i].last - rg[i].first + 1, r->e->data);
     }
@@ -357,7 +372,7 @@ put_listing(const struct http_req *req, struct http_span path, struct static_fil
             struct resp *out, struct resp_file *file)
 {
     off_t size;
-    int fd = autoindex_build(dir->fd, path.p, path.n, loop.cfg->serve_dotfiles, &size);
+    int fd = autoindex_build(dir->fd, path.p, path.n, cfg->serve_dotfiles, &size);
     close(dir->fd);
     if (fd < 0) {
         resp_error(out, req, 500, NULL);
@@ -417,7 +432,7 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
         return;
     }
     /* The dot-file rule is checked before the cache: it depends on the path alone. */
-    if (!loop.cfg->serve_dotfiles && static_is_dotpath(rel)) {
+    if (!cfg->serve_dotfiles && static_is_dotpath(rel)) {
         resp_error(out, req, 404, NULL);
         return;
     }
@@ -436,7 +451,7 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
         ofc_release(r.e);
         return;
     }
-    if (loop.cfg->gzip_static)
+    if (cfg->gzip_static)
         pick_variant(req, &r);
 
     int pre = preconditions(req, &r);
@@ -453,7 +468,7 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
     if (range && req->verb == VERB_GET && if_range_holds(req, &r)) {
         struct range rg[64];
         int n = 0;
-        int max = loop.cfg->max_ranges < 64 ? loop.cfg->max_ranges : 64;
+        int max = cfg->max_ranges < 64 ? cfg->max_ranges : 64;
         switch (range_parse(range->p, range->n, r.e->size, rg, max, &n)) {
         case RANGE_OK:
             put_ranges(req, &r, rg, n, out);

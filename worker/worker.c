@@ -10,19 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/ev.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/proctitle.h"
 #include "worker/bufpool.h"
 #include "worker/conn.h"
-#include "worker/loop.h"
 #include "worker/ofc.h"
 #include "worker/resp.h"
 #include "worker/route.h"
@@ -31,14 +30,22 @@
 
 #define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
 #define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
-#define EVENTS_MAX 256
 
-struct loop loop;
+/* What this worker process runs with, set once by setup. */
+static struct {
+    const struct cfg *cfg;
+    struct shm *shm;          /* instance-wide shared region */
+    int shm_column;           /* this process's column in it */
+    struct shm_worker *stats; /* this process's figures in it (heartbeat, state, counters) */
+    bool quitting;            /* graceful stop: no new connections, no new requests */
+    uint64_t retire_after;    /* max_requests plus jitter; 0 = never */
+} worker;
 
 struct listener {
-    struct ev_io io;  /* io.fd -1: unused entry */
-    bool shared;      /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
-    int adopted_slot; /* -1: this worker's own socket; else the slot it stands in for */
+    struct ev_io io;            /* first: on_accept gets it; io.fd -1: unused entry */
+    bool shared;                /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
+    int adopted_slot;           /* -1: this worker's own socket; else the slot it stands in for */
+    const struct transport *tp; /* chosen from its listen line's flags */
 };
 
 /* Entries never move (epoll holds pointers to them); a released entry is reused. */
@@ -53,31 +60,6 @@ static int64_t quit_started_ms;
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
 static struct ev_io sig_io, ipc_io, ofc_io;
 static bool stop_now;
-
-int
-ev_set(struct ev_io *io, uint32_t events)
-{
-    struct epoll_event ev = {.events = events, .data.ptr = io};
-    if (loop.epfd < 0) {
-        io->events = events;
-        return 0;
-    }
-    int op = events == 0 ? EPOLL_CTL_DEL : io->events == 0 ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
-    if (epoll_ctl(loop.epfd, op, io->fd, &ev) < 0) {
-        log_error("epoll_ctl(fd %d)", io->fd);
-        return -1;
-    }
-    io->events = events;
-    return 0;
-}
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 watch_listener(struct listener *l, bool on)
@@ -101,7 +83,7 @@ set_accepting(bool on)
 static void on_accept(struct ev_io *io, uint32_t events);
 
 static struct listener *
-add_listener(int fd, bool shared, int adopted_slot)
+add_listener(int fd, bool shared, int adopted_slot, const struct transport *tp)
 {
     struct listener *l = NULL;
     for (int i = 0; i < nlisteners && !l; i++)
@@ -113,10 +95,34 @@ add_listener(int fd, bool shared, int adopted_slot)
         close(fd);
         return NULL;
     }
-    *l = (struct listener){
-        .io = {.fd = fd, .cb = on_accept}, .shared = shared, .adopted_slot = adopted_slot};
+    *l = (struct listener){.io = {.fd = fd, .cb = on_accept},
+                           .shared = shared,
+                           .adopted_slot = adopted_slot,
+                           .tp = tp};
     watch_listener(l, accepting);
     return l;
+}
+
+/* The transport of a socket lent by the master (IPC_ADOPT): that of this worker's own socket
+ * on the same address (the slots of a listen line share it, and the lender is of this
+ * generation). NULL when none matches: the socket is then not served, rather than served
+ * with the wrong transport. */
+static const struct transport *
+adopted_transport(int fd)
+{
+    struct sockaddr_storage want, have;
+    socklen_t wlen = sizeof(want);
+    if (getsockname(fd, (struct sockaddr *)&want, &wlen) < 0)
+        return NULL;
+    for (int i = 0; i < nlisteners; i++) {
+        const struct listener *l = &listeners[i];
+        socklen_t hlen = sizeof(have);
+        if (l->io.fd >= 0 && l->adopted_slot < 0 &&
+            getsockname(l->io.fd, (struct sockaddr *)&have, &hlen) == 0 && hlen == wlen &&
+            memcmp(&have, &want, wlen) == 0)
+            return l->tp;
+    }
+    return NULL;
 }
 
 static void
@@ -133,38 +139,43 @@ close_listeners(int adopted_slot, bool all)
 }
 
 /* max_connections_per_ip: counted across the instance in the shared table. Over the limit
- * the client gets a 503 it can read and the connection is closed at once. */
+ * the client gets a 503 it can read, through the listener's transport like every byte to a
+ * client, and the connection is closed. */
 static void
-start_connection(int fd, const struct sockaddr *peer)
+start_connection(const struct listener *l, int fd, const struct sockaddr *peer)
 {
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: sluice\r\n"
                                "Content-Type: text/plain\r\nContent-Length: 36\r\n"
                                "Connection: close\r\n\r\n"
                                "Too many connections from your host\n";
-    int limit = loop.cfg->max_connections_per_ip;
-    int counted = limit > 0 ? shm_ip_acquire(loop.shm, loop.shm_column, peer, limit) : 1;
-    if (counted < 0) {
-        log_info("max_connections_per_ip (%d) reached for a client; answered 503", limit);
-        ssize_t rc = send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        (void)rc;
-        shutdown(fd, SHUT_WR);
+    int limit = worker.cfg->max_connections_per_ip;
+    int counted = limit > 0 ? shm_ip_acquire(worker.shm, worker.shm_column, peer, limit) : 1;
+    void *ctx = NULL;
+    if (l->tp->open && l->tp->open(fd, &ctx) < 0) {
+        if (counted == 0)
+            shm_ip_release(worker.shm, worker.shm_column, peer);
         close(fd);
         return;
     }
-    conn_start(fd, &transport_plain, NULL, counted == 0 ? peer : NULL);
+    if (counted < 0) {
+        log_info("max_connections_per_ip (%d) reached for a client; answered 503", limit);
+        conn_refuse(fd, l->tp, ctx, busy, sizeof(busy) - 1);
+        return;
+    }
+    conn_start(fd, l->tp, ctx, counted == 0 ? peer : NULL);
 }
 
 static void
 on_accept(struct ev_io *io, uint32_t events)
 {
     (void)events;
-    if (io->fd < 0 || loop.quitting)
+    if (io->fd < 0 || worker.quitting)
         return; /* closed by a graceful stop earlier in this batch of events */
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         if (conn_pool_full()) {
             /* At max_connections: stop accepting; the kernel backlog holds the rest until a
              * connection closes (resumed in before-sleep). */
-            log_info("max_connections (%d) reached; accepting paused", loop.cfg->max_connections);
+            log_info("max_connections (%d) reached; accepting paused", worker.cfg->max_connections);
             set_accepting(false);
             return;
         }
@@ -172,7 +183,7 @@ on_accept(struct ev_io *io, uint32_t events)
         socklen_t plen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            start_connection(fd, (struct sockaddr *)&peer);
+            start_connection((struct listener *)io, fd, (struct sockaddr *)&peer);
             continue;
         }
         switch (errno) {
@@ -188,12 +199,12 @@ on_accept(struct ev_io *io, uint32_t events)
         case ENOMEM:
             /* Level-triggered: the pending connection would wake us again at once. Step back
              * for a moment rather than spin at 100% CPU. */
-            if (loop.now_ms - last_emfile_log_ms >= 5000) {
+            if (ev_now() - last_emfile_log_ms >= 5000) {
                 log_warn("accept4: pausing accepts for %d ms", ACCEPT_BACKOFF_MS);
-                last_emfile_log_ms = loop.now_ms;
+                last_emfile_log_ms = ev_now();
             }
             set_accepting(false);
-            accept_resume_ms = loop.now_ms + ACCEPT_BACKOFF_MS;
+            accept_resume_ms = ev_now() + ACCEPT_BACKOFF_MS;
             return;
         default:
             log_error("accept4");
@@ -205,18 +216,19 @@ on_accept(struct ev_io *io, uint32_t events)
 static void
 begin_graceful_stop(void)
 {
-    if (loop.quitting)
+    if (worker.quitting)
         return;
     log_info("graceful stop: %d connections in flight", conn_count());
-    loop.quitting = true;
+    worker.quitting = true;
     set_accepting(false);
     accept_resume_ms = 0;
     close_listeners(-1, true); /* the master keeps its own copies for the next worker */
     conn_close_idle(false);
-    quit_started_ms = loop.now_ms;
-    quit_deadline_ms = loop.now_ms + loop.cfg->graceful_timeout_ms;
+    quit_started_ms = ev_now();
+    quit_deadline_ms = ev_now() + worker.cfg->graceful_timeout_ms;
 }
 
+/* Only a fallback: ofc_first takes the inotify fd's events out of each batch before dispatch. */
 static void
 on_ofc_watch(struct ev_io *io, uint32_t events)
 {
@@ -265,9 +277,17 @@ on_ipc(struct ev_io *io, uint32_t events)
                 log_error("taking over the reopened error log");
             continue;
         }
-        if (msg.type == IPC_ADOPT && !loop.quitting) {
-            for (int i = 0; i < nfds; i++)
-                add_listener(fds[i], false, (int)msg.slot);
+        if (msg.type == IPC_ADOPT && !worker.quitting) {
+            for (int i = 0; i < nfds; i++) {
+                const struct transport *tp = adopted_transport(fds[i]);
+                if (tp == NULL) {
+                    log_warnx("a socket lent for slot %u matches none of mine; not served",
+                              msg.slot);
+                    close(fds[i]);
+                } else {
+                    add_listener(fds[i], false, (int)msg.slot, tp);
+                }
+            }
             log_info("accepting for slot %u as well (%d sockets)", msg.slot, nfds);
             continue;
         }
@@ -352,6 +372,105 @@ setup_signals(void)
     return signalfd(-1, &mine, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
+/* Accepting was paused at max_connections, after EMFILE and the like, or over
+ * worker_memory_limit: resume once none of those holds any more. */
+static void
+resume_accepting(void)
+{
+    if (accept_resume_ms && ev_now() >= accept_resume_ms)
+        accept_resume_ms = 0;
+    bool over_budget = false;
+    const int64_t budget = worker.cfg->worker_memory_limit;
+    if (budget && bufpool_bytes >= budget) {
+        conn_trim_buffers();
+        over_budget = bufpool_bytes >= budget;
+        if (over_budget && accepting) {
+            log_warnx("worker_memory_limit (%lld bytes) reached; accepting paused",
+                      (long long)budget);
+            set_accepting(false);
+        }
+    }
+    if (!accepting && accept_resume_ms == 0 && !conn_pool_full() && !over_budget)
+        set_accepting(true);
+    if (accept_resume_ms)
+        ev_wake_by(accept_resume_ms);
+}
+
+/* Wake often enough that the heartbeat the master's watchdog reads moves on while idle: at
+ * least four times per worker_watchdog, and once a second anyway. */
+static int64_t
+heartbeat_period_ms(void)
+{
+    int64_t cap = 1000;
+    if (worker.cfg->worker_watchdog_ms && worker.cfg->worker_watchdog_ms / 4 < cap)
+        cap = worker.cfg->worker_watchdog_ms / 4 > 10 ? worker.cfg->worker_watchdog_ms / 4 : 10;
+    return cap;
+}
+
+/* Phase 1 of the loop (see worker_main). */
+static void
+before_sleep(void *unused __attribute__((unused)))
+{
+    if (worker.retire_after && worker.stats->requests >= worker.retire_after && !worker.quitting) {
+        log_notice("max_requests: retiring after %llu requests",
+                   (unsigned long long)worker.stats->requests);
+        begin_graceful_stop();
+    }
+    if (stop_now) {
+        conn_close_all();
+        log_debug("stopped");
+        ev_stop();
+        return;
+    }
+    conn_reap();
+    if (worker.quitting) {
+        /* Idle connections that got their request in since, and fresh ones still silent after
+         * a moment, go now; the rest finish their response first. */
+        conn_close_idle(ev_now() - quit_started_ms >= QUIT_FRESH_GRACE_MS);
+        conn_reap();
+        if (conn_count() == 0) {
+            ev_stop();
+            return;
+        }
+        if (ev_now() >= quit_deadline_ms) {
+            log_warnx("graceful_timeout: closing %d connections still in flight", conn_count());
+            ev_stop();
+            return;
+        }
+        ev_wake_by(quit_deadline_ms);
+    } else {
+        resume_accepting();
+    }
+    ev_wake_by(ev_now() + heartbeat_period_ms());
+    worker.stats->heartbeat_ms = ev_now();
+    worker.stats->state = SHM_W_WAITING;
+}
+
+/* Phase 4: the clock has just been read. */
+static void
+before_batch(void *unused __attribute__((unused)))
+{
+    worker.stats->heartbeat_ms = ev_now();
+    worker.stats->state = SHM_W_EVENTS;
+    resp_update_date(time(NULL));
+}
+
+/* Phase 4, after before_batch: news of changed files first, so no request of this batch is
+ * answered from a cache entry whose file has changed. */
+static void
+ofc_first(void *unused __attribute__((unused)))
+{
+    if (ev_take(&ofc_io))
+        ofc_watch_events();
+}
+
+/* Phase 6. */
+static void
+after_dispatch(void *unused __attribute__((unused)))
+{
+    worker.stats->state = SHM_W_TIMERS;
+}
+
 static void
 setup(const struct worker_args *args)
 {
@@ -364,41 +483,33 @@ setup(const struct worker_args *args)
     if (getppid() != args->master_pid)
         exit(0);
 
-    loop.cfg = args->cfg;
-    loop.shm = args->shm;
-    loop.shm_column = args->shm_column;
-    loop.stats = shm_worker(args->shm, args->shm_column);
-    *loop.stats = (struct shm_worker){.pid = getpid(),
-                                      .generation = args->generation,
-                                      .heartbeat_ms = mono_ms(),
-                                      .state = SHM_W_STARTING};
-    loop.slot = args->slot;
-    loop.now_ms = mono_ms();
+    /* The master's loop, inherited through fork, is forgotten: this process runs its own. */
+    if (ev_init() < 0)
+        fatal("starting the event loop");
+    worker.cfg = args->cfg;
+    worker.shm = args->shm;
+    worker.shm_column = args->shm_column;
+    worker.stats = shm_worker(args->shm, args->shm_column);
+    *worker.stats = (struct shm_worker){.pid = getpid(),
+                                        .generation = args->generation,
+                                        .heartbeat_ms = ev_now(),
+                                        .state = SHM_W_STARTING};
     resp_update_date(time(NULL));
-    tq_init(&loop.tq_header, args->cfg->header_timeout_ms);
-    tq_init(&loop.tq_body, args->cfg->body_timeout_ms);
-    loop.limits = (struct http_limits){
-        .max_request_line = (size_t)args->cfg->max_request_line,
-        .max_header_size = (size_t)args->cfg->max_header_size,
-        .max_headers = args->cfg->max_headers,
-        .max_body_size = args->cfg->max_body_size,
-    };
-    tq_init(&loop.tq_keepalive, args->cfg->keepalive_timeout_ms);
-    tq_init(&loop.tq_send, args->cfg->send_timeout_ms);
-    tq_init(&loop.tq_rate, args->cfg->send_min_rate_period_ms);
-    tq_init(&loop.tq_body_rate, args->cfg->body_min_rate_period_ms);
-    tq_init(&loop.tq_linger, CONN_LINGER_MS);
+    struct conn_env env = {
+        .cfg = args->cfg, .shm = args->shm, .shm_column = args->shm_column, .stats = worker.stats};
+    if (conn_setup(&env) < 0)
+        fatal("setting up the timeout queues");
 
     int sfd = setup_signals();
     if (sfd < 0)
         fatal("signalfd");
-    loop.root_fd = open(args->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (loop.root_fd < 0)
+    int root_fd = open(args->cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0)
         fatal("opening root '%s'", args->cfg->root);
     drop_privileges(args->cfg);
     if (args->cfg->cpu_affinity)
         pin_cpu(args->slot);
-    static_init(loop.root_fd);
+    static_resp_init(root_fd, args->cfg);
     if (args->cfg->mime_types[0] && mime_load(args->cfg->mime_types) < 0)
         fatal("loading mime_types '%s'", args->cfg->mime_types);
     if (route_add("/", &static_handler) < 0)
@@ -406,46 +517,47 @@ setup(const struct worker_args *args)
     if (ofc_init(args->cfg->open_file_cache, args->cfg->open_file_cache_valid_ms,
                  args->cfg->small_file_max, args->cfg->small_file_cache) < 0)
         fatal("allocating the open file cache");
-    if (conn_pool_init(args->cfg->max_connections) < 0)
+    struct http_limits limits = {
+        .max_request_line = (size_t)args->cfg->max_request_line,
+        .max_header_size = (size_t)args->cfg->max_header_size,
+        .max_headers = args->cfg->max_headers,
+        .max_body_size = args->cfg->max_body_size,
+    };
+    if (conn_pool_init(args->cfg->max_connections, &limits) < 0)
         fatal("allocating %d connections", args->cfg->max_connections);
+    if (args->cfg->max_requests) {
+        uint64_t jitter = 0;
+        if (args->cfg->max_requests_jitter)
+            jitter =
+                (uint64_t)(getpid() * 2654435761u) % (uint64_t)(args->cfg->max_requests_jitter + 1);
+        worker.retire_after = (uint64_t)args->cfg->max_requests + jitter;
+    }
 
-    loop.epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (loop.epfd < 0)
-        fatal("epoll_create1");
     sig_io = (struct ev_io){.fd = sfd, .cb = on_signal};
     ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
     if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
         exit(1);
+    if (ev_hook_add(EV_BEFORE_SLEEP, before_sleep, NULL) < 0 ||
+        ev_hook_add(EV_BEFORE_BATCH, before_batch, NULL) < 0 ||
+        ev_hook_add(EV_AFTER_DISPATCH, after_dispatch, NULL) < 0)
+        fatal("adding the loop's hooks");
     ofc_io = (struct ev_io){.fd = ofc_watch_fd(), .cb = on_ofc_watch};
-    if (ofc_io.fd >= 0 && ev_set(&ofc_io, EPOLLIN) < 0)
+    if (ofc_io.fd >= 0 &&
+        (ev_set(&ofc_io, EPOLLIN) < 0 || ev_hook_add(EV_BEFORE_BATCH, ofc_first, NULL) < 0))
         exit(1);
     accepting = true;
+    /* listen_fds[i] is the socket of listen line i (see supervise.c): its flags choose the
+     * transport. */
+    if (args->nlisten != args->cfg->nlisten)
+        fatalx("%d listen sockets for %d listen lines", args->nlisten, args->cfg->nlisten);
     for (int i = 0; i < args->nlisten; i++)
-        add_listener(args->listen_fds[i], args->listen_shared[i], -1);
-}
-
-static int
-next_timeout_ms(void)
-{
-    int64_t d = conn_next_deadline();
-    if (accept_resume_ms && accept_resume_ms < d)
-        d = accept_resume_ms;
-    if (loop.quitting && quit_deadline_ms < d)
-        d = quit_deadline_ms;
-    /* Wake often enough that the heartbeat the master's watchdog reads moves on while idle:
-     * at least four times per worker_watchdog, and once a second anyway. */
-    int64_t cap = 1000;
-    if (loop.cfg->worker_watchdog_ms && loop.cfg->worker_watchdog_ms / 4 < cap)
-        cap = loop.cfg->worker_watchdog_ms / 4 > 10 ? loop.cfg->worker_watchdog_ms / 4 : 10;
-    d -= loop.now_ms;
-    return d < 0 ? 0 : d > cap ? (int)cap : (int)d;
+        add_listener(args->listen_fds[i], args->listen_shared[i], -1,
+                     transport_for(&args->cfg->listen[i]));
 }
 
 void
 worker_main(const struct worker_args *args)
 {
-    struct epoll_event events[EVENTS_MAX];
-
     setup(args);
     struct ipc_msg ready = {
         .type = IPC_READY, .slot = (uint32_t)args->slot, .generation = args->generation};
@@ -453,88 +565,22 @@ worker_main(const struct worker_args *args)
         fatal("reporting ready to the master");
     log_debug("serving (generation %u)", args->generation);
 
-    /* The loop, in the order its phases run:
-     *  1. epoll_wait, for at most the nearest deadline (timeout queues, accept back-off,
-     *     graceful-stop limit). Level-triggered: a handler may stop early (one read per event,
-     *     512 KiB of sendfile per turn, 64 accepts) and is simply woken again, which keeps the
-     *     loop fair without bookkeeping of what is left to drain.
-     *  2. refresh the clock and the cached Date header, then apply the open file cache's
-     *     inotify events, if any are in the batch, before anything else is dispatched;
-     *  3. dispatch events: listeners accept, connections read/parse/send, signals, the master;
-     *  4. expire timeouts, each queue from its head;
-     *  5. before sleep: return closed connections to the pool, resume accepting below the
-     *     limit or after the EMFILE back-off, and leave once stopping is done. */
-    uint64_t retire_after = 0;
-    if (loop.cfg->max_requests) {
-        uint64_t jitter = 0;
-        if (loop.cfg->max_requests_jitter)
-            jitter =
-                (uint64_t)(getpid() * 2654435761u) % (uint64_t)(loop.cfg->max_requests_jitter + 1);
-        retire_after = (uint64_t)loop.cfg->max_requests + jitter;
-    }
-
-    for (;;) {
-        loop.stats->heartbeat_ms = loop.now_ms;
-        loop.stats->state = SHM_W_WAITING;
-        int n = epoll_wait(loop.epfd, events, EVENTS_MAX, next_timeout_ms());
-        if (n < 0 && errno != EINTR)
-            fatal("epoll_wait");
-        loop.now_ms = mono_ms();
-        loop.stats->heartbeat_ms = loop.now_ms;
-        loop.stats->state = SHM_W_EVENTS;
-        resp_update_date(time(NULL));
-        /* Before the batch: news of changed files first, so no request of this batch is
-         * answered from a cache entry whose file has changed. */
-        for (int i = 0; ofc_io.events && i < n; i++)
-            if (events[i].data.ptr == &ofc_io) {
-                ofc_watch_events();
-                events[i].data.ptr = NULL;
-            }
-        for (int i = 0; i < n; i++) {
-            struct ev_io *io = events[i].data.ptr;
-            if (io)
-                io->cb(io, events[i].events);
-        }
-        loop.stats->state = SHM_W_TIMERS;
-        conn_expire_timeouts();
-        if (retire_after && loop.stats->requests >= retire_after && !loop.quitting) {
-            log_notice("max_requests: retiring after %llu requests",
-                       (unsigned long long)loop.stats->requests);
-            begin_graceful_stop();
-        }
-
-        if (stop_now) {
-            conn_close_all();
-            log_debug("stopped");
-            exit(0);
-        }
-        conn_reap();
-        if (loop.quitting) {
-            /* Idle connections that got their request in since, and fresh ones still silent
-             * after a moment, go now; the rest finish their response first. */
-            conn_close_idle(loop.now_ms - quit_started_ms >= QUIT_FRESH_GRACE_MS);
-            conn_reap();
-            if (conn_count() == 0)
-                exit(0);
-            if (loop.now_ms >= quit_deadline_ms) {
-                log_warnx("graceful_timeout: closing %d connections still in flight", conn_count());
-                exit(0);
-            }
-            continue;
-        }
-        if (accept_resume_ms && loop.now_ms >= accept_resume_ms)
-            accept_resume_ms = 0;
-        bool over_budget = false;
-        if (loop.cfg->worker_memory_limit && bufpool_bytes >= loop.cfg->worker_memory_limit) {
-            conn_trim_buffers();
-            over_budget = bufpool_bytes >= loop.cfg->worker_memory_limit;
-            if (over_budget && accepting) {
-                log_warnx("worker_memory_limit (%lld bytes) reached; accepting paused",
-                          (long long)loop.cfg->worker_memory_limit);
-                set_accepting(false);
-            }
-        }
-        if (!accepting && accept_resume_ms == 0 && !conn_pool_full() && !over_budget)
-            set_accepting(true);
-    }
+    /* The loop (common/ev.h runs it), in the order its phases run:
+     *  1. before sleep (before_sleep): retire after max_requests; return closed connections to
+     *     the pool; when stopping, leave once that is done (SIGTERM: at once; graceful: when
+     *     the last connection is done, or at graceful_timeout); else resume accepting below the
+     *     limit or after the EMFILE back-off; publish the heartbeat;
+     *  2. epoll_wait, for at most the nearest deadline: timeout queues, accept back-off,
+     *     graceful-stop limit, and the heartbeat's cadence. Level-triggered: a handler may stop
+     *     early (one read per event, 512 KiB of sendfile per turn, 64 accepts) and is simply
+     *     woken again, which keeps the loop fair without bookkeeping of what is left to drain;
+     *  3. the clock is read;
+     *  4. before the batch: the heartbeat and the cached Date header, then the open file
+     *     cache's inotify events, if any are in the batch, before anything else is dispatched;
+     *  5. dispatch events: listeners accept, connections read/parse/send, signals, the master;
+     *  6. after dispatch: the state the watchdog reads says "timers";
+     *  7. timeouts expire, each queue from its head (conn.c's callbacks). */
+    if (ev_run() < 0)
+        exit(1);
+    exit(0);
 }

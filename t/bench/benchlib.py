@@ -165,7 +165,10 @@ def build_c(src, binary, extra=()):
         return
     os.makedirs(os.path.dirname(binary), exist_ok=True)
     cc = os.environ.get("CC", "cc")
-    cmd = [cc, "-O2", "-Wall", "-Wextra", "-o", binary, src] + list(extra)
+    # The clients use the program's one clock helper (common/clock.c).
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(src))))
+    cmd = [cc, "-O2", "-Wall", "-Wextra", "-I", repo, "-o", binary, src,
+           os.path.join(repo, "common", "clock.c")] + list(extra)
     if subprocess.call(cmd) != 0:
         raise RunFailed("compiling failed: %s" % " ".join(cmd))
 
@@ -297,7 +300,8 @@ class Sluice(Server):
                                 % (self.name, wait_s, self.tail()))
             time.sleep(0.02)
         with open(self.port_file) as f:
-            self.port = int(f.readline().strip().rsplit(":", 1)[1])
+            # "ADDRESS[ FLAGS]": the flags, if any, follow the address after a space
+            self.port = int(f.readline().split()[0].rsplit(":", 1)[1])
         with open(self.pid_file) as f:
             named = int(f.read().split()[0])
         if named != self.pid:

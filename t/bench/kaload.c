@@ -20,6 +20,8 @@
  * reopened in load mode and counted. Anything but a 200 counts as an error; more than
  * MAX_ERRORS errors, or the -t deadline, stop the run with exit status 1. Usage errors: 2. */
 #define _GNU_SOURCE
+#include "common/clock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,14 +70,6 @@ static long long issued, answered, errors, reconnects, closed_by_server;
 static long long limit_issue; /* load mode: stop issuing at this count (next checkpoint) */
 static int open_conns, busy;  /* busy: connecting or awaiting an answer */
 static int64_t paused_ms;     /* spent waiting for the caller, left out of ELAPSED_MS */
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 die(const char *what)
@@ -341,7 +335,7 @@ run_until(bool (*done)(void), int64_t deadline, int window, int target_open)
             fprintf(stderr, "kaload: more than %d errors, giving up\n", MAX_ERRORS);
             exit(1);
         }
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             fprintf(stderr, "kaload: deadline reached (%lld answered, %d open)\n", answered,
                     open_conns);
@@ -386,7 +380,7 @@ wait_stdin_(char *line, size_t len, int64_t deadline)
         return true;
     }
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_mono_ms();
         if (left <= 0) {
             fprintf(stderr, "kaload: deadline reached while waiting for the caller\n");
             exit(1);
@@ -413,9 +407,9 @@ wait_stdin_(char *line, size_t len, int64_t deadline)
 static bool
 wait_stdin(char *line, size_t len, int64_t deadline)
 {
-    int64_t start = now_ms();
+    int64_t start = clock_mono_ms();
     bool got = wait_stdin_(line, len, deadline);
-    paused_ms += now_ms() - start;
+    paused_ms += clock_mono_ms() - start;
     return got;
 }
 
@@ -506,7 +500,7 @@ main(int argc, char **argv)
     if (epfd < 0)
         die("epoll_create1");
 
-    int64_t start = now_ms(), deadline = start + (int64_t)timeout_s * 1000;
+    int64_t start = clock_mono_ms(), deadline = start + (int64_t)timeout_s * 1000;
     char line[256];
     if (!load_mode) {
         run_until(idle_done, deadline, window, conns);
@@ -530,7 +524,7 @@ main(int argc, char **argv)
                 reissue(c);
         }
         run_until(checkpoint_done, deadline, window, 0);
-        int64_t elapsed = now_ms() - start - paused_ms;
+        int64_t elapsed = clock_mono_ms() - start - paused_ms;
         if (k == ncheck - 1) {
             printf("done %lld %lld %lld %lld\n", answered, (long long)elapsed, reconnects, errors);
             fflush(stdout);

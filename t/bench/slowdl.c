@@ -26,6 +26,8 @@
  * and the client prints "failures REASON=COUNT ..." when any transfer failed, then "done" and
  * exits 0. The -t deadline or stdin closing early: exit 1. Usage errors: 2. */
 #define _GNU_SOURCE
+#include "common/clock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -106,18 +108,10 @@ static atomic_int phase = P_RAMP;
 static atomic_bool probe_stop;
 static char probe_request[512];
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 check_deadline(void)
 {
-    if (now_ms() > deadline_ms) {
+    if (clock_mono_ms() > deadline_ms) {
         fprintf(stderr, "slowdl: deadline passed in phase %s\n", phase_names[phase]);
         exit(1);
     }
@@ -159,7 +153,7 @@ static void
 dl_connect(int i)
 {
     struct dl *d = &dls[i];
-    d->start_ms = now_ms();
+    d->start_ms = clock_mono_ms();
     d->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (d->fd < 0) {
         fail(d, W_CONNECT, errno);
@@ -200,7 +194,7 @@ dl_connected(struct dl *d)
     struct epoll_event ev = {.events = 0, .data.u32 = (uint32_t)(d - dls)};
     epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
     d->state = D_HEADER;
-    d->last_ms = now_ms();
+    d->last_ms = clock_mono_ms();
 }
 
 /* The header is complete in hdr[0..end): check it. Returns false when the transfer failed. */
@@ -279,7 +273,7 @@ dl_read(struct dl *d, size_t max, char *scratch)
     }
     n = recv(d->fd, scratch, max, flags);
     if (n > 0) {
-        dl_feed(d, scratch, (size_t)n, now_ms());
+        dl_feed(d, scratch, (size_t)n, clock_mono_ms());
         return d->state == D_HEADER || d->state == D_BODY;
     }
     if (n == 0)
@@ -322,7 +316,7 @@ probe_once(void)
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    int64_t until = now_ms() + PROBE_LIMIT_MS;
+    int64_t until = clock_mono_ms() + PROBE_LIMIT_MS;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -332,7 +326,7 @@ probe_once(void)
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
         goto fail;
     for (;;) {
-        int left = (int)(until - now_ms());
+        int left = (int)(until - clock_mono_ms());
         if (left <= 0)
             goto fail;
         struct pollfd p = {.fd = fd, .events = sent ? POLLIN : POLLOUT};
@@ -373,9 +367,9 @@ static void *
 probe_main(void *arg)
 {
     (void)arg;
-    int64_t next = now_ms();
+    int64_t next = clock_mono_ms();
     while (!probe_stop) {
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         if (now < next) {
             usleep((useconds_t)((next - now) * 1000 > 50000 ? 50000 : (next - now) * 1000));
             continue;
@@ -527,7 +521,7 @@ main(int argc, char **argv)
         drain_max <= 0 || drain_rcvbuf < 0 || drain_s <= 0 || deadline_s <= 0 ||
         strlen(path) > 256 || strlen(small) > 256)
         usage();
-    deadline_ms = now_ms() + (int64_t)deadline_s * 1000;
+    deadline_ms = clock_mono_ms() + (int64_t)deadline_s * 1000;
 
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -568,7 +562,7 @@ main(int argc, char **argv)
 
     /* ramp: connections start while fewer than max_connecting are in the handshake; the
      * slow reads already run, so early transfers are not left unread while later ones start */
-    int64_t t0 = now_ms(), next_round = t0;
+    int64_t t0 = clock_mono_ms(), next_round = t0;
     int started = 0, connecting = 0;
     bool line = false;
     while (started < n_dl || connecting > 0) {
@@ -579,7 +573,7 @@ main(int argc, char **argv)
                 connecting++;
         }
         handle_events(10, &connecting, scratch, &line);
-        if (now_ms() >= next_round) {
+        if (clock_mono_ms() >= next_round) {
             next_round += interval_ms;
             for (int i = 0; i < started; i++)
                 if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
@@ -587,18 +581,18 @@ main(int argc, char **argv)
         }
     }
     printf("ramp connected=%d failed=%d ms=%lld\n", n_dl - n_failed, n_failed,
-           (long long)(now_ms() - t0));
+           (long long)(clock_mono_ms() - t0));
 
     /* hold */
     phase = P_HOLD;
-    int64_t hold_start = now_ms(), hold_end = hold_start + (int64_t)hold_s * 1000;
+    int64_t hold_start = clock_mono_ms(), hold_end = hold_start + (int64_t)hold_s * 1000;
     int64_t next_report = hold_start + 1000;
     bool reported = false;
     line = false;
     next_round = hold_start;
     while (!line) {
         check_deadline();
-        int64_t now = now_ms();
+        int64_t now = clock_mono_ms();
         if (now >= next_round) {
             next_round += interval_ms;
             if (next_round < now) /* the client itself fell behind: do not try to catch up */
@@ -607,7 +601,7 @@ main(int argc, char **argv)
                 if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
                     dl_read(&dls[i], (size_t)per_round, scratch);
         }
-        now = now_ms();
+        now = clock_mono_ms();
         if (!reported && now >= next_report && now < hold_end) {
             next_report += 1000;
             printf("hold t=%lld headers=%d inflight=%d done=%d failed=%d bytes=%lld\n",
@@ -638,7 +632,7 @@ main(int argc, char **argv)
                    (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body, max_body, total_bytes());
             reported = true;
         }
-        int wait = (int)(next_round - now_ms());
+        int wait = (int)(next_round - clock_mono_ms());
         handle_events(wait < 0 ? 0 : wait, &connecting, scratch, &line);
         if (stdin_eof && !reported) {
             fprintf(stderr, "slowdl: stdin closed before the hold ended\n");
@@ -650,14 +644,14 @@ main(int argc, char **argv)
 
     /* drain */
     phase = P_DRAIN;
-    int64_t drain_start = now_ms(), drain_end = drain_start + (int64_t)drain_s * 1000;
+    int64_t drain_start = clock_mono_ms(), drain_end = drain_start + (int64_t)drain_s * 1000;
     if (drain) {
         /* At most drain_max transfers at full speed at a time, each with a receive buffer
          * of drain_rcvbuf; the others wait, unread, like clients that paused. All at once
          * with big windows would let every send queue of the server grow at the same time. */
         int next_drain = 0;
         next_report = drain_start + 5000;
-        while (n_done + n_failed < n_dl && now_ms() < drain_end) {
+        while (n_done + n_failed < n_dl && clock_mono_ms() < drain_end) {
             check_deadline();
             for (; next_drain < n_dl && drain_active < drain_max; next_drain++) {
                 struct dl *d = &dls[next_drain];
@@ -674,10 +668,10 @@ main(int argc, char **argv)
                 drain_active++;
             }
             handle_events(100, &connecting, scratch, &line);
-            if (now_ms() >= next_report) {
+            if (clock_mono_ms() >= next_report) {
                 next_report += 5000;
                 printf("drain t=%lld done=%d left=%d\n",
-                       (long long)((now_ms() - drain_start) / 1000), n_done,
+                       (long long)((clock_mono_ms() - drain_start) / 1000), n_done,
                        n_dl - n_done - n_failed);
             }
         }
@@ -689,7 +683,7 @@ main(int argc, char **argv)
                 n_failed--; /* counted as short, not failed */
             }
         printf("drained ms=%lld complete=%d short=%d failed=%d bytes=%lld\n",
-               (long long)(now_ms() - drain_start), n_done, shortn, n_failed, total_bytes());
+               (long long)(clock_mono_ms() - drain_start), n_done, shortn, n_failed, total_bytes());
     } else {
         for (int i = 0; i < n_dl; i++)
             if (dls[i].fd >= 0) {

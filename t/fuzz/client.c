@@ -36,9 +36,10 @@ check_call(const struct client *cl, int fd, const char *what)
 }
 
 static ssize_t
-mem_recv(int fd, void *ctx, void *buf, size_t n)
+mem_recv(int fd, void *ctx, void *buf, size_t n, enum transport_want *want)
 {
     struct client *cl = ctx;
+    (void)want; /* a memory socket waits for what each call does */
     check_call(cl, fd, "recv");
     if (cl->in_pos == cl->in_len) {
         if (!cl->stall) {
@@ -101,10 +102,10 @@ admit(struct client *cl, int fd, size_t n)
 static void claim(struct client *cl, const void *buf);
 
 static ssize_t
-mem_send(int fd, void *ctx, const void *buf, size_t n, bool more)
+mem_send(int fd, void *ctx, const void *buf, size_t n, bool more, enum transport_want *want)
 {
     struct client *cl = ctx;
-    (void)more;
+    (void)more, (void)want;
     claim(cl, buf);
     ssize_t k = admit(cl, fd, n);
     if (k > 0) {
@@ -116,11 +117,11 @@ mem_send(int fd, void *ctx, const void *buf, size_t n, bool more)
 }
 
 static ssize_t
-mem_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more)
+mem_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more, enum transport_want *want)
 {
     struct client *cl = ctx;
     size_t total = 0;
-    (void)more;
+    (void)more, (void)want;
     if (cnt > 0)
         claim(cl, iov[0].iov_base);
     for (int i = 0; i < cnt; i++)
@@ -139,9 +140,10 @@ mem_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more)
 }
 
 static ssize_t
-mem_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n)
+mem_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n, enum transport_want *want)
 {
     struct client *cl = ctx;
+    (void)want;
     ssize_t k = admit(cl, fd, n);
     if (k <= 0)
         return k;
@@ -152,6 +154,13 @@ mem_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n)
         *off += got;
     }
     return got;
+}
+
+static size_t
+mem_pending(void *ctx)
+{
+    (void)ctx;
+    return 0; /* unread input stays in the "socket", where epoll sees it */
 }
 
 static void
@@ -178,6 +187,144 @@ const struct transport fuzz_transport = {
     .send = mem_send,
     .sendv = mem_sendv,
     .sendfile = mem_sendfile,
+    .pending = mem_pending,
+    .shutdown = mem_shutdown,
+    .release = mem_release,
+};
+
+/* ---- the contrary transport ----
+ * The memory socket behind a transport that does everything conn.c must cope with from TLS
+ * and the PROXY prefix, and more often: a handshake first; every other call says EAGAIN
+ * wanting the *opposite* direction of the call; every call moves at most one byte; and recv
+ * reads ahead a whole piece from the socket, handing it out byte by byte while epoll (the
+ * socket) no longer reports it: only pending() says it is there. */
+
+/* Every other call: EAGAIN, excused in the busy-loop count (the transport made it up). */
+static bool
+contrary_turn(struct client *cl)
+{
+    cl->turn = !cl->turn;
+    if (!cl->turn)
+        return false;
+    cl->excused++;
+    errno = EAGAIN;
+    return true;
+}
+
+size_t
+client_held(const struct client *cl)
+{
+    return cl->contrary ? cl->in_pos - cl->held_pos : 0; /* the plain one holds nothing */
+}
+
+static int
+contrary_handshake(int fd, void *ctx, enum transport_want *want)
+{
+    struct client *cl = ctx;
+    check_call(cl, fd, "handshake");
+    if (cl->handshaken)
+        fuzz_fail("handshake on connection %d after it was done", cl->id);
+    if (contrary_turn(cl)) {
+        *want = TRANSPORT_WANT_WRITE;
+        return -1;
+    }
+    cl->handshaken = true;
+    return 0;
+}
+
+static ssize_t
+contrary_recv(int fd, void *ctx, void *buf, size_t n, enum transport_want *want)
+{
+    struct client *cl = ctx;
+    check_call(cl, fd, "recv");
+    if (!cl->handshaken)
+        fuzz_fail("recv on connection %d before its handshake", cl->id);
+    cl->peer_writes = false;
+    if (n == 0)
+        fuzz_fail("recv of 0 bytes on connection %d", cl->id);
+    if (contrary_turn(cl)) {
+        *want = TRANSPORT_WANT_WRITE;
+        return -1;
+    }
+    if (cl->held_pos == cl->in_pos) {
+        if (cl->in_pos == cl->in_len) {
+            if (!cl->stall) {
+                cl->taken++; /* the end of stream, handed over */
+                return 0;
+            }
+            errno = EAGAIN; /* waits for the socket: *want stays READ */
+            return -1;
+        }
+        size_t k = next_piece(cl); /* read ahead: a piece leaves the socket */
+        if (k > cl->in_len - cl->in_pos)
+            k = cl->in_len - cl->in_pos;
+        cl->in_pos += k;
+    }
+    *(uint8_t *)buf = cl->in[cl->held_pos++];
+    cl->taken++;
+    return 1;
+}
+
+static size_t
+contrary_pending(void *ctx)
+{
+    return client_held(ctx);
+}
+
+/* A send that says it must read first: the peer then has something to say, so the socket
+ * turns readable (fuzz_http.c's ready_events) until the next call. */
+static bool
+contrary_send_turn(struct client *cl, int fd, enum transport_want *want)
+{
+    check_call(cl, fd, "send");
+    if (!cl->handshaken)
+        fuzz_fail("send on connection %d before its handshake", cl->id);
+    cl->peer_writes = false;
+    if (!contrary_turn(cl))
+        return false;
+    *want = TRANSPORT_WANT_READ;
+    cl->peer_writes = true;
+    return true;
+}
+
+static ssize_t
+contrary_send(int fd, void *ctx, const void *buf, size_t n, bool more, enum transport_want *want)
+{
+    if (contrary_send_turn(ctx, fd, want))
+        return -1;
+    return mem_send(fd, ctx, buf, n > 1 ? 1 : n, more, want);
+}
+
+static ssize_t
+contrary_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more,
+               enum transport_want *want)
+{
+    if (contrary_send_turn(ctx, fd, want))
+        return -1;
+    for (int i = 0; i < cnt; i++)
+        if (iov[i].iov_len > 0) {
+            struct iovec one = {iov[i].iov_base, 1};
+            return mem_sendv(fd, ctx, &one, 1, more, want);
+        }
+    return 0;
+}
+
+static ssize_t
+contrary_sendfile(int fd, void *ctx, int file_fd, off_t *off, size_t n, enum transport_want *want)
+{
+    if (contrary_send_turn(ctx, fd, want))
+        return -1;
+    return mem_sendfile(fd, ctx, file_fd, off, n > 1 ? 1 : n, want);
+}
+
+const struct transport fuzz_contrary_transport = {
+    .name = "fuzz-contrary",
+    .handshake = contrary_handshake,
+    .recv = contrary_recv,
+    .send = contrary_send,
+    .sendv = contrary_sendv,
+    .sendfile = contrary_sendfile,
+    .pending = contrary_pending,
     .shutdown = mem_shutdown,
     .release = mem_release,
 };

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "common/cfg.h"
-#include "worker/loop.h"
+#include "common/ev.h"
 #include "worker/transport.h"
 
 #define FUZZ_OUT_MAX (1 << 20) /* a client reads at most this much */
@@ -38,11 +38,20 @@ struct client {
     bool parked;          /* sends nothing, ever: it only holds a pool slot */
     uint32_t rng;
     bool last_send_eagain, last_recv_eagain;
+    /* The contrary transport (client.c): every call moves at most one byte, says EAGAIN
+     * wanting the other direction every other time, has a handshake, and reads ahead: input
+     * from in[held_pos] to in[in_pos] has left the "socket" (epoll no longer sees it) and waits
+     * in the transport, reported by pending(). */
+    bool contrary;
+    bool handshaken;
+    bool turn;        /* the next call says EAGAIN wanting the other direction */
+    bool peer_writes; /* a send asked to read: the peer answers, so the socket turns readable */
+    size_t held_pos;
 
     struct ev_io *io; /* from conn_start; NULL before it, or when refused */
     bool refused;     /* conn_start failed: the pool was full */
     bool shut, released, overflow;
-    bool closed_by_timer; /* released from conn_expire_timeouts(): a timeout or a rate */
+    bool closed_by_timer; /* released from ev_expire(): a timeout or a rate */
 
     /* Progress, for the busy-loop check in fuzz_http.c. */
     uint64_t taken;    /* bytes recv handed over, plus one for each end of stream */
@@ -61,15 +70,18 @@ extern struct cfg fuzz_cfg;
 extern struct client fuzz_clients[FUZZ_MAX_CLIENTS];
 extern int fuzz_nclients;
 extern bool fuzz_input_has_marker; /* the marker is in the input: it may be echoed */
-extern bool fuzz_in_expiry;        /* inside conn_expire_timeouts() */
+extern bool fuzz_in_expiry;        /* inside ev_expire() */
 /* Whose callback runs now; NULL outside callbacks (expiry, conn_start). */
 extern struct client *fuzz_current;
 
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 uint32_t fuzz_rnd(uint32_t *state);
 
-/* client.c: the memory transport every client connection uses. */
+/* client.c: the memory transport of the client connections, and its contrary mode. */
 extern const struct transport fuzz_transport;
+extern const struct transport fuzz_contrary_transport;
+/* Bytes held inside cl's transport (read from the socket, not yet handed to conn.c). */
+size_t client_held(const struct client *cl);
 /* Forget responses built during expiry and not yet claimed by a send (start of an input). */
 void client_forget_pending(void);
 

@@ -8,7 +8,7 @@
  * During the run no connection may be woken STALLS_MAX times in a row without progress: that is
  * a busy loop (issue 9, defect 1).
  *
- * Input: two control bytes, then what the clients send.
+ * Input: three control bytes, then what the clients send.
  * Byte 0 steers the transport and the content:
  *   bits 0-2  recv piece sizes: 0 all at once, 1 one byte at a time, 2-7 pseudo-random pieces
  *             of up to 2, 3, 8, 32, 256, 2048 bytes
@@ -18,7 +18,7 @@
  *   bit 5     follow_symlinks = inside, dot files hidden (the defaults); clear: symlinks off,
  *             dot files served
  *   bit 6     short writes: send and sendfile take pseudo-random partial counts, or EAGAIN
- *   bit 7     clock: loop.now_ms moves on after every wake-up, so timeouts and rates fire
+ *   bit 7     clock: ev_now() moves on after every wake-up, so timeouts and rates fire
  * Byte 1, XORed with '0' (so the digits '0'-'?' keep keep-alive on and the pool ample):
  *   bits 0-1  connections, 1-4. The input is split at "|||": connection i sends part i, the
  *             last one also whatever follows its part. Connection 0 arrives first, the others
@@ -32,10 +32,18 @@
  *   bit 7     crowded pool: silent connections hold all but n-1 of the pool's 4 slots (n: the
  *             connections above, when 2 or more), so an arrival can find it full; they come
  *             first and take the first numbers in messages
- * Both bytes also seed the generators behind piece sizes, write sizes, arrivals, the choice of
- * which ready connection is woken, and clock steps. Most seeds in t/fuzz/corpus start with a
- * digit for byte 0 ('0'-'7': bits 4 and 5 set, the piece mode is the digit; '8', '9': the same
- * with stall) and '0' for byte 1 (one connection, everything else as in production).
+ * Byte 2, XORed with '0' like byte 1:
+ *   bit 0     the contrary transport (client.c) for every client: a handshake first, every
+ *             other call EAGAIN wanting the opposite direction, one byte per call, and input
+ *             read ahead a piece at a time into the transport, where epoll cannot see it (only
+ *             pending() tells). No connection may then wait for the socket while its transport
+ *             holds input: that request would be stranded.
+ *   bits 1-7  unused
+ * The first two bytes also seed the generators behind piece sizes, write sizes, arrivals, the
+ * choice of which ready connection is woken, and clock steps. Most seeds in t/fuzz/corpus start
+ * with a digit for byte 0 ('0'-'7': bits 4 and 5 set, the piece mode is the digit; '8', '9': the
+ * same with stall) and '0' for bytes 1 and 2 (one connection, a plain transport, everything else
+ * as in production); the contrary_* seeds have '1' for byte 2.
  *
  * Which request each response answers is taken from the server itself: the link wraps
  * resp_dispatch and resp_error (client.c), so every response conn.c builds is recorded with its
@@ -82,6 +90,8 @@
 #define G_RECV_EAGAIN 0x40
 #define G_CROWDED 0x80
 
+#define H_CONTRARY 0x01
+
 struct limits {
     int64_t header, line;
 };
@@ -100,7 +110,10 @@ bool fuzz_input_has_marker;
 bool fuzz_in_expiry;
 struct client *fuzz_current;
 
-static struct shm_worker stats; /* loop.stats: the worker's figures, normally in shared memory */
+static struct shm_worker stats; /* the worker's figures, normally in shared memory */
+static struct conn_env env = {.cfg = &fuzz_cfg, .stats = &stats};
+static struct http_limits limits; /* what the pool was last sized for */
+static int root_fd;
 static int64_t default_keepalive_ms;
 static bool dump; /* FUZZ_HTTP_DUMP set: write each output to stderr */
 
@@ -136,7 +149,7 @@ fuzz_rnd(uint32_t *state)
 
 /* ---- the pool, sized for each input's limits ---- */
 
-/* conn_pool_init sizes the buffers from loop.limits, so new limits need it again. It is meant
+/* conn_pool_init sizes the buffers from the limits, so new limits need it again. It is meant
  * to run once: it has no counterpart that frees the pool, and it keeps the free list of slots
  * (and the count of slots handed out) from before. So the harness calls it with as many new
  * slots as the probe below does not find, that is none while the old slots stay on the free
@@ -149,10 +162,17 @@ probe_io(void)
 }
 
 static ssize_t
-probe_recv(int fd, void *ctx, void *buf, size_t n)
+probe_recv(int fd, void *ctx, void *buf, size_t n, enum transport_want *want)
 {
-    (void)fd, (void)ctx, (void)buf, (void)n;
+    (void)fd, (void)ctx, (void)buf, (void)n, (void)want;
     return probe_io();
+}
+
+static size_t
+probe_pending(void *ctx)
+{
+    (void)ctx;
+    return 0;
 }
 
 static void
@@ -164,6 +184,7 @@ probe_release(void *ctx)
 static const struct transport probe_transport = {
     .name = "fuzz-probe",
     .recv = probe_recv,
+    .pending = probe_pending,
     .release = probe_release,
 };
 
@@ -173,10 +194,10 @@ probe_capacity(void)
     int n = 0;
     while (n < 64 && conn_start(FUZZ_CONN_FD, &probe_transport, NULL, NULL) != NULL)
         n++;
-    int64_t now = loop.now_ms;
-    loop.now_ms += 24 * 3600 * 1000LL;
-    conn_expire_timeouts();
-    loop.now_ms = now;
+    int64_t now = ev_now();
+    ev_set_now(now + 24 * 3600 * 1000LL);
+    ev_expire();
+    ev_set_now(now);
     conn_reap();
     if (conn_count() != 0)
         fuzz_fail("the pool probe's %d idle connections did not time out", conn_count());
@@ -187,7 +208,7 @@ static void
 size_pool(int slots)
 {
     __lsan_disable();
-    int rc = conn_pool_init(slots);
+    int rc = conn_pool_init(slots, &limits);
     __lsan_enable();
     if (rc < 0)
         fuzz_fail("conn_pool_init(%d) failed", slots);
@@ -196,13 +217,12 @@ size_pool(int slots)
 static void
 use_limits(const struct limits *l)
 {
-    if (loop.limits.max_header_size == (size_t)l->header &&
-        loop.limits.max_request_line == (size_t)l->line)
+    if (limits.max_header_size == (size_t)l->header && limits.max_request_line == (size_t)l->line)
         return;
     fuzz_cfg.max_header_size = l->header;
     fuzz_cfg.max_request_line = l->line;
-    loop.limits.max_header_size = (size_t)l->header;
-    loop.limits.max_request_line = (size_t)l->line;
+    limits.max_header_size = (size_t)l->header;
+    limits.max_request_line = (size_t)l->line;
     conn_trim_buffers(); /* every buffer is free between inputs: none of the old size survives */
     size_pool(0);
     int have = probe_capacity();
@@ -226,14 +246,14 @@ flush_file_cache(void)
     for (int i = 0; i < fuzz_cfg.open_file_cache; i++) {
         char key[32];
         snprintf(key, sizeof(key), "\x01flush-%d", i);
-        ofc_release(ofc_put(key, 404, -1, NULL, key, loop.now_ms));
+        ofc_release(ofc_put(key, 404, -1, NULL, key, ev_now()));
     }
 }
 
 static int
 lowest_free_fd(void)
 {
-    int fd = fcntl(loop.root_fd, F_DUPFD_CLOEXEC, 0);
+    int fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
     close(fd);
     return fd;
 }
@@ -242,13 +262,8 @@ static void
 check_state(int lowest_fd)
 {
     struct ofc_stats st;
-    const struct tq *queues[] = {
-        &loop.tq_header, &loop.tq_body,      &loop.tq_keepalive, &loop.tq_send,
-        &loop.tq_rate,   &loop.tq_body_rate, &loop.tq_linger,
-    };
-    for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++)
-        if (queues[i]->head.next != &queues[i]->head)
-            fuzz_fail("timeout queue %zu not empty after every connection closed", i);
+    if (ev_next_deadline() != INT64_MAX)
+        fuzz_fail("a timeout queue is not empty after every connection closed");
     if (conn_count() != 0)
         fuzz_fail("conn_count() is %d after every connection closed", conn_count());
     flush_file_cache();
@@ -275,7 +290,7 @@ static void
 expire_now(void)
 {
     fuzz_in_expiry = true;
-    conn_expire_timeouts();
+    ev_expire();
     fuzz_in_expiry = false;
     conn_reap();
 }
@@ -294,7 +309,8 @@ ready_events(const struct client *cl)
     if (!is_open(cl))
         return 0;
     uint32_t ev = cl->io->events & EPOLLOUT;
-    if ((cl->io->events & EPOLLIN) && (cl->in_pos < cl->in_len || !cl->stall))
+    /* Input held inside the contrary transport is not in the socket: it makes nothing ready. */
+    if ((cl->io->events & EPOLLIN) && (cl->in_pos < cl->in_len || !cl->stall || cl->peer_writes))
         ev |= EPOLLIN;
     return ev;
 }
@@ -302,7 +318,8 @@ ready_events(const struct client *cl)
 static void
 arrive(struct client *cl)
 {
-    cl->io = conn_start(FUZZ_CONN_FD, &fuzz_transport, cl, NULL);
+    cl->io = conn_start(FUZZ_CONN_FD, cl->contrary ? &fuzz_contrary_transport : &fuzz_transport, cl,
+                        NULL);
     if (cl->io != NULL)
         return;
     cl->refused = true;
@@ -346,6 +363,11 @@ wake(struct client *cl, uint32_t ev)
     fuzz_current = cl;
     cl->io->cb(cl->io, ev);
     fuzz_current = NULL;
+    if (is_open(cl) && client_held(cl) > 0 && !cl->peer_writes &&
+        (cl->io->events & (EPOLLIN | EPOLLOUT)) == EPOLLIN)
+        fuzz_fail("connection %d waits for the socket while its transport holds %zu bytes of "
+                  "input that epoll cannot report (pending() not drained)",
+                  cl->id, client_held(cl));
     struct mark after = mark_of(cl);
     if (after.taken != before.taken || after.accepted != before.accepted ||
         after.events != before.events || after.released != before.released ||
@@ -370,7 +392,7 @@ static void
 tick(struct sched *s)
 {
     uint32_t r = fuzz_rnd(&s->rng);
-    loop.now_ms += (r & 7) == 0 ? (r >> 3) % 120001 : (r >> 3) % 2001;
+    ev_set_now(ev_now() + ((r & 7) == 0 ? (r >> 3) % 120001 : (r >> 3) % 2001));
     expire_now();
 }
 
@@ -379,7 +401,7 @@ tick(struct sched *s)
 static void
 jump(void)
 {
-    int64_t d = conn_next_deadline();
+    int64_t d = ev_next_deadline();
     if (d == INT64_MAX) {
         for (int i = 0; i < fuzz_nclients; i++)
             if (is_open(&fuzz_clients[i]))
@@ -387,8 +409,8 @@ jump(void)
                           i, fuzz_clients[i].io->events);
         fuzz_fail("conn_count() is %d with every client's connection closed", conn_count());
     }
-    if (d > loop.now_ms)
-        loop.now_ms = d;
+    if (d > ev_now())
+        ev_set_now(d);
     expire_now();
 }
 
@@ -447,30 +469,26 @@ setup(void)
     dump = getenv("FUZZ_HTTP_DUMP") != NULL;
     log_set_role("worker 0");
 
-    loop.cfg = &fuzz_cfg;
-    loop.epfd = -1; /* ev_set only records what a connection waits for */
-    loop.stats = &stats;
-    loop.now_ms = T0_MS;
+    /* No ev_init: without an epoll instance ev_set only records what a connection waits for,
+     * and the driver below plays the loop's phases. */
+    ev_set_now(T0_MS);
     resp_update_date(FIXED_NOW);
-    tq_init(&loop.tq_header, fuzz_cfg.header_timeout_ms);
-    tq_init(&loop.tq_body, fuzz_cfg.body_timeout_ms);
-    tq_init(&loop.tq_keepalive, fuzz_cfg.keepalive_timeout_ms);
-    tq_init(&loop.tq_send, fuzz_cfg.send_timeout_ms);
-    tq_init(&loop.tq_rate, fuzz_cfg.send_min_rate_period_ms);
-    tq_init(&loop.tq_body_rate, fuzz_cfg.body_min_rate_period_ms);
-    tq_init(&loop.tq_linger, CONN_LINGER_MS);
-    loop.limits = (struct http_limits){
+    if (conn_setup(&env) < 0) {
+        fprintf(stderr, "fuzz_http: conn_setup failed\n");
+        exit(1);
+    }
+    limits = (struct http_limits){
         .max_request_line = (size_t)fuzz_cfg.max_request_line,
         .max_header_size = (size_t)fuzz_cfg.max_header_size,
         .max_headers = fuzz_cfg.max_headers,
         .max_body_size = fuzz_cfg.max_body_size,
     };
-    loop.root_fd = open(fuzz_cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (loop.root_fd < 0) {
+    root_fd = open(fuzz_cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
         perror(fuzz_cfg.root);
         exit(1);
     }
-    static_init(loop.root_fd);
+    static_resp_init(root_fd, &fuzz_cfg);
     if (route_add("/", &static_handler) < 0 ||
         ofc_init(fuzz_cfg.open_file_cache, fuzz_cfg.open_file_cache_valid_ms,
                  fuzz_cfg.small_file_max, fuzz_cfg.small_file_cache) < 0) {
@@ -502,7 +520,7 @@ configure(uint8_t ctl, uint8_t ctl2, const uint8_t *in, size_t len)
     fuzz_cfg.follow_symlinks = ctl & F_DEFAULT_LINKS;
     fuzz_cfg.serve_dotfiles = !(ctl & F_DEFAULT_LINKS);
     fuzz_cfg.keepalive_timeout_ms = ctl2 & G_NO_KEEPALIVE ? 0 : default_keepalive_ms;
-    tq_init(&loop.tq_keepalive, fuzz_cfg.keepalive_timeout_ms); /* empty between inputs */
+    conn_setup(&env); /* the queues are empty between inputs: takes the new keep-alive */
     fuzz_cfg.max_keepalive_requests = ctl2 & G_ONE_REQUEST ? 1 : 8;
     if (l.header == 0)
         l.header = exact_header_size(in, len);
@@ -512,7 +530,7 @@ configure(uint8_t ctl, uint8_t ctl2, const uint8_t *in, size_t len)
 /* The clients of one input: parked ones first (they only hold slots), then the talkers, each
  * with its part of `in`. */
 static void
-make_clients(uint8_t ctl, uint8_t ctl2, const uint8_t *in, size_t len)
+make_clients(uint8_t ctl, uint8_t ctl2, uint8_t ctl3, const uint8_t *in, size_t len)
 {
     int ntalk = 1 + (ctl2 & G_CONNS);
     int nparked = ctl2 & G_CROWDED && ntalk > 1 ? POOL_SLOTS - (ntalk - 1) : 0;
@@ -545,6 +563,7 @@ make_clients(uint8_t ctl, uint8_t ctl2, const uint8_t *in, size_t len)
         cl->stall = ctl & F_STALL;
         cl->short_writes = ctl & F_SHORT_WRITES;
         cl->spurious_eagain = ctl2 & G_RECV_EAGAIN;
+        cl->contrary = ctl3 & H_CONTRARY;
         in = end == end_all ? end_all : end + sep_len;
     }
 }
@@ -563,19 +582,19 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    if (size < 3)
         return 0;
-    uint8_t ctl = data[0], ctl2 = data[1] ^ '0';
+    uint8_t ctl = data[0], ctl2 = data[1] ^ '0', ctl3 = data[2] ^ '0';
     struct sched s = {
         .rng = 0x2545f491u ^ ((uint32_t)ctl << 8) ^ ctl2,
         .clock = ctl & F_CLOCK,
     };
 
     fuzz_input_has_marker = memmem(data, size, MARKER, sizeof(MARKER) - 1) != NULL;
-    loop.now_ms = T0_MS;
+    ev_set_now(T0_MS);
     client_forget_pending();
-    configure(ctl, ctl2, data + 2, size - 2);
-    make_clients(ctl, ctl2, data + 2, size - 2);
+    configure(ctl, ctl2, data + 3, size - 3);
+    make_clients(ctl, ctl2, ctl3, data + 3, size - 3);
     flush_file_cache();
     int lowest_fd = lowest_free_fd();
     run(&s);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_MS 10000
+#define STATE_WAIT_MS 10000 /* bound on each process state change the helpers wait for */
 #define STOP_TIMEOUT_MS 10000
 
 const char SRV_INDEX_HTML[] = "<!doctype html>\n<title>sluice test</title>\n"
@@ -97,6 +98,7 @@ guard_register(void)
     guard = mmap(NULL, sizeof(*guard), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert_msg(guard != MAP_FAILED, "mmap: %s", strerror(errno));
     guard_owner = getpid();
+    proc_set_reaper(srv_reap_exited);
     int p[2];
     ck_assert_msg(pipe2(p, O_CLOEXEC) == 0, "pipe2: %s", strerror(errno));
     fflush(NULL);
@@ -342,7 +344,9 @@ srv_read_port_file(const struct srv *s)
     int port = -1;
     char *nl = strchr(text, '\n');
     if (nl != NULL) {
+        /* A line is the address, then a space and its listen flags when it has any. */
         *nl = '\0';
+        text[strcspn(text, " ")] = '\0';
         char *colon = strrchr(text, ':');
         char *end;
         long v = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
@@ -519,4 +523,125 @@ srv_finish(struct srv *s)
     if (getenv("SLUICE_TEST_KEEP") == NULL)
         rm_tree(s->dir);
     s->dir[0] = '\0';
+}
+
+/* ---- files, CLI and error log of an instance ---- */
+
+void
+srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len)
+{
+    char path[SRV_PATH_MAX * 2];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->root, relpath);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", relpath);
+    mkdir_parents(path);
+    write_file(path, data, len);
+}
+
+void
+srv_set_mtime(const struct srv *s, const char *rel, time_t sec, long nsec)
+{
+    char path[SRV_PATH_MAX * 2];
+    int n = snprintf(path, sizeof(path), "%s/%s", s->root, rel);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", rel);
+    struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
+    ck_assert_msg(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s: %s", path, strerror(errno));
+}
+
+int
+srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen)
+{
+    const char *args[] = {"-c", s->cfg, verb, NULL};
+    return run_cmd(args, out, outlen);
+}
+
+void
+srv_cli_stop(const struct srv *s, pid_t pid)
+{
+    char out[1024], want[64];
+    int rc = srv_ctl(s, "stop", out, sizeof(out));
+    snprintf(want, sizeof(want), "stopped (pid %d)", (int)pid);
+    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "sluice stop: exit %d, output:\n%s", rc,
+                  out);
+    ck_assert_msg(pid_wait_gone(pid, STATE_WAIT_MS), "master %d still there after sluice stop",
+                  (int)pid);
+    srv_unguard_pid(pid);
+}
+
+char *
+srv_oldbin_path(const struct srv *s, char *buf, size_t len)
+{
+    int n = snprintf(buf, len, "%s.oldbin", s->pid_file);
+    ck_assert(n > 0 && (size_t)n < len);
+    return buf;
+}
+
+pid_t
+srv_wait_new_master(const struct srv *s, pid_t old)
+{
+    char oldbin[SRV_PATH_MAX + 8], want[64];
+    srv_oldbin_path(s, oldbin, sizeof(oldbin));
+    int64_t deadline = now_ms() + STATE_WAIT_MS;
+    pid_t new_master = -1;
+    for (;;) {
+        new_master = srv_read_pid_file(s);
+        if (new_master > 0 && new_master != old && read_pid_at(oldbin) == old)
+            break;
+        ck_assert_msg(now_ms() < deadline,
+                      "%d ms after USR2: pid file names %d, %s names %d (old master %d)",
+                      STATE_WAIT_MS, (int)new_master, oldbin, (int)read_pid_at(oldbin), (int)old);
+        sleep_ms(5);
+    }
+    srv_guard_pid(new_master);
+    snprintf(want, sizeof(want), "%d master: ready: ", (int)new_master);
+    ck_assert_msg(log_wait(s, want, 1, STATE_WAIT_MS), "new master %d: no '%s' in the log",
+                  (int)new_master, want);
+    return new_master;
+}
+
+int
+log_count(const struct srv *s, const char *needle)
+{
+    char *text = read_file_all(s->log, NULL);
+    if (text == NULL)
+        return 0;
+    int n = 0;
+    size_t nlen = strlen(needle);
+    for (const char *p = text; nlen > 0 && (p = strstr(p, needle)) != NULL; p += nlen)
+        n++;
+    free(text);
+    return n;
+}
+
+bool
+log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (log_count(s, needle) >= count)
+            return true;
+        if (now_ms() >= deadline)
+            return false;
+        sleep_ms(10);
+    }
+}
+
+bool
+log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
+              size_t outlen)
+{
+    char *text = read_file_all(s->log, NULL);
+    bool found = false;
+    for (char *line = text; line != NULL && *line != '\0' && !found;) {
+        char *nl = strchr(line, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (strstr(line, a) && strstr(line, b) && (c == NULL || strstr(line, c))) {
+            if (out != NULL)
+                snprintf(out, outlen, "%s", line);
+            found = true;
+        }
+        line = nl != NULL ? nl + 1 : NULL;
+    }
+    free(text);
+    return found;
 }

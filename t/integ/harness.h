@@ -1,10 +1,13 @@
 /* Integration-test harness: starts the real ./sluice on a free port in a temp dir, talks to it
  * over raw sockets, runs the CLI, and fails the test when the error log holds crit/alert or
  * sanitizer lines. Every wait is a bounded poll; the harness only signals pids it started.
- * harness.c: instances and their guard. proc.c: files, processes, CLI, logs. client.c: the
- * sockets and HTTP part. */
+ * Layers, each using only the ones below: proc.h (files, processes, CLI runs, clock), then
+ * harness.c (instances, their guard, their files, CLI and error log), then client.c (sockets
+ * and HTTP). */
 #ifndef SLUICE_T_HARNESS_H
 #define SLUICE_T_HARNESS_H
+
+#include "proc.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -82,65 +85,13 @@ void srv_unguard_pid(pid_t pid);
  * a master to go away does not wait on our zombie. */
 void srv_reap_exited(void);
 
-/* ---- files (proc.c) ---- */
-
-/* Write a whole file (truncating); fails the test on error. */
-void write_file(const char *path, const void *data, size_t len);
-
-/* Read a whole file, NUL-terminated, malloc'd (free it); NULL when it cannot be opened. */
-char *read_file_all(const char *path, size_t *len);
+/* ---- files, CLI and error log of an instance ---- */
 
 /* Write `len` bytes to <root>/<relpath> (parent dirs created). */
 void srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len);
 
 /* Set atime and mtime of <root>/<relpath>; fails the test on error. */
 void srv_set_mtime(const struct srv *s, const char *relpath, time_t sec, long nsec);
-
-/* ---- processes (proc.c) ---- */
-
-/* The binary under test: $SLUICE_BIN, default ./sluice. */
-const char *sluice_bin(void);
-
-/* In a freshly forked child: stdin from /dev/null, stdout/stderr to the given fds, nothing else
- * inherited, default signal mask and SIGPIPE. _exit(126) on failure; the caller execs next. */
-void child_setup_fds(int outfd, int errfd);
-
-/* Process exists and is not a zombie. */
-bool pid_alive(pid_t pid);
-
-/* Wait up to timeout_ms until pid_alive(pid) is false. */
-bool pid_wait_gone(pid_t pid, int timeout_ms);
-
-/* Live (non-zombie) children of `master` from /proc/<pid>/stat, sorted; returns the count
- * (may exceed max: only the first max are stored). */
-int worker_pids(pid_t master, pid_t *pids, int max);
-
-/* Poll until `master` has exactly `want` live children (they go to pids); false on timeout. */
-bool worker_pids_wait(pid_t master, int want, pid_t *pids, int max, int timeout_ms);
-
-/* Is `pid` one of the n `pids`? */
-bool pids_contain(const pid_t *pids, int n, pid_t pid);
-
-/* Pid in a pid file ("1234\n", as sluice writes it; also .oldbin), -1 when absent or
- * unparsable. */
-pid_t read_pid_at(const char *path);
-
-/* First NUL-terminated string of /proc/PID/cmdline (the process title) into buf ("" when the
- * process is gone); returns buf. */
-const char *proc_cmdline(pid_t pid, char *buf, size_t len);
-
-/* utime + stime of pid in clock ticks (/proc/PID/stat); fails the test when unreadable. */
-long long proc_cpu_ticks(pid_t pid);
-
-/* Run the sluice binary with `args` (NULL-terminated, binary name not included), output into
- * `out` (NUL-terminated, truncated to outlen). `err` NULL: stderr goes into `out` too; else
- * stderr is captured separately. Killed after timeout_ms (fails the test). Returns the exit
- * code, or 128 + signal. While waiting it reaps any foreground master that exits. */
-int run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t errlen,
-               int timeout_ms);
-
-/* run_cmd_io with stdout+stderr together and a 20 s limit. */
-int run_cmd(const char *const args[], char *out, size_t outlen);
 
 /* run_cmd for `-c <cfg> <verb>`. */
 int srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen);
@@ -157,8 +108,6 @@ char *srv_oldbin_path(const struct srv *s, char *buf, size_t len);
  * "<pid> master: ready: ". Returns the new master's pid. */
 pid_t srv_wait_new_master(const struct srv *s, pid_t old);
 
-/* ---- error log (proc.c) ---- */
-
 /* How often `needle` occurs in error.log. */
 int log_count(const struct srv *s, const char *needle);
 
@@ -169,14 +118,6 @@ bool log_wait(const struct srv *s, const char *needle, int count, int timeout_ms
  * (may be NULL). */
 bool log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
                    size_t outlen);
-
-/* ---- time (proc.c) ---- */
-
-/* CLOCK_MONOTONIC in milliseconds. */
-int64_t now_ms(void);
-
-/* Sleep ms milliseconds, resumed across signals. */
-void sleep_ms(int ms);
 
 /* ---- sockets and HTTP (client.c) ---- */
 

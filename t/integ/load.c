@@ -7,6 +7,8 @@
 
 #include "load.h"
 
+#include "common/clock.h"
+
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,14 +26,6 @@
 #include <unistd.h>
 
 #define HEAD_MAX 8192
-
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- one request ---- */
 
@@ -56,9 +50,9 @@ static ssize_t
 recv_wait(int fd, void *buf, size_t len, int timeout_ms)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
-        int left = (int)(deadline - mono_ms());
+        int left = (int)(deadline - clock_mono_ms());
         int n = poll(&pfd, 1, left > 0 ? left : 0);
         if (n < 0 && errno == EINTR)
             continue;
@@ -237,7 +231,7 @@ note(struct lthread *t, bool retry, enum load_fail kind, int port, const char *w
                              .thread = t->idx,
                              .local_port = port,
                              .conn_start_ms = t->conn_start,
-                             .at_ms = mono_ms()};
+                             .at_ms = clock_mono_ms()};
     snprintf(e->what, sizeof(e->what), "%s", what);
 }
 
@@ -245,7 +239,7 @@ static bool
 running(struct lthread *t)
 {
     const struct load *l = t->l;
-    return !atomic_load(&t->l->stop) && mono_ms() < l->deadline &&
+    return !atomic_load(&t->l->stop) && clock_mono_ms() < l->deadline &&
            (l->cfg.max_requests == 0 || atomic_load(&t->done) < l->cfg.max_requests);
 }
 
@@ -253,7 +247,7 @@ static int
 thread_connect(struct lthread *t)
 {
     char err[96];
-    t->conn_start = mono_ms();
+    t->conn_start = clock_mono_ms();
     int fd = load_connect(t->l->cfg.port, t->l->cfg.io_timeout_ms, err, sizeof(err));
     if (fd < 0)
         note(t, false, LOAD_F_CONNECT, 0, err);
@@ -368,7 +362,7 @@ load_start(const struct load_cfg *cfg)
         l->cfg.io_timeout_ms = 5000;
     if (l->cfg.target == NULL)
         l->cfg.target = "/";
-    l->deadline = mono_ms() + cfg->max_ms;
+    l->deadline = clock_mono_ms() + cfg->max_ms;
     for (int i = 0; i < cfg->new_threads + cfg->keepalive_threads; i++) {
         struct lthread *t = &l->t[i];
         t->l = l;
@@ -398,9 +392,9 @@ load_done(struct load *l)
 bool
 load_wait(struct load *l, long requests, int timeout_ms)
 {
-    int64_t deadline = mono_ms() + timeout_ms;
+    int64_t deadline = clock_mono_ms() + timeout_ms;
     while (load_done(l) < requests) {
-        if (mono_ms() >= deadline || mono_ms() >= l->deadline)
+        if (clock_mono_ms() >= deadline || clock_mono_ms() >= l->deadline)
             return false;
         poll(NULL, 0, 2);
     }

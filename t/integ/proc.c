@@ -1,12 +1,11 @@
 /* Integration-test helpers for files, processes and the CLI: whole-file I/O, /proc probes of
- * the processes a test started, bounded runs of the sluice command line (with the upgrade and
- * stop helpers built on it), and error-log searches. Declared in harness.h; the instance
- * lifecycle and its guard are in harness.c, the HTTP client in client.c. */
+ * the processes a test started, bounded runs of the sluice command line. Declared in proc.h;
+ * the layer above (harness.c) adds test instances, their guard and their error logs. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 
-#include "harness.h"
+#include "proc.h"
 
 #include <check.h>
 #include <ctype.h>
@@ -22,24 +21,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STATE_WAIT_MS 10000 /* bound on each process state change the helpers wait for */
-
-/* ---- time ---- */
-
-int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static proc_reap_fn *reaper;
 
 void
-sleep_ms(int ms)
+proc_set_reaper(proc_reap_fn *fn)
 {
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
+    reaper = fn;
+}
+
+static void
+reap(void)
+{
+    if (reaper != NULL)
+        reaper();
 }
 
 /* ---- files ---- */
@@ -90,11 +84,10 @@ read_file_all(const char *path, size_t *len)
     return buf;
 }
 
-/* mkdir -p for the parents of `path` (not the last component). */
-static void
+void
 mkdir_parents(const char *path)
 {
-    char buf[SRV_PATH_MAX * 2];
+    char buf[PROC_PATH_MAX * 2];
     ck_assert_msg(strlen(path) < sizeof(buf), "path too long: %s", path);
     strcpy(buf, path);
     for (char *p = buf + 1; *p != '\0'; p++) {
@@ -105,26 +98,6 @@ mkdir_parents(const char *path)
                       strerror(errno));
         *p = '/';
     }
-}
-
-void
-srv_write_file(const struct srv *s, const char *relpath, const void *data, size_t len)
-{
-    char path[SRV_PATH_MAX * 2];
-    int n = snprintf(path, sizeof(path), "%s/%s", s->root, relpath);
-    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", relpath);
-    mkdir_parents(path);
-    write_file(path, data, len);
-}
-
-void
-srv_set_mtime(const struct srv *s, const char *rel, time_t sec, long nsec)
-{
-    char path[SRV_PATH_MAX * 2];
-    int n = snprintf(path, sizeof(path), "%s/%s", s->root, rel);
-    ck_assert_msg(n > 0 && (size_t)n < sizeof(path), "path too long: %s", rel);
-    struct timespec ts[2] = {{sec, nsec}, {sec, nsec}};
-    ck_assert_msg(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s: %s", path, strerror(errno));
 }
 
 /* ---- processes ---- */
@@ -175,7 +148,7 @@ pid_wait_gone(pid_t pid, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
     for (;;) {
-        srv_reap_exited();
+        reap();
         if (!pid_alive(pid))
             return true;
         if (now_ms() >= deadline)
@@ -298,7 +271,7 @@ static int
 tmp_file(void)
 {
     const char *tmp = getenv("TMPDIR");
-    char path[SRV_PATH_MAX];
+    char path[PROC_PATH_MAX];
     snprintf(path, sizeof(path), "%s/sluice-cmd-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     int fd = mkostemp(path, O_CLOEXEC);
     ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
@@ -368,7 +341,7 @@ run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t
         pid_t w = waitpid(pid, &st, WNOHANG);
         if (w == pid)
             break;
-        srv_reap_exited();
+        reap();
         if (now_ms() >= deadline) {
             kill(pid, SIGKILL);
             waitpid(pid, &st, 0);
@@ -383,7 +356,7 @@ run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t
         }
         sleep_ms(5);
     }
-    srv_reap_exited();
+    reap();
     read_back(outfd, out, outlen);
     check_no_sanitizer(out);
     if (err != NULL) {
@@ -397,105 +370,4 @@ int
 run_cmd(const char *const args[], char *out, size_t outlen)
 {
     return run_cmd_io(args, out, outlen, NULL, 0, 20000);
-}
-
-int
-srv_ctl(const struct srv *s, const char *verb, char *out, size_t outlen)
-{
-    const char *args[] = {"-c", s->cfg, verb, NULL};
-    return run_cmd(args, out, outlen);
-}
-
-void
-srv_cli_stop(const struct srv *s, pid_t pid)
-{
-    char out[1024], want[64];
-    int rc = srv_ctl(s, "stop", out, sizeof(out));
-    snprintf(want, sizeof(want), "stopped (pid %d)", (int)pid);
-    ck_assert_msg(rc == 0 && strstr(out, want) != NULL, "sluice stop: exit %d, output:\n%s", rc,
-                  out);
-    ck_assert_msg(pid_wait_gone(pid, STATE_WAIT_MS), "master %d still there after sluice stop",
-                  (int)pid);
-    srv_unguard_pid(pid);
-}
-
-char *
-srv_oldbin_path(const struct srv *s, char *buf, size_t len)
-{
-    int n = snprintf(buf, len, "%s.oldbin", s->pid_file);
-    ck_assert(n > 0 && (size_t)n < len);
-    return buf;
-}
-
-pid_t
-srv_wait_new_master(const struct srv *s, pid_t old)
-{
-    char oldbin[SRV_PATH_MAX + 8], want[64];
-    srv_oldbin_path(s, oldbin, sizeof(oldbin));
-    int64_t deadline = now_ms() + STATE_WAIT_MS;
-    pid_t new_master = -1;
-    for (;;) {
-        new_master = srv_read_pid_file(s);
-        if (new_master > 0 && new_master != old && read_pid_at(oldbin) == old)
-            break;
-        ck_assert_msg(now_ms() < deadline,
-                      "%d ms after USR2: pid file names %d, %s names %d (old master %d)",
-                      STATE_WAIT_MS, (int)new_master, oldbin, (int)read_pid_at(oldbin), (int)old);
-        sleep_ms(5);
-    }
-    srv_guard_pid(new_master);
-    snprintf(want, sizeof(want), "%d master: ready: ", (int)new_master);
-    ck_assert_msg(log_wait(s, want, 1, STATE_WAIT_MS), "new master %d: no '%s' in the log",
-                  (int)new_master, want);
-    return new_master;
-}
-
-/* ---- error log ---- */
-
-int
-log_count(const struct srv *s, const char *needle)
-{
-    char *text = read_file_all(s->log, NULL);
-    if (text == NULL)
-        return 0;
-    int n = 0;
-    size_t nlen = strlen(needle);
-    for (const char *p = text; nlen > 0 && (p = strstr(p, needle)) != NULL; p += nlen)
-        n++;
-    free(text);
-    return n;
-}
-
-bool
-log_wait(const struct srv *s, const char *needle, int count, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        if (log_count(s, needle) >= count)
-            return true;
-        if (now_ms() >= deadline)
-            return false;
-        sleep_ms(10);
-    }
-}
-
-bool
-log_line_with(const struct srv *s, const char *a, const char *b, const char *c, char *out,
-              size_t outlen)
-{
-    char *text = read_file_all(s->log, NULL);
-    bool found = false;
-    for (char *line = text; line != NULL && *line != '\0' && !found;) {
-        char *nl = strchr(line, '\n');
-        if (nl != NULL)
-            *nl = '\0';
-        if (strstr(line, a) && strstr(line, b) && (c == NULL || strstr(line, c))) {
-            if (out != NULL)
-                snprintf(out, outlen, "%s", line);
-            found = true;
-        }
-        line = nl != NULL ? nl + 1 : NULL;
-    }
-    free(text);
-    return found;
 }

@@ -280,6 +280,68 @@ START_TEST(test_parse_listen_good)
 }
 END_TEST
 
+/* listen = ADDRESS [FLAG ...]: flags are parsed, checked for combinations and carried in
+ * struct cfg_listen, then refused while their transport is not implemented. */
+static void
+listen_flags(const char *s, unsigned want_flags, const char *want_why)
+{
+    struct cfg_listen l;
+    const char *why = NULL;
+    int rc = cfg_parse_listen(s, &l, &why);
+    if (want_why == NULL) {
+        ck_assert_msg(rc == 0, "'%s' refused: %s", s, why ? why : "(no reason)");
+    } else {
+        ck_assert_msg(rc == -1, "'%s' accepted", s);
+        ck_assert_msg(why && strstr(why, want_why), "'%s': reason '%s', want '%s'", s,
+                      why ? why : "(none)", want_why);
+    }
+    if (want_flags != ~0u)
+        ck_assert_msg(l.flags == want_flags, "'%s': flags %#x, want %#x", s, l.flags, want_flags);
+}
+
+START_TEST(test_parse_listen_flags)
+{
+    const char *later = "is not implemented yet";
+    struct cfg_listen l;
+    listen_ok("127.0.0.1:80", &l);
+    ck_assert_uint_eq(l.flags, 0);
+    listen_ok("  127.0.0.1:80  ", &l); /* blanks around the address */
+    ck_assert_str_eq(l.text, "127.0.0.1:80");
+
+    /* Known flags and the legal combinations: parsed and carried, then refused for now. */
+    listen_flags("127.0.0.1:443 tls", CFG_LISTEN_TLS, "listen flag 'tls' is not implemented yet");
+    listen_flags("127.0.0.1:80 proxy", CFG_LISTEN_PROXY, "'proxy' is not implemented yet");
+    listen_flags("127.0.0.1:80 redirect", CFG_LISTEN_REDIRECT, later);
+    listen_flags("127.0.0.1:443 proxy tls", CFG_LISTEN_PROXY | CFG_LISTEN_TLS, later);
+    listen_flags("127.0.0.1:443 tls\tproxy", CFG_LISTEN_PROXY | CFG_LISTEN_TLS, later);
+    listen_flags("[::1]:80 proxy redirect", CFG_LISTEN_PROXY | CFG_LISTEN_REDIRECT, later);
+    listen_flags("unix:/run/s.sock proxy", CFG_LISTEN_PROXY, later);
+
+    /* Errors in the grammar. */
+    listen_flags("127.0.0.1:443 tls redirect", ~0u, "tls and redirect cannot be combined");
+    listen_flags("127.0.0.1:443 redirect proxy tls", ~0u, "tls and redirect cannot be combined");
+    listen_flags("127.0.0.1:443 tls tls", ~0u, "listen flag 'tls' given twice");
+    listen_flags("127.0.0.1:443 ssl", ~0u, "unknown listen flag 'ssl'");
+    listen_flags("127.0.0.1:443 TLS", ~0u, "unknown listen flag 'TLS'");
+    listen_flags("127.0.0.1:443 tls,proxy", ~0u, "unknown listen flag 'tls,proxy'");
+    listen_flags("127.0.0.1 :80", ~0u, "expected host:port");
+
+    /* A unix path holds no whitespace: what follows a blank is a flag. */
+    listen_flags("unix:/tmp/my socket", ~0u, "a unix socket path cannot contain whitespace");
+    listen_flags("unix:/tmp/a\tb", ~0u, "unknown listen flag 'b'");
+    listen_flags("unix: /tmp/x", ~0u, "expected unix:/path");
+
+    /* The port file's form of the flags: canonical order, blank-separated. */
+    char buf[32];
+    cfg_format_listen_flags(0, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "");
+    cfg_format_listen_flags(CFG_LISTEN_TLS | CFG_LISTEN_PROXY, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "proxy tls");
+    cfg_format_listen_flags(CFG_LISTEN_REDIRECT | CFG_LISTEN_PROXY, buf, sizeof(buf));
+    ck_assert_str_eq(buf, "proxy redirect");
+}
+END_TEST
+
 START_TEST(test_parse_listen_why_null)
 {
     /* cfg.h: `why` may be NULL, for every parser. */
@@ -489,6 +551,7 @@ static const struct {
     {"backlog", "4096"},
     {"max_connections", "auto"},
     {"keepalive_timeout", "75s"},
+    {"handshake_timeout", "10s"},
     {"header_timeout", "15s"},
     {"send_timeout", "60s"},
     {"graceful_timeout", "30s"},
@@ -679,6 +742,7 @@ cfg_suite(void)
     tcase_add_test(parse, test_parse_listen_good);
     tcase_add_test(parse, test_parse_listen_bad);
     tcase_add_test(parse, test_parse_listen_why_null);
+    tcase_add_test(parse, test_parse_listen_flags);
     tcase_add_test(parse, test_format_addr_round_trip);
     tcase_add_test(parse, test_format_addr_raw);
     tcase_add_test(parse, test_format_addr_small_buffer);

@@ -12,7 +12,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "worker/loop.h"
 #include "worker/ofc.h"
 #include "worker/route.h"
 
@@ -70,9 +69,9 @@ setup(void)
 
 START_TEST(test_date)
 {
-    ck_assert_str_eq(loop.date, DATE);
+    ck_assert_str_eq(resp_date(), DATE);
     resp_update_date(DATE_T + 86400 + 3600 + 61);
-    ck_assert_str_eq(loop.date, "Wed, 15 Nov 2023 23:14:21 GMT");
+    ck_assert_str_eq(resp_date(), "Wed, 15 Nov 2023 23:14:21 GMT");
 }
 END_TEST
 

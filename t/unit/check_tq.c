@@ -1,5 +1,5 @@
-/* Unit tests for worker/tq.c: the FIFO timeout queues (arm, re-arm, disarm, expiry order). */
-#include "worker/tq.h"
+/* Unit tests for common/tq.c: the FIFO timeout queues (arm, re-arm, disarm, expiry order). */
+#include "common/tq.h"
 
 #include <check.h>
 #include <stdint.h>

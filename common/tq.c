@@ -1,5 +1,5 @@
 /* Timeout queues (see tq.h). */
-#include "worker/tq.h"
+#include "common/tq.h"
 
 #include <stddef.h>
 
