@@ -1,6 +1,7 @@
 /* Generations of workers (see supervise.h): spawning, reaping and respawning with back-off,
  * lending the sockets of a slot without a serving worker, reload, TTIN/TTOU, the watchdog and
- * the kill deadlines. All of it is this file's state: `sv` below. */
+ * the kill deadlines. All of it is this file's state: `sv` below; forking a worker and the
+ * status lines are in gen.c, which reads the table through sv.table. */
 #include "master/supervise.h"
 
 #include <errno.h>
@@ -22,49 +23,14 @@
 #include "common/sdnotify.h"
 #include "common/shm.h"
 #include "master/exitlog.h"
+#include "master/gen.h"
 #include "master/lend.h"
 #include "master/listen.h"
 #include "master/watchdog.h"
-#include "worker/worker.h"
-
-#define MAX_GENS 4 /* active, starting, and up to two being retired */
-
-_Static_assert(MAX_GENS == SHM_GENS, "one shared-memory column per generation slot and worker");
-
-enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
-
-struct gen;
-
-/* A worker slot of a generation. `io` (its socketpair), `gen` and `slot` are set once at init
- * and survive the process: an event still in the loop's batch for a reaped worker finds a
- * valid callback and sees pid 0. */
-struct proc {
-    struct ev_io io;          /* fd -1: no socketpair */
-    pid_t pid;                /* 0 = no process in this slot */
-    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
-    bool ready;
-    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
-    int64_t started_ms;
-    struct gen *gen;
-    int slot;
-};
-
-struct gen {
-    enum gen_state state;
-    unsigned id;
-    struct cfg *cfg;
-    int lidx[CFG_MAX_LISTEN];
-    struct proc procs[CFG_MAX_WORKERS];
-    int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
-    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
-    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
-    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
-     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
-    int adopter[CFG_MAX_WORKERS];
-};
 
 static struct {
-    struct gen gens[MAX_GENS];
+    struct gen gens[GEN_MAX];
+    struct gen_table table; /* what gen.c reads of the above */
     unsigned next_gen_id;
     struct shm *shm;
     const char *cfg_path;
@@ -80,13 +46,6 @@ static struct {
 static void on_ipc(struct ev_io *io, uint32_t events);
 
 /* ---- small helpers ---- */
-
-/* A worker process's column in the shared region: its generation slot and worker slot. */
-static int
-column(const struct gen *g, int slot)
-{
-    return (int)(g - sv.gens) * CFG_MAX_WORKERS + slot;
-}
 
 static int
 live_procs(const struct gen *g)
@@ -108,7 +67,7 @@ signal_gen(struct gen *g, int sig)
 static struct gen *
 gen_in(enum gen_state state)
 {
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state == state)
             return &sv.gens[i];
     return NULL;
@@ -154,78 +113,6 @@ reload_done(bool ok, const char *text)
 }
 
 /* ---- spawning ---- */
-
-/* In the child: close every descriptor that belongs to the master or to other workers, so that
- * the pid file lock ends with the master and a socket the master closes really closes. Only
- * close(2): an epoll_ctl here would change the master's own epoll set, which the child shares
- * until it makes its own. The error log's descriptor stays: it is the master's current file (a
- * reopen dup2's over the same number), so a new worker starts on it; later reopens reach it as
- * IPC_LOG_FD. */
-static void
-child_close_fds(const struct gen *g, int slot, struct worker_args *args)
-{
-    if (sv.ev.child_setup)
-        sv.ev.child_setup(sv.ev.ctx);
-    for (int i = 0; i < MAX_GENS; i++)
-        for (int j = 0; j < CFG_MAX_WORKERS; j++)
-            if (sv.gens[i].procs[j].pid && sv.gens[i].procs[j].io.fd >= 0)
-                close(sv.gens[i].procs[j].io.fd);
-    args->nlisten = 0;
-    for (int k = 0; k < g->cfg->nlisten; k++) {
-        bool shared;
-        int fd = listen_fd_for(g->lidx[k], slot, &shared);
-        args->listen_fds[args->nlisten] = fd;
-        args->listen_shared[args->nlisten++] = shared;
-    }
-    listen_close_except(args->listen_fds, args->nlisten);
-}
-
-static int
-spawn(struct gen *g, int slot)
-{
-    int sv_fds[2];
-    struct proc *p = &g->procs[slot];
-
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv_fds) < 0) {
-        log_error("socketpair for worker %d", slot);
-        return -1;
-    }
-    pid_t master_pid = getpid();
-    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
-     * that reported ready, by then their pid is there. */
-    *shm_worker(sv.shm, column(g, slot)) = (struct shm_worker){.pid = 0};
-    pid_t pid = fork();
-    if (pid < 0) {
-        log_error("fork of worker %d", slot);
-        close(sv_fds[0]);
-        close(sv_fds[1]);
-        return -1;
-    }
-    if (pid == 0) {
-        struct worker_args args = {
-            .cfg = g->cfg,
-            .slot = slot,
-            .generation = g->id,
-            .ipc_fd = sv_fds[1],
-            .master_pid = master_pid,
-            .shm = sv.shm,
-            .shm_column = column(g, slot),
-        };
-        close(sv_fds[0]);
-        child_close_fds(g, slot, &args);
-        worker_main(&args);
-    }
-    close(sv_fds[1]);
-    *p = (struct proc){.io = {.fd = sv_fds[0], .cb = on_ipc},
-                       .pid = pid,
-                       .started_ms = clock_mono_ms(),
-                       .gen = g,
-                       .slot = slot};
-    if (ev_set(&p->io, EV_READ) < 0)
-        log_error("watching worker %d", slot);
-    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
-    return 0;
-}
 
 /* The port file says where the generation listens (the bound ports of `listen = ...:0`). */
 static void
@@ -339,7 +226,7 @@ supervise_stop(bool graceful)
 {
     sv.stopping = true;
     int64_t grace = 0;
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state != GEN_FREE) {
             signal_gen(&sv.gens[i], graceful ? SIGQUIT : SIGTERM);
             if (sv.gens[i].cfg->graceful_timeout_ms > grace)
@@ -399,7 +286,7 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
 static struct proc *
 proc_of(pid_t pid)
 {
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         for (int j = 0; j < CFG_MAX_WORKERS; j++)
             if (sv.gens[i].procs[j].pid == pid)
                 return &sv.gens[i].procs[j];
@@ -479,7 +366,7 @@ supervise_reap(void)
         p->io.fd = -1;
         p->pid = 0;
         p->stopped = false;
-        shm_ip_clear_column(sv.shm, column(g, p->slot));
+        shm_ip_clear_column(sv.shm, gen_column(&sv.table, g, p->slot));
         if (sv.stopping)
             continue;
         after_exit(g, p, status, now);
@@ -497,7 +384,7 @@ cut_draining_short(void)
 {
     bool draining = false;
     int64_t now = clock_mono_ms();
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state == GEN_RETIRING) {
             draining = true;
             if (sv.gens[i].kill_at > now + SUPERVISE_CUT_SHORT_KILL_MS) {
@@ -549,7 +436,7 @@ reload_start(struct gen *g, struct cfg *cfg, const struct gen *active)
     sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
                (unsigned long long)clock_mono_us(), g->id);
     for (int s = 0; s < cfg->workers; s++)
-        if (spawn(g, s) < 0) {
+        if (gen_spawn(&sv.table, g, s) < 0) {
             log_errorx("reload failed: cannot start worker %d", s);
             reload_done(false, "cannot start a worker (see the error log)");
             retire(g, SIGTERM);
@@ -596,7 +483,7 @@ scale_up(struct gen *g)
     g->cfg->workers = n + 1;
     g->backoff_ms[n] = g->respawn_at[n] = 0;
     log_notice("TTIN: %d workers", n + 1);
-    spawn(g, n);
+    gen_spawn(&sv.table, g, n);
 }
 
 /* A removed slot's sockets stay open and go on loan to a sibling, so what the kernel queued on
@@ -632,7 +519,7 @@ supervise_winch(void)
 {
     int n = 0;
     sv.winched = true;
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state == GEN_ACTIVE || sv.gens[i].state == GEN_STARTING) {
             retire(&sv.gens[i], SIGQUIT);
             n++;
@@ -660,7 +547,7 @@ watchdog(struct gen *g, int64_t now)
         struct proc *p = &g->procs[s];
         if (!p->pid || !p->ready)
             continue;
-        int64_t at = watchdog_check(s, p->pid, shm_worker(sv.shm, column(g, s)),
+        int64_t at = watchdog_check(s, p->pid, shm_worker(sv.shm, gen_column(&sv.table, g, s)),
                                     &p->watchdog_kill_at, now, limit);
         if (at < next)
             next = at;
@@ -680,7 +567,7 @@ tick_live(struct gen *g, int64_t now)
             continue;
         if (now >= g->respawn_at[s]) {
             g->respawn_at[s] = 0;
-            spawn(g, s);
+            gen_spawn(&sv.table, g, s);
         } else if (g->respawn_at[s] < next) {
             next = g->respawn_at[s];
         }
@@ -709,7 +596,7 @@ tick_stop(int64_t now)
         return INT64_MAX;
     if (now >= sv.stop_kill_at) {
         log_warnx("%d workers did not stop in time; killed", supervise_live());
-        for (int i = 0; i < MAX_GENS; i++)
+        for (int i = 0; i < GEN_MAX; i++)
             signal_gen(&sv.gens[i], SIGKILL);
         sv.stop_kill_at = INT64_MAX;
     }
@@ -721,7 +608,7 @@ supervise_tick(int64_t now)
 {
     /* A burst of exits followed by silence still gets its summary line when its window ends. */
     int64_t next = exitlog_flush(now);
-    for (int i = 0; i < MAX_GENS; i++) {
+    for (int i = 0; i < GEN_MAX; i++) {
         struct gen *g = &sv.gens[i];
         int64_t at = INT64_MAX;
         if (g->state == GEN_RETIRING)
@@ -740,7 +627,7 @@ supervise_tick(int64_t now)
 int
 supervise_init(const char *cfg_path, const struct supervise_events *events)
 {
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         gen_reset(&sv.gens[i]);
     sv.cfg_path = cfg_path;
     sv.ev = *events;
@@ -748,6 +635,11 @@ supervise_init(const char *cfg_path, const struct supervise_events *events)
         log_error("creating the shared memory region");
         return -1;
     }
+    sv.table = (struct gen_table){.gens = sv.gens,
+                                  .shm = sv.shm,
+                                  .on_ipc = on_ipc,
+                                  .child_setup = sv.ev.child_setup,
+                                  .ctx = sv.ev.ctx};
     return 0;
 }
 
@@ -758,7 +650,7 @@ supervise_start(struct cfg *cfg, const int *lidx)
     gen_begin(g, cfg);
     memcpy(g->lidx, lidx, sizeof(int) * (size_t)cfg->nlisten);
     for (int s = 0; s < cfg->workers; s++)
-        if (spawn(g, s) < 0)
+        if (gen_spawn(&sv.table, g, s) < 0)
             return -1;
     return 0;
 }
@@ -767,7 +659,7 @@ int
 supervise_live(void)
 {
     int n = 0;
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         n += live_procs(&sv.gens[i]);
     return n;
 }
@@ -778,7 +670,7 @@ void
 supervise_hand_log(int fd)
 {
     struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
-    for (int i = 0; i < MAX_GENS; i++)
+    for (int i = 0; i < GEN_MAX; i++)
         for (int s = 0; s < CFG_MAX_WORKERS; s++) {
             struct proc *p = &sv.gens[i].procs[s];
             if (p->pid == 0 || p->io.fd < 0)
@@ -790,45 +682,16 @@ supervise_hand_log(int fd)
         }
 }
 
-static size_t
-status_proc(char *buf, size_t len, const struct gen *g, int s, int64_t now)
-{
-    const struct proc *p = &g->procs[s];
-    const struct shm_worker *w = shm_worker(sv.shm, column(g, s));
-    if (p->pid)
-        return (size_t)snprintf(
-            buf, len,
-            "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms ago\n", s,
-            (int)p->pid,
-            p->stopped ? "stopped"
-            : p->ready ? "serving"
-                       : "starting",
-            (unsigned long long)w->connections, (unsigned long long)w->requests,
-            (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
-    if (g->respawn_at[s] && s < g->cfg->workers)
-        return (size_t)snprintf(buf, len,
-                                "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
-                                (long long)(g->respawn_at[s] - now));
-    return 0;
-}
-
 void
 supervise_status(char *buf, size_t len)
 {
-    static const char *const states[] = {"free", "starting", "active", "retiring"};
     int64_t now = clock_mono_ms();
     size_t n = 0;
     if (len)
         buf[0] = '\0';
-    for (int i = 0; i < MAX_GENS && n < len; i++) {
-        const struct gen *g = &sv.gens[i];
-        if (g->state == GEN_FREE)
-            continue;
-        n += (size_t)snprintf(buf + n, len - n, "generation %u %s, %d workers\n", g->id,
-                              states[g->state], g->cfg->workers);
-        for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++)
-            n += status_proc(buf + n, len - n, g, s, now);
-    }
+    for (int i = 0; i < GEN_MAX && n < len; i++)
+        if (sv.gens[i].state != GEN_FREE)
+            n += gen_status(&sv.table, &sv.gens[i], buf + n, len - n, now);
 }
 
 const struct cfg *
@@ -853,7 +716,7 @@ supervise_fini(bool keep_files)
 {
     if (!keep_files && sv.port_path[0])
         unlink(sv.port_path);
-    for (int i = 0; i < MAX_GENS; i++) {
+    for (int i = 0; i < GEN_MAX; i++) {
         free(sv.gens[i].cfg);
         gen_reset(&sv.gens[i]);
     }

@@ -45,3 +45,15 @@ bufpool_put(struct bufpool *p, void *buf)
     p->free = buf;
     p->nfree++;
 }
+
+void
+bufpool_trim(struct bufpool *p)
+{
+    void *b;
+    while ((b = p->free) != NULL) {
+        p->free = *(void **)b;
+        p->nfree--;
+        free(b);
+        bufpool_bytes -= (int64_t)p->size;
+    }
+}

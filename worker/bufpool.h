@@ -24,5 +24,7 @@ void bufpool_init(struct bufpool *p, size_t size, int keep);
 void *bufpool_get(struct bufpool *p);
 /* Give `buf` (from this pool) back. NULL is ignored. */
 void bufpool_put(struct bufpool *p, void *buf);
+/* Free every cached free buffer (buffers in use are untouched). */
+void bufpool_trim(struct bufpool *p);
 
 #endif

@@ -107,19 +107,8 @@ conn_trim_buffers(void)
 {
     /* The allocator keeps freed small blocks for reuse; malloc_trim below hands whole free
      * pages back to the kernel so RSS follows. */
-    void *b;
-    while ((b = in_pool.free) != NULL) {
-        in_pool.free = *(void **)b;
-        in_pool.nfree--;
-        free(b);
-        bufpool_bytes -= (int64_t)in_pool.size;
-    }
-    while ((b = out_pool.free) != NULL) {
-        out_pool.free = *(void **)b;
-        out_pool.nfree--;
-        free(b);
-        bufpool_bytes -= (int64_t)out_pool.size;
-    }
+    bufpool_trim(&in_pool);
+    bufpool_trim(&out_pool);
     malloc_trim(0);
 }
 

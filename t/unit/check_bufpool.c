@@ -79,6 +79,30 @@ START_TEST(test_keep_cap)
 }
 END_TEST
 
+/* bufpool_trim frees every cached buffer and leaves the ones in use alone. */
+START_TEST(test_trim)
+{
+    struct bufpool p;
+    int64_t before = bufpool_bytes;
+    void *bufs[3];
+    bufpool_init(&p, 2048, 4);
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_nonnull(bufs[i] = bufpool_get(&p));
+    bufpool_put(&p, bufs[0]);
+    bufpool_put(&p, bufs[1]);
+    ck_assert_int_eq(p.nfree, 2);
+    bufpool_trim(&p);
+    ck_assert_int_eq(p.nfree, 0);
+    ck_assert_ptr_null(p.free);
+    ck_assert_int_eq(p.nused, 1);
+    ck_assert_int_eq(bufpool_bytes - before, 2048);
+    memset(bufs[2], 'x', 2048); /* still ours */
+    bufpool_put(&p, bufs[2]);
+    bufpool_trim(&p);
+    ck_assert_int_eq(bufpool_bytes, before);
+}
+END_TEST
+
 START_TEST(test_two_pools)
 {
     struct bufpool in, out;
@@ -162,6 +186,7 @@ bufpool_suite(void)
     tcase_add_test(tc, test_reuse_lifo);
     tcase_add_test(tc, test_keep_cap);
     tcase_add_test(tc, test_two_pools);
+    tcase_add_test(tc, test_trim);
     tcase_add_test(tc, test_put_null);
     tcase_add_test(tc, test_minimum_size);
     suite_add_tcase(s, tc);

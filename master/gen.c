@@ -1,0 +1,124 @@
+/* Forking a worker into a slot, and the status lines of a generation (see gen.h). */
+#include "master/gen.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "master/listen.h"
+#include "worker/worker.h"
+
+int
+gen_column(const struct gen_table *t, const struct gen *g, int slot)
+{
+    return (int)(g - t->gens) * CFG_MAX_WORKERS + slot;
+}
+
+/* In the child: close every descriptor that belongs to the master or to other workers, so that
+ * the pid file lock ends with the master and a socket the master closes really closes. Only
+ * close(2): an epoll_ctl here would change the master's own epoll set, which the child shares
+ * until it makes its own. The error log's descriptor stays: it is the master's current file (a
+ * reopen dup2's over the same number), so a new worker starts on it; later reopens reach it as
+ * IPC_LOG_FD. */
+static void
+child_close_fds(const struct gen_table *t, const struct gen *g, int slot, struct worker_args *args)
+{
+    if (t->child_setup)
+        t->child_setup(t->ctx);
+    for (int i = 0; i < GEN_MAX; i++)
+        for (int j = 0; j < CFG_MAX_WORKERS; j++)
+            if (t->gens[i].procs[j].pid && t->gens[i].procs[j].io.fd >= 0)
+                close(t->gens[i].procs[j].io.fd);
+    args->nlisten = 0;
+    for (int k = 0; k < g->cfg->nlisten; k++) {
+        bool shared;
+        int fd = listen_fd_for(g->lidx[k], slot, &shared);
+        args->listen_fds[args->nlisten] = fd;
+        args->listen_shared[args->nlisten++] = shared;
+    }
+    listen_close_except(args->listen_fds, args->nlisten);
+}
+
+int
+gen_spawn(const struct gen_table *t, struct gen *g, int slot)
+{
+    int sv_fds[2];
+    struct proc *p = &g->procs[slot];
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv_fds) < 0) {
+        log_error("socketpair for worker %d", slot);
+        return -1;
+    }
+    pid_t master_pid = getpid();
+    /* The child fills its slot in the shared region itself; the watchdog only looks at workers
+     * that reported ready, by then their pid is there. */
+    *shm_worker(t->shm, gen_column(t, g, slot)) = (struct shm_worker){.pid = 0};
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork of worker %d", slot);
+        close(sv_fds[0]);
+        close(sv_fds[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        struct worker_args args = {
+            .cfg = g->cfg,
+            .slot = slot,
+            .generation = g->id,
+            .ipc_fd = sv_fds[1],
+            .master_pid = master_pid,
+            .shm = t->shm,
+            .shm_column = gen_column(t, g, slot),
+        };
+        close(sv_fds[0]);
+        child_close_fds(t, g, slot, &args);
+        worker_main(&args);
+    }
+    close(sv_fds[1]);
+    *p = (struct proc){.io = {.fd = sv_fds[0], .cb = t->on_ipc},
+                       .pid = pid,
+                       .started_ms = clock_mono_ms(),
+                       .gen = g,
+                       .slot = slot};
+    if (ev_set(&p->io, EV_READ) < 0)
+        log_error("watching worker %d", slot);
+    log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
+    return 0;
+}
+
+static size_t
+status_proc(const struct gen_table *t, const struct gen *g, int s, char *buf, size_t len,
+            int64_t now)
+{
+    const struct proc *p = &g->procs[s];
+    const struct shm_worker *w = shm_worker(t->shm, gen_column(t, g, s));
+    if (p->pid)
+        return (size_t)snprintf(
+            buf, len,
+            "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms ago\n", s,
+            (int)p->pid,
+            p->stopped ? "stopped"
+            : p->ready ? "serving"
+                       : "starting",
+            (unsigned long long)w->connections, (unsigned long long)w->requests,
+            (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
+    if (g->respawn_at[s] && s < g->cfg->workers)
+        return (size_t)snprintf(buf, len,
+                                "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
+                                (long long)(g->respawn_at[s] - now));
+    return 0;
+}
+
+size_t
+gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len, int64_t now)
+{
+    static const char *const states[] = {"free", "starting", "active", "retiring"};
+    size_t n = (size_t)snprintf(buf, len, "generation %u %s, %d workers\n", g->id, states[g->state],
+                                g->cfg->workers);
+    for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++)
+        n += status_proc(t, g, s, buf + n, len - n, now);
+    return n;
+}

@@ -1,0 +1,76 @@
+/* Generations of workers, the types supervise.c keeps them in, and the two jobs on them that
+ * need none of supervision's decisions: forking a worker into a slot, and the status lines of
+ * a generation. The table itself (and every decision: when to spawn, reap, retire) belongs to
+ * supervise.c, which hands these functions what they read through struct gen_table. */
+#ifndef SLUICE_GEN_H
+#define SLUICE_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/cfg.h"
+#include "common/ev.h"
+#include "common/shm.h"
+
+#define GEN_MAX 4 /* active, starting, and up to two being retired */
+
+_Static_assert(GEN_MAX == SHM_GENS, "one shared-memory column per generation slot and worker");
+
+enum gen_state { GEN_FREE, GEN_STARTING, GEN_ACTIVE, GEN_RETIRING };
+
+struct gen;
+
+/* A worker slot of a generation. `io` (its socketpair), `gen` and `slot` are set once at init
+ * and survive the process: an event still in the loop's batch for a reaped worker finds a
+ * valid callback and sees pid 0. */
+struct proc {
+    struct ev_io io;          /* fd -1: no socketpair */
+    pid_t pid;                /* 0 = no process in this slot */
+    int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
+    bool ready;
+    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
+    int64_t started_ms;
+    struct gen *gen;
+    int slot;
+};
+
+struct gen {
+    enum gen_state state;
+    unsigned id;
+    struct cfg *cfg;
+    int lidx[CFG_MAX_LISTEN];
+    struct proc procs[CFG_MAX_WORKERS];
+    int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
+    int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
+    int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
+    /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
+     * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
+    int adopter[CFG_MAX_WORKERS];
+};
+
+/* What spawning and status read of supervise.c's table. */
+struct gen_table {
+    struct gen *gens; /* GEN_MAX of them */
+    struct shm *shm;
+    ev_io_cb *on_ipc; /* the callback of a worker's socketpair */
+    /* In the child, before worker_main: close the master's own descriptors (may be NULL). */
+    void (*child_setup)(void *ctx);
+    void *ctx;
+};
+
+/* The shared-region column of worker `slot` of `g`: its generation slot and worker slot. */
+int gen_column(const struct gen_table *t, const struct gen *g, int slot);
+
+/* Fork worker `slot` of `g` with its socketpair, watched for EV_READ with t->on_ipc. The child
+ * keeps only its own sockets and runs worker_main. Returns 0, or -1 (logged) when the
+ * socketpair or the fork failed. */
+int gen_spawn(const struct gen_table *t, struct gen *g, int slot);
+
+/* The `sluice status` lines of `g` (its header line and one per worker slot) into buf; returns
+ * the length they needed, as snprintf does. */
+size_t gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len,
+                  int64_t now);
+
+#endif
