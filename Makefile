@@ -77,6 +77,12 @@ $(OBJ_TEST): | check-test-deps
 $(BIN): $(OBJ_MAIN) $(OBJ_LIB)
 	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
 
+# The test build of the server: ./sluice plus the test-only handlers of t/app/ (routes under
+# /_t/, registered with route_builtin), for the request/response seam's integration tests.
+OBJ_APP := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard t/app/*.c)))
+$(BUILD)/sluice-t: $(OBJ_MAIN) $(OBJ_LIB) $(OBJ_APP)
+	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
+
 $(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB) | check-test-deps
 	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS) check) \
 	  -lhttp_parser
@@ -87,22 +93,23 @@ run: deps
 	./$(BIN)
 
 test: test-deps
-	@$(MAKE) --no-print-directory format-check layers all $(BUILD)/t/run
-	SLUICE_BIN=./$(BIN) ./$(BUILD)/t/run
+	@$(MAKE) --no-print-directory format-check layers all $(BUILD)/sluice-t $(BUILD)/t/run
+	SLUICE_BIN=./$(BIN) SLUICE_TEST_BIN=./$(BUILD)/sluice-t ./$(BUILD)/t/run
 	@$(MAKE) --no-print-directory fuzz-run
 
 asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/sluice \
 	  EXTRA_CFLAGS="$(SAN) -O1 -DSLUICE_CHECK_PROGRESS" EXTRA_LDFLAGS="$(SAN)" \
-	  build/asan/sluice build/asan/t/run
+	  build/asan/sluice build/asan/sluice-t build/asan/t/run
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  SLUICE_BIN=./build/asan/sluice ./build/asan/t/run
+	  SLUICE_BIN=./build/asan/sluice SLUICE_TEST_BIN=./build/asan/sluice-t ./build/asan/t/run
 
-# The request-path fuzzer (t/fuzz/fuzz_http.c): common/ and worker/ built again with clang and
-# the sanitizers, linked with libFuzzer. resp_dispatch and resp_error are wrapped at link time so
-# the target sees every response conn.c builds; SLUICE_CHECK_PROGRESS makes conn.c assert its
-# own wake-up rule beside the harness's. Other people's files get the warnings but not
-# -Werror here, so a clang-only warning cannot fail `make test`; gcc's -Werror build guards them.
+# The request-path fuzzer (t/fuzz/fuzz_http.c): common/, worker/ and the test build's handlers
+# (t/app/, routes under /_t/) built again with clang and the sanitizers, linked with libFuzzer.
+# The target learns what each request got from the log phase (req_log_add), not from wraps;
+# SLUICE_CHECK_PROGRESS makes conn.c assert its own wake-up rule beside the harness's. Other
+# people's files get the warnings but not -Werror here, so a clang-only warning cannot fail
+# `make test`; gcc's -Werror build guards them.
 FUZZ_CC      ?= clang
 FUZZ_DIR     := build/fuzz
 FUZZ_BIN     := $(FUZZ_DIR)/fuzz_http
@@ -112,7 +119,7 @@ FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fn
 FUZZ_CFLAGS  := -std=gnu11 -Wall -Wextra -g -O1 -I. -D_GNU_SOURCE -DSLUICE_CHECK_PROGRESS $(FUZZ_SAN)
 FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 FUZZ_HARNESS := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(sort $(wildcard t/fuzz/*.c)))
-FUZZ_WRAP    := -Wl,--wrap=resp_dispatch -Wl,--wrap=resp_error
+FUZZ_APP     := $(patsubst %.c,$(FUZZ_DIR)/%.o,$(sort $(wildcard t/app/*.c)))
 
 check-fuzz-deps:
 	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "sluice: missing Debian package clang: run 'make test-deps'"; exit 1; }
@@ -128,8 +135,8 @@ $(FUZZ_DIR)/t/fuzz/%.o: t/fuzz/%.c
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -MMD -MP -c $< -o $@
 
-$(FUZZ_BIN): $(FUZZ_HARNESS) $(FUZZ_OBJ)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) $(FUZZ_WRAP) -o $@ $^ $(shell pkg-config --libs inih) -lhttp_parser
+$(FUZZ_BIN): $(FUZZ_HARNESS) $(FUZZ_APP) $(FUZZ_OBJ)
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(shell pkg-config --libs inih) -lhttp_parser
 
 fuzz: check-deps check-fuzz-deps $(FUZZ_BIN)
 
@@ -168,7 +175,7 @@ bench: all
 
 # Every C file of the tree, formatted with the root .clang-format; `make test` fails on one
 # that is not, and names it.
-FORMAT_FILES = $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c) \
+FORMAT_FILES = $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c t/app/*.c) \
   $(wildcard */*.h t/*/*.h)
 
 format:

@@ -185,7 +185,8 @@ set_size(struct cfg *cfg, const struct key *k, const char *val, const char **why
     int64_t v;
     if (cfg_parse_size(val, &v, why) < 0)
         return -1;
-    return store_in_range(cfg, k, v, "expected a size from %lld to %lld bytes", why);
+    return store_in_range(cfg, k, v,
+                          k->expect ? k->expect : "expected a size from %lld to %lld bytes", why);
 }
 
 static int
@@ -241,6 +242,21 @@ set_path(struct cfg *cfg, const struct key *k, const char *val, const char **why
     return 0;
 }
 
+/* body_temp_path: a directory, made absolute; unset (the default, or an empty value) is
+ * $TMPDIR when that is set, absolute and fits, else /tmp, as mkstemp's callers usually do.
+ * Whether it exists and the workers can create files there is budget.c's check (-t, start). */
+static int
+set_temp_dir(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    const char *tmpdir = getenv("TMPDIR");
+    if (*val != '\0')
+        return set_path(cfg, k, val, why);
+    if (tmpdir && tmpdir[0] == '/' && cfg_absolute_path(tmpdir, field_of(cfg, k), k->size) == 0)
+        return 0;
+    strcpy(field_of(cfg, k), "/tmp");
+    return 0;
+}
+
 /* A short string without the row's refused characters (default: spaces, quotes, ';' and ','),
  * or one of its words ("off", "" for unset). A user or group is checked by cfg_check. */
 static int
@@ -275,6 +291,35 @@ check_request_line(const struct cfg *cfg, char *err, size_t errlen)
              "it",
              cfg->file, cfg->file[0] ? ": " : "", (long long)cfg->max_request_line,
              (long long)cfg->max_header_size);
+    return -1;
+}
+
+/* A handler's header fields must leave room for the server's own largest header: a redirect
+ * (301 to "path/") repeats the request target percent-encoded, up to 3 bytes per byte of
+ * max_request_line, beside Server, Date, Connection and the framing fields (1024 bytes). The
+ * bound depends on two keys in either order, so it is checked once the file is read; the
+ * error names max_response_header's line, or max_request_line's when only that one was set. */
+static int
+check_response_header(const struct cfg *cfg, char *err, size_t errlen)
+{
+    long long need = 3LL * cfg->max_request_line + 1024;
+    long long have = cfg->max_response_header;
+    if (have >= need)
+        return 0;
+    if (cfg->max_response_header_line || !cfg->max_request_line_line)
+        snprintf(err, errlen,
+                 "%s:%d: max_response_header: %lld is too small: at least 3 x max_request_line "
+                 "(%lld) + 1024 = %lld, since a redirect repeats the request target "
+                 "percent-encoded",
+                 cfg->file, cfg->max_response_header_line, have, (long long)cfg->max_request_line,
+                 need);
+    else
+        snprintf(err, errlen,
+                 "%s:%d: max_request_line: %lld needs max_response_header of at least 3 x %lld + "
+                 "1024 = %lld, since a redirect repeats the request target percent-encoded, but "
+                 "it is %lld (the default); raise max_response_header",
+                 cfg->file, cfg->max_request_line_line, (long long)cfg->max_request_line,
+                 (long long)cfg->max_request_line, need, have);
     return -1;
 }
 
@@ -322,6 +367,9 @@ static const struct key keys[] = {
         "how long a graceful stop waits for in-flight requests"),
     KEY("body_timeout", set_duration, body_timeout_ms, 1, HOUR_MS, "60s",
         "longest gap between two reads of a request body"),
+    KEY("request_timeout", set_duration, request_timeout_ms, 1, HOUR_MS, "60s",
+        "how long a handler may keep a request pending before its response header starts "
+        "(then 504)"),
     KEY("send_min_rate", set_size, send_min_rate, 0, 1LL << 40, "1k",
         "bytes per second a response must average per period once sending that long; 0 = off"),
     KEY("send_min_rate_period", set_duration, send_min_rate_period_ms, 1000, HOUR_MS, "60s",
@@ -331,12 +379,25 @@ static const struct key keys[] = {
     KEY("body_min_rate_period", set_duration, body_min_rate_period_ms, 1000, HOUR_MS, "60s",
         "the window body_min_rate is measured over"),
     KEY("max_request_line", set_size, max_request_line, 256, 1 << 20, "8k",
-        "longest request line; longer: 414", .check = check_request_line),
+        "longest request line; longer: 414", .check = check_request_line,
+        LINE(max_request_line_line)),
     KEY("max_header_size", set_size, max_header_size, 1024, 1 << 20, "16k",
         "request line and header fields together; larger: 431"),
     KEY("max_headers", set_int, max_headers, 1, 256, "100", "header fields per request; more: 431"),
+    KEY("max_response_header", set_size, max_response_header, 0, 16 << 20, "64k",
+        "a response's header section; a handler adding fields past it gets an error and the "
+        "response becomes a 500",
+        .expect = "expected a size up to 16m, and at least 3 x max_request_line + 1024",
+        .check = check_response_header, LINE(max_response_header_line)),
     KEY("max_body_size", set_size, max_body_size, 0, 1LL << 40, "1m",
         "largest request body; larger: 413 before it is read"),
+    KEY("body_buffer_size", set_size, body_buffer_size, 1024, 64 << 20, "16k",
+        "a request body a handler buffers is kept in memory up to this size, beyond it in a "
+        "temp file"),
+    KEY("body_temp_path", set_temp_dir, body_temp_path, 0, 0, "",
+        "directory of the (unlinked) temp files of large request bodies; unset: $TMPDIR, else "
+        "/tmp",
+        LINE(body_temp_path_line)),
     KEY("max_keepalive_requests", set_int, max_keepalive_requests, 1, 1000000, "1000",
         "requests per connection; the last one is answered with Connection: close"),
     KEY("max_connections_per_ip", set_int, max_connections_per_ip, 0, 1000000, "0",

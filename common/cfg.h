@@ -71,6 +71,10 @@ struct cfg {
     int64_t max_header_size;
     int max_headers;
     int64_t max_body_size;
+    int64_t body_buffer_size;          /* a request body kept in memory up to this */
+    char body_temp_path[CFG_PATH_MAX]; /* absolute: where larger bodies spill (unlinked) */
+    int64_t max_response_header;       /* a handler's header fields stop here (then 500) */
+    int64_t request_timeout_ms;        /* a pending request until its header starts (504) */
     int max_keepalive_requests;
     int max_connections_per_ip;        /* 0 = off */
     int64_t worker_memory_limit;       /* bytes, 0 = off */
@@ -108,6 +112,9 @@ struct cfg {
     int mime_types_line;
     int error_log_line; /* 0 when it is the default */
     int pid_file_line;
+    int max_request_line_line;
+    int max_response_header_line;
+    int body_temp_path_line; /* 0 when it is the default ($TMPDIR, else /tmp) */
 };
 
 /* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving
@@ -141,8 +148,10 @@ int cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void 
  * cfg_read does it, call again after changing the limit. */
 void cfg_resolve_auto(struct cfg *cfg);
 
-/* Checks that need the file system (root is an openable directory, user exists).
- * cfg_load already calls it; exposed for reload. Same error contract. */
+/* Checks that need the file system (root is an openable directory, user exists) or several
+ * keys at once (max_request_line against max_header_size and max_response_header).
+ * cfg_load already calls it; exposed for reload. Same error contract. Whether body_temp_path
+ * is usable is a budget check (master/budget.h): it depends on who the workers run as. */
 int cfg_check(const struct cfg *cfg, char *err, size_t errlen);
 
 /* Value parsers, exposed for the unit tests. Each returns 0 or -1; on -1 `why` (may be NULL)

@@ -129,35 +129,136 @@ check_inotify(const struct cfg *cfg)
                 where(cfg), cfg->workers, cfg->open_file_cache, need_watches, watches);
 }
 
+/* The workers' user when they run as someone else than this process (started as root with
+ * `user` set): its passwd entry and the group it takes (`group`, else its primary group).
+ * NULL when they keep this process's identity, or the user is unknown (cfg_check said so). */
+static struct passwd *
+workers_user(const struct cfg *cfg, gid_t *gid)
+{
+    if (!cfg->user[0] || geteuid() != 0)
+        return NULL;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL)
+        return NULL;
+    struct group *gr = cfg->group[0] ? getgrnam(cfg->group) : NULL;
+    *gid = gr ? gr->gr_gid : pw->pw_gid;
+    return pw;
+}
+
+#define AS_USER_NO_SWITCH 255 /* the child could not become the user */
+
+/* `try(arg)` in a child that has become the workers' user as a worker does (supplementary
+ * groups, group, user), since only that answers for ACLs, read-only mounts and security
+ * modules too. `try` returns 0 or an errno (1..254). Returns its result, AS_USER_NO_SWITCH, or
+ * -1 when the child could not be run (then nothing is reported: the check is skipped). */
+static int
+as_workers_user(struct passwd *pw, gid_t gid, int (*try)(const void *arg), const void *arg)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
+            _exit(AS_USER_NO_SWITCH);
+        int rc = try(arg);
+        _exit(rc > 0 && rc < AS_USER_NO_SWITCH ? rc : rc == 0 ? 0 : EIO);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EIO;
+}
+
+/* A worker opens root before dropping privileges, so only the directory's own mode counts,
+ * not those of the directories above it: the child gets it open. */
+static int
+try_read_root(const void *arg)
+{
+    int fd = *(const int *)arg;
+    return fd >= 0 && faccessat(fd, ".", R_OK | X_OK, 0) == 0 ? 0 : EACCES;
+}
+
 /* Started as root with `user`, the workers read root as that user: try it in a child. */
 static int
 check_root_readable(const struct cfg *cfg)
 {
-    if (!cfg->user[0] || geteuid() != 0)
-        return 0;
-    struct passwd *pw = getpwnam(cfg->user);
+    gid_t gid;
+    struct passwd *pw = workers_user(cfg, &gid);
     if (pw == NULL)
-        return 0; /* cfg_check reported it */
-    gid_t gid = pw->pw_gid;
-    struct group *gr = cfg->group[0] ? getgrnam(cfg->group) : NULL;
-    if (gr)
-        gid = gr->gr_gid;
-    pid_t pid = fork();
-    if (pid == 0) {
-        /* As a worker does: root opened before dropping privileges, so only the directory's
-         * own mode counts, not those of the directories above it. */
-        int fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-            _exit(2);
-        _exit(fd >= 0 && faccessat(fd, ".", R_OK | X_OK, 0) == 0 ? 0 : 1);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
         return 0;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+    int fd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = as_workers_user(pw, gid, try_read_root, &fd);
+    if (fd >= 0)
+        close(fd);
+    if (rc <= 0)
         return 0;
     fprintf(stderr, "sluice: %s: root %s is not readable by user %s\n", where(cfg), cfg->root,
             cfg->user);
+    return 1;
+}
+
+/* Make a file in the directory `arg` the way a worker makes a request body's: O_TMPFILE (it
+ * never has a name), else, where the file system refuses O_TMPFILE, mkstemp and unlink at
+ * once. Returns 0 or an errno. */
+static int
+try_temp_file(const void *arg)
+{
+    const char *dir = arg;
+    char path[CFG_PATH_MAX + 32];
+    int fd = open(dir, O_TMPFILE | O_RDWR | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+        return errno;
+    if (fd < 0) {
+        if (snprintf(path, sizeof(path), "%s/.sluice-t-XXXXXX", dir) >= (int)sizeof(path))
+            return ENAMETOOLONG;
+        fd = mkostemp(path, O_CLOEXEC);
+        if (fd < 0)
+            return errno;
+        unlink(path);
+    }
+    close(fd);
+    return 0;
+}
+
+/* body_temp_path: request bodies over body_buffer_size go to unlinked files there, made by the
+ * workers as their user; a directory they cannot use would fail the first large upload, long
+ * after start. So the check makes one, as a worker would: here, or started as root with
+ * `user`, in a child that has become that user. O_TMPFILE leaves no name behind, and the
+ * mkstemp fallback removes its file at once. */
+static int
+check_temp_dir(const struct cfg *cfg)
+{
+    const char *dir = cfg->body_temp_path;
+    const char *hint = cfg->body_temp_path_line
+                           ? ""
+                           : " (the default: $TMPDIR when set, else /tmp; set body_temp_path)";
+    char at[CFG_PATH_MAX + 16], who[96] = "";
+    struct stat st;
+    gid_t gid;
+    where_key(cfg, cfg->body_temp_path_line, at, sizeof(at));
+    if (stat(dir, &st) < 0) {
+        if (errno == ENOENT)
+            fprintf(stderr, "sluice: %s: body_temp_path: '%s' does not exist%s\n", at, dir, hint);
+        else
+            fprintf(stderr, "sluice: %s: body_temp_path: cannot use '%s': %s%s\n", at, dir,
+                    strerror(errno), hint);
+        return 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "sluice: %s: body_temp_path: '%s' is not a directory%s\n", at, dir, hint);
+        return 1;
+    }
+    struct passwd *pw = workers_user(cfg, &gid);
+    int rc = pw ? as_workers_user(pw, gid, try_temp_file, dir) : try_temp_file(dir);
+    if (rc <= 0)
+        return 0;
+    if (pw)
+        snprintf(who, sizeof(who), "user %s", cfg->user);
+    else
+        snprintf(who, sizeof(who), "uid %d", (int)geteuid());
+    fprintf(stderr,
+            "sluice: %s: body_temp_path: %s cannot create files in '%s': %s (request bodies over "
+            "body_buffer_size go there)%s\n",
+            at, who, dir, rc == AS_USER_NO_SWITCH ? "cannot switch to that user" : strerror(rc),
+            hint);
     return 1;
 }
 
@@ -278,7 +379,7 @@ budget_where(const struct cfg *cfg, int line, char *buf, size_t len)
 int
 budget_check(const struct cfg *cfg, enum budget_mode mode)
 {
-    int errors = check_nofile(cfg) + check_root_readable(cfg);
+    int errors = check_nofile(cfg) + check_root_readable(cfg) + check_temp_dir(cfg);
     /* At start the master makes this check itself when it binds, as the running master: the
      * sockets it took over in an upgrade or from systemd are its own there. */
     if (mode == BUDGET_TEST)

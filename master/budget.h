@@ -1,7 +1,9 @@
 /* `sluice -t` beyond syntax, and start before it takes anything: the budgets a configuration
  * needs from this host (descriptors per worker, the kernel's listen backlog cap, a document root
- * the workers' user can read, ports that are free or already ours, no planted links where the
- * master writes, directories it can create its files in, a warning for root with no `user`). */
+ * the workers' user can read, a body_temp_path that user can create files in, ports that are
+ * free or already ours, no planted links where the master writes, directories it can create its
+ * files in, a warning for root with no `user`). Started as root with `user`, what the workers'
+ * user can do is tried in a short-lived child that has become that user. */
 #ifndef SLUICE_BUDGET_H
 #define SLUICE_BUDGET_H
 

@@ -2,7 +2,7 @@
 # The layering rules of STYLE.md that can be checked mechanically, over every .c and .h of the
 # tree (tests included); `make test` runs it beside format-check and fails on any finding:
 #   1. no include cycle between modules: a module is a .c and its .h (worker/conn.c +
-#      worker/conn.h); module A uses B when A's .c or .h includes B's .h, and no chain of uses
+#      worker/conn.h), and its private header if it has one (worker/conn_internal.h); module A uses B when A's .c or .h includes B's .h, and no chain of uses
 #      may lead from a module back to itself (conn.c including worker.h while worker.c includes
 #      conn.h is such a circle);
 #   2. worker/ never includes master/;
@@ -52,7 +52,7 @@ fi
 # 1. module cycles: transitive closure of "uses", then every group of modules that reach each
 # other, printed once with the include lines that close it.
 cycles=$(echo "$edges" | awk '
-    function mod(path) { sub(/\.[ch]$/, "", path); return path }
+    function mod(path) { sub(/\.[ch]$/, "", path); sub(/_internal$/, "", path); return path }
     NF == 2 {
         a = mod($1); b = mod($2)
         if (a == b) next

@@ -23,6 +23,7 @@ Suite *shm_suite(void);
 Suite *backoff_suite(void);
 Suite *ofc_suite(void);
 Suite *resp_suite(void);
+Suite *req_suite(void);
 Suite *static_suite(void);
 Suite *integ_http_suite(void);
 Suite *integ_cli_suite(void);
@@ -48,6 +49,8 @@ Suite *integ_budget_suite(void);
 Suite *integ_files_suite(void);
 Suite *integ_hardening_suite(void);
 Suite *integ_ports_suite(void);
+Suite *integ_seam_suite(void);
+Suite *integ_seam_body_suite(void);
 Suite *ipc_suite(void);
 
 int
@@ -69,6 +72,7 @@ main(void)
     srunner_add_suite(sr, backoff_suite());
     srunner_add_suite(sr, ofc_suite());
     srunner_add_suite(sr, resp_suite());
+    srunner_add_suite(sr, req_suite());
     srunner_add_suite(sr, static_suite());
     srunner_add_suite(sr, integ_http_suite());
     srunner_add_suite(sr, integ_cli_suite());
@@ -94,6 +98,8 @@ main(void)
     srunner_add_suite(sr, integ_files_suite());
     srunner_add_suite(sr, integ_hardening_suite());
     srunner_add_suite(sr, integ_ports_suite());
+    srunner_add_suite(sr, integ_seam_suite());
+    srunner_add_suite(sr, integ_seam_body_suite());
     srunner_add_suite(sr, ipc_suite());
     if (t_skip_init() < 0) {
         perror("t_skip_init");

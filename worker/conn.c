@@ -30,7 +30,9 @@
 #include "worker/conn_internal.h"
 #include "worker/http.h"
 #include "worker/ofc.h"
+#include "worker/req_internal.h"
 #include "worker/resp.h"
+#include "worker/route.h"
 
 #define BUF_CACHE 64    /* free buffers of each kind kept per worker */
 #define RESP_SLACK 1024 /* response header room beyond the longest target */
@@ -44,14 +46,15 @@
 static struct conn *pool;
 static struct conn *free_conns;
 static struct conn *closed_conns;
+static struct conn *kicked_conns;       /* a handler acted on them from outside: run before sleep */
 static int pool_max, pool_used, nconns; /* pool_used: slots ever handed out */
-static struct bufpool in_pool, out_pool;
+static struct bufpool out_pool;
 static size_t in_data_cap;
 static size_t resp_max;
 static struct conn_env env;
 static struct http_limits limits;
 static bool quitting; /* graceful stop: no new requests on idle connections */
-static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_send,
+static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_request, tq_send,
     tq_linger;                          /* c->timer's queues */
 static struct tq tq_rate, tq_body_rate; /* c->rate_timer's (send_min_rate, body_min_rate) */
 
@@ -70,13 +73,22 @@ conn_pool_init(int max, const struct http_limits *lim)
         return -1;
     pool_max = max;
     in_data_cap = lim->max_header_size + IN_BODY_ROOM;
-    bufpool_init(&in_pool,
-                 sizeof(struct ibuf) + (size_t)lim->max_headers * sizeof(struct http_header) +
-                     in_data_cap,
-                 BUF_CACHE);
     bufpool_init(&out_pool, sizeof(struct resp) + lim->max_request_line + RESP_SLACK, BUF_CACHE);
+    /* The server's own answers may grow past max_response_header (which bounds what handlers
+     * add): a redirect repeating an encoded target, the part headers of 64 ranges. */
     resp_max = RESP_GROW_BASE + 3 * lim->max_request_line;
-    return 0;
+    if (resp_max < (size_t)env.cfg->max_response_header)
+        resp_max = (size_t)env.cfg->max_response_header;
+    struct req_env re = {
+        .ops = conn_req_ops(),
+        .block_size = sizeof(struct req) + (size_t)lim->max_headers * sizeof(struct http_header) +
+                      in_data_cap,
+        .body_buffer_size = env.cfg->body_buffer_size,
+        .body_temp_path = env.cfg->body_temp_path,
+        .max_response_header = env.cfg->max_response_header,
+        .max_body_size = lim->max_body_size,
+    };
+    return req_setup(&re);
 }
 
 bool
@@ -107,7 +119,7 @@ conn_trim_buffers(void)
 {
     /* The allocator keeps freed small blocks for reuse; malloc_trim below hands whole free
      * pages back to the kernel so RSS follows. */
-    bufpool_trim(&in_pool);
+    req_trim();
     bufpool_trim(&out_pool);
     malloc_trim(0);
 }
@@ -124,8 +136,8 @@ conn_of_timer(struct tq_node *n)
     return (struct conn *)((char *)n - offsetof(struct conn, timer));
 }
 
-static void
-watch(struct conn *c, uint32_t events)
+void
+conn_watch(struct conn *c, uint32_t events)
 {
     if (c->io.events != events)
         ev_set(&c->io, events);
@@ -134,20 +146,22 @@ watch(struct conn *c, uint32_t events)
 static void
 release_peer(struct conn *c)
 {
+    struct sockaddr_in6 sa;
     if (c->peer_counted)
-        shm_ip_release(env.shm, env.shm_column, (struct sockaddr *)&c->peer);
+        shm_ip_release(env.shm, env.shm_column, req_peer_unpack(&c->peer, &sa));
     c->peer_counted = false;
 }
 
 /* A slot for an accepted socket, watched for input; NULL when the pool is full or epoll refused
  * it (then fd is closed, the transport released and the counted peer given back). */
 static struct conn *
-conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
+conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer, bool counted,
+          int listener)
 {
     struct conn *c = take_slot();
     if (c == NULL) {
-        if (counted_peer)
-            shm_ip_release(env.shm, env.shm_column, counted_peer);
+        if (counted)
+            shm_ip_release(env.shm, env.shm_column, peer);
         tp->release(ctx);
         close(fd);
         return NULL;
@@ -158,13 +172,12 @@ conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *
     c->tp = tp;
     c->tp_ctx = ctx;
     c->state = CONN_IDLE;
+    c->route = ROUTE_NONE;
+    c->listener = (uint8_t)listener;
+    c->tls = (env.cfg->listen[listener].flags & CFG_LISTEN_TLS) != 0;
     env.stats->connections++;
-    if (counted_peer) {
-        c->peer_counted = true;
-        memcpy(&c->peer, counted_peer,
-               counted_peer->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                   : sizeof(struct sockaddr_in));
-    }
+    req_peer_pack(&c->peer, peer);
+    c->peer_counted = counted;
     nconns++;
 
     int one = 1;
@@ -195,16 +208,17 @@ conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *
 }
 
 struct ev_io *
-conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *counted_peer)
+conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer, bool counted,
+           int listener)
 {
-    struct conn *c = conn_open(fd, tp, ctx, counted_peer);
+    struct conn *c = conn_open(fd, tp, ctx, peer, counted, listener);
     return c ? &c->io : NULL;
 }
 
 void
 conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answer, size_t len)
 {
-    struct conn *c = conn_open(fd, tp, ctx, NULL);
+    struct conn *c = conn_open(fd, tp, ctx, NULL, false, 0);
     if (c == NULL)
         return;
     /* Until the answer goes out, the part fields (unused before a first response) hold it:
@@ -223,12 +237,73 @@ put_out(struct resp *out)
     bufpool_put(&out_pool, out);
 }
 
-static void
-conn_close(struct conn *c, const char *why)
+struct resp *
+conn_out_new(void)
+{
+    struct resp *out = bufpool_get(&out_pool);
+    if (out)
+        resp_init(out, out_pool.size - sizeof(struct resp), resp_max);
+    return out;
+}
+
+void
+conn_out_reset(struct resp *out)
+{
+    resp_release(out);
+    resp_init(out, out_pool.size - sizeof(struct resp), resp_max);
+}
+
+const struct cfg *
+conn_cfg(void)
+{
+    return env.cfg;
+}
+
+const struct http_limits *
+conn_limits(void)
+{
+    return &limits;
+}
+
+size_t
+conn_in_cap(void)
+{
+    return in_data_cap;
+}
+
+bool
+conn_quitting(void)
+{
+    return quitting;
+}
+
+void
+conn_arm(struct conn *c, enum conn_clock k)
+{
+    static struct tq *const queues[] = {
+        [CLOCK_HANDSHAKE] = &tq_handshake, [CLOCK_HEADER] = &tq_header,   [CLOCK_BODY] = &tq_body,
+        [CLOCK_KEEPALIVE] = &tq_keepalive, [CLOCK_REQUEST] = &tq_request, [CLOCK_SEND] = &tq_send,
+        [CLOCK_LINGER] = &tq_linger,
+    };
+    tq_arm(queues[k], &c->timer, ev_now());
+}
+
+void
+conn_arm_rate(struct conn *c, bool body)
+{
+    tq_arm(body ? &tq_body_rate : &tq_rate, &c->rate_timer, ev_now());
+}
+
+void
+conn_close(struct conn *c, const char *why, enum req_end end)
 {
     if (c->state == CONN_CLOSED)
         return;
     log_debug("closing connection fd %d: %s", c->io.fd, why);
+    if (c->live && c->state != CONN_SENDING && c->state != CONN_PRODUCING)
+        c->nrequests++; /* a request that got no answer still counts in the log's seq */
+    conn_log(c, end);
+    req_cancel(c->in); /* a handler still at work learns it first */
     c->tp->release(c->tp_ctx);
     release_peer(c);
     if (c->io.fd >= 0)
@@ -236,185 +311,41 @@ conn_close(struct conn *c, const char *why)
     c->io.events = 0;
     ofc_release(c->file);
     c->file = NULL;
-    bufpool_put(&in_pool, c->in);
+    req_put(c->in);
     put_out(c->out);
     c->in = NULL;
     c->out = NULL;
     tq_disarm(&c->timer);
     tq_disarm(&c->rate_timer);
     c->state = CONN_CLOSED;
-    c->next = closed_conns;
-    closed_conns = c;
+    if (!c->kicked) { /* else conn_reap puts it there, after the kick list */
+        c->next = closed_conns;
+        closed_conns = c;
+    }
     nconns--;
 }
 
 void
 conn_reap(void)
 {
+    /* Kicks first: running one may close a connection, which is then reaped below. */
+    while (kicked_conns) {
+        struct conn *c = kicked_conns;
+        kicked_conns = c->next;
+        c->kicked = false;
+        if (c->state == CONN_CLOSED) {
+            c->next = closed_conns;
+            closed_conns = c;
+        } else {
+            conn_run_kick(c);
+        }
+    }
     while (closed_conns) {
         struct conn *c = closed_conns;
         closed_conns = c->next;
         c->next = free_conns;
         free_conns = c;
     }
-}
-
-/* Begin a request in c->in, whose first c->in->len bytes may already hold some of it. */
-static void
-start_request(struct conn *c)
-{
-    struct ibuf *in = c->in;
-    struct http_header *headers = (struct http_header *)(in + 1);
-    in->data = (char *)(headers + limits.max_headers);
-    in->pos = 0;
-    http_req_init(&in->req, in->data, &limits, headers);
-    c->state = CONN_READING;
-}
-
-static bool
-take_input_buffer(struct conn *c)
-{
-    if (c->in)
-        return true;
-    if ((c->in = bufpool_get(&in_pool)) == NULL) {
-        log_warnx("out of memory for a request buffer; closing connection");
-        conn_close(c, "no buffer");
-        return false;
-    }
-    c->in->len = 0;
-    start_request(c);
-    /* The first request keeps the deadline armed at accept; a later one starts its
-     * header_timeout with its first byte. Either way later bytes never extend it. */
-    if (c->nrequests > 0)
-        tq_arm(&tq_header, &c->timer, ev_now());
-    return true;
-}
-
-/* Answer the request in c->in (error_status 0: dispatch it). Reading stays paused until the
- * response is out: pipelined bytes wait in the buffer or in the socket. */
-static void
-respond(struct conn *c, int error_status)
-{
-    struct ibuf *in = c->in;
-    struct resp_file file = {.entry = NULL};
-
-    if (c->out == NULL && (c->out = bufpool_get(&out_pool)) == NULL) {
-        conn_close(c, "no buffer for the response");
-        return;
-    }
-    struct resp *out = c->out;
-    resp_init(out, out_pool.size - sizeof(struct resp), resp_max);
-    out->close = c->close_after || quitting || env.cfg->keepalive_timeout_ms == 0 ||
-                 c->nrequests + 1 >= (uint32_t)env.cfg->max_keepalive_requests;
-    if (error_status)
-        resp_error(out, &in->req, error_status, NULL);
-    else
-        resp_dispatch(out, &in->req, &file);
-    c->close_after = out->close;
-    /* Closing while the client may still send (its body unread, or more requests behind this
-     * one) would reset the connection and could destroy the answer in flight: linger. */
-    c->linger = c->close_after && (!in->req.complete || in->pos < in->len);
-    c->nrequests++;
-    env.stats->requests++;
-    c->file = file.entry;
-    c->part = 0;
-    c->in_file = false;
-    c->state = CONN_SENDING;
-    c->sent = c->rate_window_sent = 0;
-    tq_arm(&tq_send, &c->timer, ev_now());
-    tq_disarm(&c->rate_timer); /* a body_min_rate window ends with the body */
-    if (env.cfg->send_min_rate)
-        tq_arm(&tq_rate, &c->rate_timer, ev_now());
-    if (in->pos == in->len && !c->close_after) {
-        /* Nothing pipelined: the request buffer is not needed while the response goes out. */
-        bufpool_put(&in_pool, in);
-        c->in = NULL;
-    }
-}
-
-/* Interim 100 Continue: a short write on a fresh response stream; if the socket cannot take 25
- * bytes at once the client is not reading, and the connection is given up. */
-static bool
-send_continue(struct conn *c)
-{
-    static const char msg[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    enum transport_want want = TRANSPORT_WANT_WRITE;
-    ssize_t n = c->tp->send(c->io.fd, c->tp_ctx, msg, sizeof(msg) - 1, false, &want);
-    if (n == (ssize_t)sizeof(msg) - 1)
-        return true;
-    conn_close(c, "cannot send 100 Continue");
-    return false;
-}
-
-/* A body is about to be read: body_timeout bounds each gap, body_min_rate the pace, so a
- * body trickling in a byte per gap cannot hold the connection and its buffer for ever. The
- * window counts body bytes in c->sent (nothing is being sent while a request is read). The
- * server reads a body as fast as it comes, so there is no time of its own to leave out. */
-static void
-start_body(struct conn *c)
-{
-    tq_arm(&tq_body, &c->timer, ev_now());
-    c->sent = c->rate_window_sent = 0;
-    if (env.cfg->body_min_rate)
-        tq_arm(&tq_body_rate, &c->rate_timer, ev_now());
-}
-
-/* Parse what is buffered. Returns true when a response is ready to send (or the connection was
- * closed), false when more bytes are needed. */
-static bool
-parse_buffered(struct conn *c)
-{
-    struct ibuf *in = c->in;
-    struct http_req *req = &in->req;
-
-    while (in->pos < in->len) {
-        size_t used = 0;
-        enum http_feed_result r = http_feed(req, in->data + in->pos, in->len - in->pos, &used);
-        in->pos += used;
-        switch (r) {
-        case HTTP_COMPLETE:
-            respond(c, 0);
-            return true;
-        case HTTP_ERROR:
-            c->close_after = true; /* the stream can no longer be trusted */
-            respond(c, req->status);
-            return true;
-        case HTTP_HEADERS:
-            if (req->has_body && !resp_reads_body(req)) {
-                /* The answer (405, 404) does not depend on the body: send it now instead of
-                 * reading, and waiting for, a body nobody wants; then close, draining what
-                 * the client still sends so that it reads the answer, not a reset. */
-                c->close_after = true;
-                respond(c, 0);
-                return true;
-            }
-            if (req->expect_continue && !send_continue(c))
-                return true;
-            if (req->has_body)
-                start_body(c);
-            continue;
-        case HTTP_NEED_MORE:
-            break;
-        }
-        break;
-    }
-    if (req->headers_done && in->pos > req->header_end) {
-        /* Body bytes already parsed are not kept: the request line and headers stay where
-         * they are, and the unparsed tail moves down over the consumed body. */
-        size_t tail = in->len - in->pos;
-        memmove(in->data + req->header_end, in->data + in->pos, tail);
-        in->pos = req->header_end;
-        in->len = in->pos + tail;
-    }
-    if (in->len == in_data_cap) {
-        /* Cannot happen: the scanner stops a header section at max_header_size, and body bytes
-         * are consumed and compacted away. Kept as the last line of defence, because a full
-         * buffer cannot take another byte and a level-triggered EPOLLIN would fire forever. */
-        c->close_after = true;
-        respond(c, req->headers_done ? 413 : 431);
-        return true;
-    }
-    return false;
 }
 
 /* One read per readiness event: the loop is level-triggered, so more data means another event,
@@ -424,17 +355,21 @@ parse_buffered(struct conn *c)
 static bool
 read_some(struct conn *c)
 {
-    if (!take_input_buffer(c))
+    if (!conn_take_input(c))
         return false;
-    struct ibuf *in = c->in;
+    struct req *in = c->in;
     if (in->len == in_data_cap)
         return true; /* parse_buffered answers such a request; it never stays full */
     enum transport_want want = TRANSPORT_WANT_READ;
     ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len, &want);
     c->read_blocked = n < 0 && (errno == EAGAIN || errno == EINTR);
     if (n > 0) {
+        if (!c->live) {
+            c->live = true;
+            c->t_start = (uint32_t)ev_now();
+        }
         in->len += (size_t)n;
-        if (in->req.headers_done) {
+        if (in->http.headers_done) {
             tq_arm(&tq_body, &c->timer, ev_now());
             c->sent += n; /* body_min_rate */
         }
@@ -444,7 +379,7 @@ read_some(struct conn *c)
         c->read_wait = conn_wait_events(want);
         return true;
     }
-    conn_close(c, n == 0 ? "client closed" : "read error");
+    conn_close(c, n == 0 ? "client closed" : "read error", REQ_END_CLIENT_GONE);
     return false;
 }
 
@@ -458,19 +393,20 @@ linger_drain(struct conn *c)
         if (n > 0) {
             c->sent += n;
             if (c->sent >= CONN_LINGER_BYTES) {
-                conn_close(c, "lingering close: byte limit");
+                conn_close(c, "lingering close: byte limit", REQ_END_COMPLETE);
                 return;
             }
             if (c->tp->pending(c->tp_ctx) > 0)
                 continue; /* held in the transport: epoll would not say so */
-            watch(c, EPOLLIN);
+            conn_watch(c, EPOLLIN);
             return;
         }
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            watch(c, conn_wait_events(want));
+            conn_watch(c, conn_wait_events(want));
             return;
         }
-        conn_close(c, n == 0 ? "lingering close: client done" : "lingering close: read error");
+        conn_close(c, n == 0 ? "lingering close: client done" : "lingering close: read error",
+                   REQ_END_COMPLETE);
         return;
     }
 }
@@ -483,7 +419,7 @@ static void
 start_linger(struct conn *c)
 {
     c->tp->shutdown(c->io.fd, c->tp_ctx);
-    bufpool_put(&in_pool, c->in);
+    req_put(c->in);
     c->in = NULL;
     c->state = CONN_LINGER;
     c->sent = 0;
@@ -491,16 +427,22 @@ start_linger(struct conn *c)
     if (c->tp->pending(c->tp_ctx) > 0)
         linger_drain(c); /* epoll would not report what the transport holds */
     else
-        watch(c, EPOLLIN);
+        conn_watch(c, EPOLLIN);
 }
 
-/* The response is out: close, start on pipelined bytes, or go idle without a buffer. */
+/* The response is out: log it, then close, start on pipelined bytes, or go idle without a
+ * buffer. */
 static void
 finish_response(struct conn *c)
 {
+    conn_log(c, REQ_END_COMPLETE);
     tq_disarm(&c->rate_timer);
     ofc_release(c->file);
     c->file = NULL;
+    if (c->out) { /* a stream's block, kept to the end */
+        put_out(c->out);
+        c->out = NULL;
+    }
     if (c->linger && c->close_after) {
         start_linger(c);
         return;
@@ -508,19 +450,15 @@ finish_response(struct conn *c)
     if (c->close_after || quitting) {
         /* Half-close first so the client reads the whole response before it sees the end. */
         c->tp->shutdown(c->io.fd, c->tp_ctx);
-        conn_close(c, "response with Connection: close sent");
+        conn_close(c, "response with Connection: close sent", REQ_END_COMPLETE);
         return;
     }
-    struct ibuf *in = c->in;
+    struct req *in = c->in;
     if (in && in->pos < in->len) {
-        size_t tail = in->len - in->pos;
-        memmove(in->data, in->data + in->pos, tail);
-        in->len = tail;
-        start_request(c);
-        tq_arm(&tq_header, &c->timer, ev_now());
+        conn_next_request(c);
         return;
     }
-    bufpool_put(&in_pool, in);
+    req_put(in);
     c->in = NULL;
     c->state = CONN_IDLE;
     tq_arm(&tq_keepalive, &c->timer, ev_now());
@@ -542,7 +480,8 @@ send_more(struct conn *c)
         c->out_spent = false;
     }
     if (r == SEND_FAILED)
-        conn_close(c, why);
+        conn_close(c, why,
+                   strcmp(why, "file truncated") == 0 ? REQ_END_ERROR : REQ_END_CLIENT_GONE);
     return r;
 }
 
@@ -555,16 +494,16 @@ read_more(struct conn *c)
 {
     if (!c->read_blocked && c->tp->pending(c->tp_ctx) > 0)
         return read_some(c);
-    watch(c, c->read_blocked ? c->read_wait : EPOLLIN);
+    conn_watch(c, c->read_blocked ? c->read_wait : EPOLLIN);
     return false;
 }
 
 /* Drive one connection as far as it can go without blocking. */
-static void
+void
 conn_run(struct conn *c)
 {
     for (;;) {
-        if (c->state == CONN_READING && !parse_buffered(c)) {
+        if (c->state == CONN_READING && !c->paused && !conn_parse(c)) {
             if (!read_more(c))
                 return;
             continue;
@@ -575,12 +514,18 @@ conn_run(struct conn *c)
         case SEND_FAILED:
             return;
         case SEND_BLOCKED:
-            watch(c, c->send_wait);
+            conn_watch(c, c->send_wait);
             return;
         case SEND_YIELD: /* level-triggered EPOLLOUT fires again at once if there is room */
-            watch(c, EPOLLOUT);
+            conn_watch(c, EPOLLOUT);
             return;
         case SEND_DONE:
+            if (c->out && c->out->stream && !req_response_done(c->in)) {
+                if (conn_stream_more(c))
+                    continue;
+                if (c->state != CONN_SENDING || !req_response_done(c->in))
+                    return;
+            }
             finish_response(c);
             c->read_blocked = false; /* a new request: what the transport holds comes first */
             if (c->state == CONN_IDLE && !read_more(c))
@@ -592,12 +537,27 @@ conn_run(struct conn *c)
     }
 }
 
+/* The handler acted from outside conn.c's own calls (a timer, an fd of its own): it answered,
+ * resumed its body, or has more of its stream. The connection is run before the loop sleeps,
+ * never from inside the handler's call: a handler writing to its stream from a timer must not
+ * find its own produce callback running under it. */
+void
+conn_kick(void *conn)
+{
+    struct conn *c = conn;
+    if (c->kicked || c->state == CONN_CLOSED)
+        return;
+    c->kicked = true;
+    c->next = kicked_conns;
+    kicked_conns = c;
+}
+
 /* conn_refuse: the canned answer, then close. */
 static void
 send_canned(struct conn *c)
 {
     if ((c->out = bufpool_get(&out_pool)) == NULL) {
-        conn_close(c, "no buffer for the response");
+        conn_close(c, "no buffer for the response", REQ_END_ERROR);
         return;
     }
     resp_init(c->out, out_pool.size - sizeof(struct resp), resp_max);
@@ -618,9 +578,9 @@ handshake_step(struct conn *c)
     enum transport_want want = TRANSPORT_WANT_READ;
     if (c->tp->handshake(c->io.fd, c->tp_ctx, &want) < 0) {
         if (errno == EAGAIN || errno == EINTR)
-            watch(c, conn_wait_events(want));
+            conn_watch(c, conn_wait_events(want));
         else
-            conn_close(c, "handshake failed");
+            conn_close(c, "handshake failed", REQ_END_ERROR);
         return;
     }
     if (c->body) { /* conn_refuse's answer waited for the handshake */
@@ -643,8 +603,15 @@ conn_io(struct ev_io *io, uint32_t events)
     struct conn_snap before;
     conn_snap_take(c, &before);
 #endif
+    if (c->state == CONN_WAITING || c->state == CONN_PRODUCING ||
+        (c->state == CONN_READING && c->paused)) {
+        /* Only EPOLLRDHUP is watched while a handler has the request: the client left (or
+         * half-closed, which for a request still unanswered nginx also takes as gone). */
+        conn_close(c, "client gone while its handler works", REQ_END_CLIENT_GONE);
+        return;
+    }
     if ((events & EPOLLERR) && c->state != CONN_READING) {
-        conn_close(c, "socket error");
+        conn_close(c, "socket error", REQ_END_CLIENT_GONE);
         return;
     }
     if (c->state == CONN_LINGER)
@@ -666,13 +633,29 @@ expire(struct tq_node *n, void *what)
     if (c->state == CONN_READING && c->in && c->in->len > 0) {
         /* A request was started and nothing answered yet: say why, best effort. */
         c->close_after = true;
-        respond(c, 408);
+        conn_respond(c, 408);
         if (c->state == CONN_SENDING)
             send_more(c);
     }
     if (c->state == CONN_SENDING)
         c->tp->shutdown(c->io.fd, c->tp_ctx); /* the 408 went out: end it cleanly */
-    conn_close(c, what);
+    conn_close(c, what, REQ_END_TIMEOUT);
+}
+
+/* request_timeout: the handler has not begun its answer. The client gets 504 (and the
+ * connection closes after it: the handler may still hold the request's buffer). */
+static void
+expire_request(struct tq_node *n, void *unused __attribute__((unused)))
+{
+    struct conn *c = conn_of_timer(n);
+    const char *name = req_route_name(c->in);
+    log_warnx("request_timeout (%lld ms): handler %s has not answered; answering 504",
+              (long long)env.cfg->request_timeout_ms, name ? name : "?");
+    c->close_after = true;
+    c->timed_out = true;
+    conn_respond(c, 504);
+    if (c->state == CONN_SENDING)
+        conn_run(c);
 }
 
 /* send_min_rate: every send_min_rate_period of a response in flight must have moved rate x
@@ -689,7 +672,7 @@ expire_rate(struct tq_node *n, void *unused __attribute__((unused)))
     if (moved < need) {
         log_info("closing a connection below send_min_rate: %lld bytes in %lld ms",
                  (long long)moved, (long long)cfg->send_min_rate_period_ms);
-        conn_close(c, "send_min_rate");
+        conn_close(c, "send_min_rate", REQ_END_TIMEOUT);
         return;
     }
     c->rate_window_sent = c->sent;
@@ -714,12 +697,12 @@ expire_body_rate(struct tq_node *n, void *unused __attribute__((unused)))
     log_info("request body below body_min_rate: %lld bytes in %lld ms; answering 408",
              (long long)moved, (long long)cfg->body_min_rate_period_ms);
     c->close_after = true;
-    respond(c, 408);
+    conn_respond(c, 408);
     if (c->state == CONN_SENDING)
         send_more(c);
     if (c->state == CONN_SENDING)
         c->tp->shutdown(c->io.fd, c->tp_ctx);
-    conn_close(c, "body_min_rate");
+    conn_close(c, "body_min_rate", REQ_END_TIMEOUT);
 }
 
 int
@@ -738,6 +721,7 @@ conn_setup(const struct conn_env *e)
         {&tq_header, cfg->header_timeout_ms, expire, "header timeout"},
         {&tq_body, cfg->body_timeout_ms, expire, "body timeout"},
         {&tq_keepalive, cfg->keepalive_timeout_ms, expire, "keep-alive timeout"},
+        {&tq_request, cfg->request_timeout_ms, expire_request, NULL},
         {&tq_send, cfg->send_timeout_ms, expire, "send timeout"},
         {&tq_linger, CONN_LINGER_MS, expire, "lingering close: time limit"},
     };
@@ -771,7 +755,7 @@ conn_close_idle(bool fresh_too)
     for (n = tq_keepalive.head.next; n != &tq_keepalive.head; n = next) {
         next = n->next;
         if (!has_pending_bytes(conn_of_timer(n)))
-            conn_close(conn_of_timer(n), "graceful stop");
+            conn_close(conn_of_timer(n), "graceful stop", REQ_END_ERROR);
     }
     /* ...and freshly accepted ones on the header queue without a buffer. Those are given a
      * moment first (fresh_too false): their request is normally on its way. */
@@ -779,12 +763,12 @@ conn_close_idle(bool fresh_too)
         next = n->next;
         struct conn *c = conn_of_timer(n);
         if (c->state == CONN_IDLE && !has_pending_bytes(c))
-            conn_close(c, "graceful stop");
+            conn_close(c, "graceful stop", REQ_END_ERROR);
     }
     /* ...and, likewise, those still in the transport's handshake. */
     for (n = tq_handshake.head.next; fresh_too && n != &tq_handshake.head; n = next) {
         next = n->next;
-        conn_close(conn_of_timer(n), "graceful stop");
+        conn_close(conn_of_timer(n), "graceful stop", REQ_END_ERROR);
     }
 }
 
@@ -793,5 +777,5 @@ conn_close_all(void)
 {
     for (int i = 0; i < pool_used; i++)
         if (pool[i].io.cb && pool[i].state != CONN_CLOSED)
-            conn_close(&pool[i], "stop");
+            conn_close(&pool[i], "stop", REQ_END_ERROR);
 }

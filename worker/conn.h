@@ -39,15 +39,15 @@ int conn_setup(const struct conn_env *env);
 int conn_pool_init(int max, const struct http_limits *limits);
 
 /* Take ownership of an accepted, non-blocking socket using transport `tp` (ctx: its state,
- * released with tp->release when the connection ends). The transport's handshake, if it has
- * one, runs first under handshake_timeout; header_timeout starts when it ends (at once for a
- * transport without one). conn.c drives any transport through its table alone.
- * `counted_peer` (or NULL) is the client address already counted in the shared
- * max_connections_per_ip table: the connection releases it when it closes.
+ * released with tp->release when the connection ends), from listen line `listener`. The transport's
+ * handshake, if it has one, runs first under handshake_timeout; header_timeout starts when it ends
+ * (at once for a transport without one). conn.c drives any transport through its table alone.
+ * `peer` (or NULL) is the client's address; with `counted` it is already counted in the shared
+ * max_connections_per_ip table, and the connection releases it when it closes.
  * Returns the connection's ev_io (its callback drives the connection), or NULL when the pool is
  * full or epoll refused the fd; the fd is closed (and the count released) then. */
-struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx,
-                         const struct sockaddr *counted_peer);
+struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer,
+                         bool counted, int listener);
 
 /* Like conn_start, for a client that is refused: after the handshake it is sent `answer` (a
  * complete HTTP response of `len` bytes, in static storage) through the transport, and the

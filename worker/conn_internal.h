@@ -1,6 +1,6 @@
-/* Inside a connection: the structs that conn.c shares with worker/send.c (the response sender)
- * and conn_check.c (the busy-loop assertion), and their entry points. conn.c calls them, never
- * the reverse. Only those three include it; everything else goes through conn.h. */
+/* Inside a connection: the structs that conn.c shares with conn_req.c (a request's passage),
+ * send.c (the response sender) and conn_check.c (the busy-loop assertion), and their entry
+ * points. Only those include it; everything else goes through conn.h. */
 #ifndef SLUICE_CONN_INTERNAL_H
 #define SLUICE_CONN_INTERNAL_H
 
@@ -11,60 +11,67 @@
 
 #include "common/ev.h"
 #include "worker/http.h"
+#include "worker/req_internal.h"
 #include "worker/transport.h"
 
 enum conn_state {
     CONN_IDLE,      /* between requests, no buffer */
     CONN_HANDSHAKE, /* the transport's handshake (PROXY header, TLS): before any request */
-    CONN_READING,   /* reading and parsing a request */
+    CONN_READING,   /* reading and parsing a request (or paused: the handler holds its body) */
+    CONN_WAITING,   /* request in, the handler answers later (request_timeout); not reading */
     CONN_SENDING,   /* response in flight; reading paused */
+    CONN_PRODUCING, /* a streamed response sent so far: waiting for its handler to write */
     CONN_LINGER,    /* final answer sent, write side shut: draining input, then close */
     CONN_CLOSED,    /* fd closed, waiting for conn_reap */
 };
 
-/* A request's bytes and parse state. Layout in one pooled block: this struct, then the header
- * table (max_headers entries), then max_header_size bytes of input. */
-struct ibuf {
-    void *free_link; /* used by the pool while free */
-    size_t len;      /* bytes in data */
-    size_t pos;      /* bytes of data the parser has consumed */
-    char *data;
-    struct http_req req;
-};
-
+struct req;
 struct resp;
 struct ofc_entry;
 
 struct conn {
     struct ev_io io;
-    struct tq_node timer;      /* on one of the handshake, header, body, keep-alive, send queues */
+    struct tq_node timer;      /* on one of the handshake, header, body, keep-alive, request,
+                                * send queues */
     struct tq_node rate_timer; /* on tq_rate while a response is sending (send_min_rate) */
     const struct transport *tp;
     void *tp_ctx;
-    struct ibuf *in;          /* NULL when idle */
+    struct req *in;           /* the request being read or answered (req_internal.h); NULL
+                               * when idle, or once a response no longer needs it */
     struct resp *out;         /* response header being sent, NULL otherwise */
-    struct conn *next;        /* free list or reap list */
+    struct conn *next;        /* free list, reap list or kick list */
     struct ofc_entry *file;   /* what the parts read from (a reference), NULL when nothing */
     off_t file_pos, file_end; /* file bytes of the current part still to send */
     /* The current part's bytes in memory (body[0] is file_off); before a first response,
      * conn_refuse's answer and its length. */
     const char *body;
     off_t body_off;
-    int part;                 /* index into out->parts; the part whose file bytes are sent */
-    bool in_file;             /* sending the file bytes of `part` */
     int64_t rate_window_sent; /* send_min_rate: bytes sent before the current window */
-    int64_t sent;             /* bytes of this response sent so far */
+    int64_t sent;             /* bytes of this response sent so far (of the body being read,
+                               * while reading: body_min_rate) */
     uint32_t nrequests;
+    /* The log phase's figures of the current request (the loop's clock, ms, mod 2^32). */
+    uint32_t t_start, t_dispatch;
+    uint16_t status; /* of the response being sent */
+    uint8_t part;    /* index into out->parts; the part whose file bytes are sent */
     uint8_t state;
     /* What the last transport call that returned EAGAIN waits for (EPOLLIN or EPOLLOUT),
      * whatever its own direction: a TLS write may need to read first. */
     uint8_t read_wait, send_wait;
-    bool read_blocked; /* the last recv returned EAGAIN (else: it brought bytes) */
-    bool close_after;  /* close once the current response is sent */
-    bool linger;       /* ...and drain input first: the client may still be sending */
-    bool peer_counted;
-    bool out_spent; /* send.c is done with every byte and part of c->out: conn.c frees it */
-    struct sockaddr_in6 peer; /* large enough for AF_INET too */
+    uint8_t route;         /* route_index of the handler answering, ROUTE_NONE */
+    uint8_t listener;      /* the listen line it came in on */
+    bool tls : 1;          /* ...which is a TLS listener */
+    bool read_blocked : 1; /* the last recv returned EAGAIN (else: it brought bytes) */
+    bool close_after : 1;  /* close once the current response is sent */
+    bool linger : 1;       /* ...and drain input first: the client may still be sending */
+    bool peer_counted : 1;
+    bool out_spent : 1; /* send.c is done with every byte and part of c->out: conn.c frees it */
+    bool in_file : 1;   /* sending the file bytes of `part` */
+    bool live : 1;      /* a request has begun and is not logged yet */
+    bool paused : 1;    /* READING, but the handler holds the body: not reading */
+    bool timed_out : 1; /* the answer being sent is the server's for a timeout */
+    bool kicked : 1;    /* on the kick list (conn.c), through `next` */
+    struct req_peer peer;
 #ifdef SLUICE_CHECK_PROGRESS
     unsigned stalls; /* wake-ups in a row that made no progress */
 #endif
@@ -92,6 +99,54 @@ void conn_snap_take(const struct conn *c, struct conn_snap *s);
 /* Aborts (log_crit) after CONN_STALLS_MAX wake-ups in a row without progress. */
 void conn_check_progress(struct conn *c, const struct conn_snap *before);
 #endif
+
+/* conn.c's primitives, for conn_req.c. */
+enum conn_clock {
+    CLOCK_HANDSHAKE,
+    CLOCK_HEADER,
+    CLOCK_BODY,
+    CLOCK_KEEPALIVE,
+    CLOCK_REQUEST,
+    CLOCK_SEND,
+    CLOCK_LINGER,
+};
+struct cfg;
+struct http_limits;
+/* Arm c->timer on the queue of clock `k` (from now), or c->rate_timer on send_min_rate's
+ * (body false) or body_min_rate's. */
+void conn_arm(struct conn *c, enum conn_clock k);
+void conn_arm_rate(struct conn *c, bool body);
+void conn_watch(struct conn *c, uint32_t events);
+/* Close `c` (the log phase runs for a request in progress, a handler at work is cancelled). */
+void conn_close(struct conn *c, const char *why, enum req_end end);
+/* Drive `c` as far as it goes without blocking. */
+void conn_run(struct conn *c);
+/* A handler acted on `c` from outside: conn_run_kick runs it before the loop sleeps. */
+void conn_kick(void *conn);
+/* A response block from the pool, reset; NULL when out of memory. */
+struct resp *conn_out_new(void);
+void conn_out_reset(struct resp *out);
+const struct cfg *conn_cfg(void);
+const struct http_limits *conn_limits(void);
+size_t conn_in_cap(void); /* bytes of input a request block holds */
+bool conn_quitting(void);
+
+/* conn_req.c, for conn.c. */
+const struct req_ops *conn_req_ops(void);
+/* The log phase of c's request in progress, once. */
+void conn_log(struct conn *c, enum req_end end);
+/* c->in for a request (taken from the pool when idle); false when closed for want of one. */
+bool conn_take_input(struct conn *c);
+/* Parse what is buffered; true when parsing stops (an answer to send, a handler at work, a
+ * paused body, or closed), false when more bytes are needed. */
+bool conn_parse(struct conn *c);
+/* The server's own answer `status` (a handler at work is cancelled first). */
+void conn_respond(struct conn *c, int status);
+/* The pipelined bytes begin the next request; false when closed. */
+bool conn_next_request(struct conn *c);
+/* A stream's written bytes are out: more now (true), or wait for its handler. */
+bool conn_stream_more(struct conn *c);
+void conn_run_kick(struct conn *c);
 
 /* send.c */
 enum send_result {

@@ -7,7 +7,9 @@
  *      bare CR, NUL, total size), before the parser sees the bytes;
  *   2. http-parser, with the callbacks checking field names and counting fields and body bytes;
  *   3. check_headers, once, when the section is complete (version, Host, Transfer-Encoding,
- *      Content-Length limit, Expect). */
+ *      Expect); the body limit depends on the route, so the caller sets it (http_body_limit).
+ * Body bytes come out one piece per call (HTTP_BODY), after the chunked framing around them has
+ * been checked. */
 #include "worker/http.h"
 #include "worker/path.h"
 
@@ -375,10 +377,15 @@ static int
 on_body(http_parser *p, const char *at, size_t n)
 {
     struct http_req *req = req_of(p);
-    (void)at;
+    if (n == 0)
+        return 0;
     req->body_bytes += (int64_t)n;
-    if (req->body_bytes > req->lim->max_body_size)
+    if (req->body_bytes > req->body_limit)
         return fail(req, 413);
+    /* One piece per http_feed: the caller hands it on (or drops it) before the parser goes on,
+     * so a handler that pauses stops the parse where it is. */
+    req->piece = (struct http_span){at, n};
+    http_parser_pause(p, 1);
     return 0;
 }
 
@@ -420,6 +427,16 @@ http_req_init(struct http_req *req, const char *base, const struct http_limits *
     req->lim = lim;
     req->headers = headers;
     req->content_length = -1;
+    req->body_limit = lim->max_body_size;
+}
+
+int
+http_body_limit(struct http_req *req, int64_t limit)
+{
+    req->body_limit = limit;
+    if (req->content_length > limit)
+        return fail(req, 413);
+    return 0;
 }
 
 static void
@@ -502,6 +519,15 @@ check_host(struct http_req *req)
         return req->verb == VERB_OPTIONS ? 0 : fail(req, 400);
     if (http_parser_parse_url(req->target.p, req->target.n, 0, &u) != 0)
         return 0; /* authority-form (CONNECT): no route takes it, the answer is 405 */
+    /* The same parse splits path and query for the handlers: the target is parsed once. */
+    if (u.field_set & (1 << UF_PATH)) {
+        req->split = true;
+        req->path = (struct http_span){req->target.p + u.field_data[UF_PATH].off,
+                                       u.field_data[UF_PATH].len};
+        if (u.field_set & (1 << UF_QUERY))
+            req->query = (struct http_span){req->target.p + u.field_data[UF_QUERY].off,
+                                            u.field_data[UF_QUERY].len};
+    }
     if (u.field_set & (1 << UF_HOST)) {
         /* absolute-form: the target's authority wins over the Host field (RFC 9112 3.2.2) */
         req->host.p = req->target.p + u.field_data[UF_HOST].off;
@@ -523,8 +549,6 @@ check_headers(struct http_req *req)
         return fail(req, 505);
     if (check_host(req) < 0 || check_transfer_encoding(req) < 0)
         return -1;
-    if (req->content_length > req->lim->max_body_size)
-        return fail(req, 413);
     const struct http_span *expect = http_header_get(req, "expect");
     if (expect && req->minor >= 1) {
         if (!span_ieq(expect, "100-continue"))
@@ -575,6 +599,7 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
     http_parser *p = parser_of(req);
 
     *used = 0;
+    req->piece.n = 0;
     if (!req->scan_done && scan_header_bytes(req, data, len) < 0)
         return HTTP_ERROR;
     if (req->bad_method)
@@ -604,6 +629,8 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
     }
     if (err == HPE_PAUSED && req->complete)
         return HTTP_COMPLETE;
+    if (err == HPE_PAUSED && req->piece.n > 0)
+        return HTTP_BODY;
     if (err == HPE_PAUSED && req->headers_done && !in_body) {
         /* Paused in on_headers_complete: the header's final LF is not consumed yet. */
         req->header_end = (size_t)(data - req->base) + n + 1;
@@ -633,6 +660,11 @@ http_header_get(const struct http_req *req, const char *name)
 int
 http_target_path(const struct http_req *req, struct http_span *path, struct http_span *query)
 {
+    if (req->headers_done) { /* check_host split it already */
+        *path = req->path;
+        *query = req->query;
+        return req->split ? 0 : -1;
+    }
     struct http_parser_url u;
     http_parser_url_init(&u);
     if (req->target.n == 0 || req->target.p[0] == '*' ||

@@ -40,7 +40,7 @@ struct http_limits {
     size_t max_request_line; /* longer: 414 */
     size_t max_header_size;  /* request line + header fields; larger: 431 */
     int max_headers;         /* more fields: 431 */
-    int64_t max_body_size;   /* larger body: 413 (0 = no body accepted) */
+    int64_t max_body_size;   /* default body limit (http_body_limit sets another) */
 };
 
 /* One request being parsed. Spans point into the caller's buffer, which must keep the header
@@ -61,6 +61,8 @@ struct http_req {
     int64_t content_length; /* -1 when absent */
     struct http_span target;
     struct http_span host; /* from an absolute-form target, else the Host header; may be empty */
+    struct http_span path, query; /* the target's, split once (http_target_path) */
+    bool split;                   /* path and query are set: the target has a path */
     struct http_header *headers;
     int nheaders;
     size_t header_end; /* offset just past the header section */
@@ -69,6 +71,8 @@ struct http_req {
     bool headers_done;
     bool complete; /* whole message, body included, parsed */
     int64_t body_bytes;
+    int64_t body_limit;     /* larger body: 413 */
+    struct http_span piece; /* after HTTP_BODY: the body bytes (decoded) that came in */
 
     /* parser bookkeeping */
     bool in_value;
@@ -90,6 +94,8 @@ enum http_feed_result {
     HTTP_NEED_MORE, /* all bytes consumed, request not complete */
     HTTP_HEADERS,   /* the header section is complete and checked; call http_feed again (with
                      * the bytes after *used) to go on with the body */
+    HTTP_BODY,      /* req->piece holds body bytes (chunk framing removed), valid until the
+                     * buffer changes; call http_feed again for the rest */
     HTTP_COMPLETE,  /* one request complete; later bytes belong to the next one */
     HTTP_ERROR,     /* malformed: req->status holds the status to answer; then close */
 };
@@ -103,6 +109,11 @@ void http_req_init(struct http_req *req, const char *base, const struct http_lim
  * return *used is the number of bytes consumed; on HTTP_COMPLETE the rest are pipelined and
  * need a new http_req_init. */
 enum http_feed_result http_feed(struct http_req *req, const char *data, size_t len, size_t *used);
+
+/* The body limit of this request, set once its route is known (after HTTP_HEADERS). Returns 0,
+ * or -1 with req->status 413 when a Content-Length already says the body is larger. A chunked
+ * body is held to it as it comes: HTTP_ERROR with 413. */
+int http_body_limit(struct http_req *req, int64_t limit);
 
 /* Case-insensitive header lookup of the first field called `name`; NULL when absent. */
 const struct http_span *http_header_get(const struct http_req *req, const char *name);

@@ -7,9 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "worker/ofc.h"
-#include "worker/route.h"
-
 static char date[40]; /* the Date header's value, refreshed when the second changes */
 
 void
@@ -38,16 +35,30 @@ resp_reason(int status)
         return "Continue";
     case 200:
         return "OK";
+    case 201:
+        return "Created";
+    case 202:
+        return "Accepted";
     case 206:
         return "Partial Content";
     case 204:
         return "No Content";
     case 301:
         return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 303:
+        return "See Other";
     case 304:
         return "Not Modified";
+    case 307:
+        return "Temporary Redirect";
+    case 308:
+        return "Permanent Redirect";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 403:
         return "Forbidden";
     case 404:
@@ -56,24 +67,40 @@ resp_reason(int status)
         return "Method Not Allowed";
     case 408:
         return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 411:
+        return "Length Required";
     case 412:
         return "Precondition Failed";
     case 413:
         return "Content Too Large";
     case 414:
         return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
     case 416:
         return "Range Not Satisfiable";
     case 417:
         return "Expectation Failed";
+    case 422:
+        return "Unprocessable Content";
+    case 429:
+        return "Too Many Requests";
     case 431:
         return "Request Header Fields Too Large";
     case 500:
         return "Internal Server Error";
     case 501:
         return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
     case 503:
         return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
     case 505:
         return "HTTP Version Not Supported";
     default:
@@ -87,8 +114,9 @@ resp_init(struct resp *out, size_t cap, size_t max)
     out->len = out->sent = 0;
     out->cap = cap;
     out->max = max > cap ? max : cap;
-    out->overflow = out->grown = false;
+    out->overflow = out->grown = out->stream = false;
     out->nparts = 0;
+    out->status = 0;
     out->buf = out->inline_buf;
 }
 
@@ -180,6 +208,7 @@ resp_start(struct resp *out, int status)
     out->len = out->sent = 0;
     out->nparts = 0;
     out->overflow = false;
+    out->status = status;
     put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status), date);
 }
 
@@ -230,6 +259,7 @@ resp_error(struct resp *out, const struct http_req *req, int status, const char 
     case 500:
     case 501:
     case 503:
+    case 504:
     case 505:
         out->close = true;
         break;
@@ -244,63 +274,4 @@ resp_error(struct resp *out, const struct http_req *req, int status, const char 
         resp_body(out, body, (size_t)blen);
     if (out->overflow && extra) /* only a huge extra line can overflow */
         resp_error(out, req, 500, NULL);
-}
-
-static void
-answer_options(struct resp *out, const struct http_req *req, const char *allow)
-{
-    resp_start(out, 200);
-    resp_header(out, "Allow: %s", allow);
-    resp_header(out, "Content-Length: 0");
-    resp_end(out, req);
-}
-
-bool
-resp_reads_body(const struct http_req *req)
-{
-    struct http_span path, query;
-    if (req->target.n == 1 && req->target.p[0] == '*')
-        return true; /* OPTIONS *: answered like any OPTIONS, after its body */
-    if (http_target_path(req, &path, &query) < 0)
-        return false;
-    const struct handler *h = route_match(path.p, path.n);
-    return h != NULL && (h->verbs & (1u << req->verb)) != 0;
-}
-
-void
-resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *file)
-{
-    struct http_span path, query;
-    char allow[96];
-
-    file->entry = NULL;
-    if (req->target.n == 1 && req->target.p[0] == '*') {
-        /* OPTIONS * asks about the server as a whole (http.c lets no other method use "*"). */
-        answer_options(out, req, "GET, HEAD, OPTIONS");
-        return;
-    }
-    if (http_target_path(req, &path, &query) < 0) {
-        resp_error(out, req, req->verb == VERB_OTHER ? 405 : 400, NULL);
-        return;
-    }
-    const struct handler *h = route_match(path.p, path.n);
-    if (h == NULL) {
-        resp_error(out, req, 404, NULL);
-        return;
-    }
-    if (!(h->verbs & (1u << req->verb))) {
-        snprintf(allow, sizeof(allow), "Allow: %s", h->allow);
-        resp_error(out, req, 405, allow);
-        return;
-    }
-    if (req->verb == VERB_OPTIONS) {
-        answer_options(out, req, h->allow);
-        return;
-    }
-    h->respond(req, path, query, out, file);
-    if (out->overflow) {
-        ofc_release(file->entry);
-        file->entry = NULL;
-        resp_error(out, req, 500, NULL);
-    }
 }

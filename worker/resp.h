@@ -1,5 +1,5 @@
-/* Responses: building the header block (and small bodies) of an answer, error pages, and the
- * dispatch of a parsed request to the handler its route names. */
+/* Responses: building the header block (and small bodies) of an answer, and error pages. Which
+ * handler builds it is the seam's business (req.h). */
 #ifndef SLUICE_RESP_H
 #define SLUICE_RESP_H
 
@@ -31,6 +31,8 @@ struct resp {
     bool close;    /* in: the connection must close after this response; handlers may set it */
     bool overflow; /* a put did not fit within `max`: the block is unusable */
     bool grown;    /* buf is a heap block (not inline_buf) */
+    bool stream;   /* the body is a stream written into buf (req.c): the block stays */
+    int status;    /* of the status line (resp_start) */
     int nparts;
     struct resp_part parts[RESP_MAX_PARTS];
     char *buf;
@@ -42,14 +44,6 @@ void resp_init(struct resp *out, size_t cap, size_t max);
 
 /* Free a grown buffer (back to inline_buf). Call before the block goes back to its pool. */
 void resp_release(struct resp *out);
-
-struct ofc_entry;
-
-/* The file the parts read from, NULL when there is none: a reference that passes to the
- * caller, who releases it (ofc_release) when the response is done. */
-struct resp_file {
-    struct ofc_entry *entry;
-};
 
 /* Add a part: the buffer so far, then `len` file bytes from `off` (taken from `body` + off when
  * body is not NULL). Returns 0 or -1 when full. */
@@ -72,15 +66,5 @@ void resp_body(struct resp *out, const char *p, size_t n);
 /* A complete error answer with a small HTML body (none for HEAD); `extra` is one more header
  * line ("Allow: GET, HEAD") or NULL. 400, 408, 413 and up also set out->close. */
 void resp_error(struct resp *out, const struct http_req *req, int status, const char *extra);
-
-/* Does the answer to this request depend on its body? True when its route's handler takes the
- * method (the body is read, and for static files dropped, before the answer); false when the
- * answer is known from the header alone (no route, a method the route refuses, a target
- * without a path): then it goes out at once and the body is never read. */
-bool resp_reads_body(const struct http_req *req);
-
-/* Answer a request whose header section (and body) is in: route it and let the handler build
- * the response; `file` gets the body file, if any. */
-void resp_dispatch(struct resp *out, const struct http_req *req, struct resp_file *file);
 
 #endif

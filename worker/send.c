@@ -31,10 +31,12 @@ live_out(const struct conn *c)
     return c->out_spent ? NULL : c->out;
 }
 
+/* A stream's block stays: its handler writes the next bytes into it (req.c). */
 static void
 spend_out(struct conn *c)
 {
-    c->out_spent = true;
+    if (!c->out->stream)
+        c->out_spent = true;
 }
 
 /* Buffer bytes up to `end`; SEND_DONE once they are all out. */

@@ -13,6 +13,7 @@
 #include "worker/ofc.h"
 #include "worker/path.h"
 #include "worker/range.h"
+#include "worker/req_internal.h"
 #include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
@@ -369,7 +370,7 @@ put_not_modified(const struct http_req *req, const struct rep *r, struct resp *o
 
 static void
 put_listing(const struct http_req *req, struct http_span path, struct static_file *dir,
-            struct resp *out, struct resp_file *file)
+            struct resp *out, struct ofc_entry **file)
 {
     off_t size;
     int fd = autoindex_build(dir->fd, path.p, path.n, cfg->serve_dotfiles, &size);
@@ -390,7 +391,7 @@ put_listing(const struct http_req *req, struct http_span path, struct static_fil
     /* A private entry (never in the cache) owns the memfd and closes it when the response
      * is done. */
     struct stat st = {.st_size = size};
-    if ((file->entry = ofc_put_private(200, fd, &st, dir->name)) == NULL) {
+    if ((*file = ofc_put_private(200, fd, &st, dir->name)) == NULL) {
         resp_error(out, req, 503, NULL);
         return;
     }
@@ -418,68 +419,69 @@ redirect_slash(const struct http_req *req, const char *rel, struct http_span que
     resp_end(out, req);
 }
 
-static void
-static_respond(const struct http_req *req, struct http_span path, struct http_span query,
-               struct resp *out, struct resp_file *file)
+/* The handler's hook. The seam has routed the request on its normalised path (r->rel), so the
+ * path is not normalised again here. */
+static enum req_result
+static_request(struct req *r)
 {
-    char rel[CFG_PATH_MAX];
-    struct rep r = {.encoding = NULL};
+    const struct http_req *req = &r->http;
+    struct resp *out = r->out;
+    struct ofc_entry **file = &r->file;
+    const char *rel = r->rel;
+    struct rep rp = {.encoding = NULL};
     struct static_file dir;
     int status = 200;
 
-    if (path_normalize(path.p, path.n, rel, sizeof(rel)) < 0) {
-        resp_error(out, req, 400, NULL);
-        return;
-    }
+    r->phase = REQ_ANSWERED; /* every path below builds a complete answer */
     /* The dot-file rule is checked before the cache: it depends on the path alone. */
     if (!cfg->serve_dotfiles && static_is_dotpath(rel)) {
         resp_error(out, req, 404, NULL);
-        return;
+        return REQ_DONE;
     }
-    r.e = lookup(rel, rel, NULL, &status, &dir);
-    if (r.e == NULL) {
+    rp.e = lookup(rel, rel, NULL, &status, &dir);
+    if (rp.e == NULL) {
         if (status == 301)
-            redirect_slash(req, rel, query, out);
+            redirect_slash(req, rel, r->query, out);
         else if (status == 200)
-            put_listing(req, path, &dir, out, file);
+            put_listing(req, r->path, &dir, out, file);
         else
             resp_error(out, req, status, NULL);
-        return;
+        return REQ_DONE;
     }
-    if (r.e->status != 200) {
-        resp_error(out, req, r.e->status, NULL);
-        ofc_release(r.e);
-        return;
+    if (rp.e->status != 200) {
+        resp_error(out, req, rp.e->status, NULL);
+        ofc_release(rp.e);
+        return REQ_DONE;
     }
     if (cfg->gzip_static)
-        pick_variant(req, &r);
+        pick_variant(req, &rp);
 
-    int pre = preconditions(req, &r);
+    int pre = preconditions(req, &rp);
     if (pre) {
         if (pre == 304)
-            put_not_modified(req, &r, out);
+            put_not_modified(req, &rp, out);
         else
             resp_error(out, req, 412, NULL);
-        ofc_release(r.e);
-        return;
+        ofc_release(rp.e);
+        return REQ_DONE;
     }
 
     const struct http_span *range = http_header_get(req, "range");
-    if (range && req->verb == VERB_GET && if_range_holds(req, &r)) {
+    if (range && req->verb == VERB_GET && if_range_holds(req, &rp)) {
         struct range rg[64];
         int n = 0;
         int max = cfg->max_ranges < 64 ? cfg->max_ranges : 64;
-        switch (range_parse(range->p, range->n, r.e->size, rg, max, &n)) {
+        switch (range_parse(range->p, range->n, rp.e->size, rg, max, &n)) {
         case RANGE_OK:
-            put_ranges(req, &r, rg, n, out);
-            file->entry = r.e;
-            return;
+            put_ranges(req, &rp, rg, n, out);
+            *file = rp.e;
+            return REQ_DONE;
         case RANGE_UNSATISFIABLE: {
             char cr[64];
-            snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)r.e->size);
-            ofc_release(r.e);
+            snprintf(cr, sizeof(cr), "Content-Range: bytes */%lld", (long long)rp.e->size);
+            ofc_release(rp.e);
             resp_error(out, req, 416, cr);
-            return;
+            return REQ_DONE;
         }
         case RANGE_IGNORE:
             break;
@@ -487,19 +489,21 @@ static_respond(const struct http_req *req, struct http_span path, struct http_sp
     }
 
     resp_start(out, 200);
-    put_file_head(out, &r);
+    put_file_head(out, &rp);
     resp_end(out, req);
-    if (req->verb == VERB_HEAD || r.e->size == 0) {
-        ofc_release(r.e);
-        return;
+    if (req->verb == VERB_HEAD || rp.e->size == 0) {
+        ofc_release(rp.e);
+        return REQ_DONE;
     }
-    file->entry = r.e;
-    resp_add_part(out, 0, r.e->size, r.e->data);
+    *file = rp.e;
+    resp_add_part(out, 0, rp.e->size, rp.e->data);
+    return REQ_DONE;
 }
 
 const struct handler static_handler = {
     .name = "static",
     .verbs = 1u << VERB_GET | 1u << VERB_HEAD | 1u << VERB_OPTIONS,
     .allow = "GET, HEAD, OPTIONS",
-    .respond = static_respond,
+    .body = REQ_BODY_DISCARD,
+    .request = static_request,
 };

@@ -23,6 +23,7 @@
 #include "worker/bufpool.h"
 #include "worker/conn.h"
 #include "worker/ofc.h"
+#include "worker/req.h"
 #include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
@@ -46,6 +47,7 @@ struct listener {
     bool shared;                /* every worker watches it: EPOLLEXCLUSIVE wakes just one */
     int adopted_slot;           /* -1: this worker's own socket; else the slot it stands in for */
     const struct transport *tp; /* chosen from its listen line's flags */
+    int line;                   /* index of its listen line */
 };
 
 /* Entries never move (epoll holds pointers to them); a released entry is reused. */
@@ -83,7 +85,7 @@ set_accepting(bool on)
 static void on_accept(struct ev_io *io, uint32_t events);
 
 static struct listener *
-add_listener(int fd, bool shared, int adopted_slot, const struct transport *tp)
+add_listener(int fd, bool shared, int adopted_slot, const struct transport *tp, int line)
 {
     struct listener *l = NULL;
     for (int i = 0; i < nlisteners && !l; i++)
@@ -98,17 +100,18 @@ add_listener(int fd, bool shared, int adopted_slot, const struct transport *tp)
     *l = (struct listener){.io = {.fd = fd, .cb = on_accept},
                            .shared = shared,
                            .adopted_slot = adopted_slot,
-                           .tp = tp};
+                           .tp = tp,
+                           .line = line};
     watch_listener(l, accepting);
     return l;
 }
 
-/* The transport of a socket lent by the master (IPC_ADOPT): that of this worker's own socket
- * on the same address (the slots of a listen line share it, and the lender is of this
- * generation). NULL when none matches: the socket is then not served, rather than served
- * with the wrong transport. */
-static const struct transport *
-adopted_transport(int fd)
+/* This worker's own listener on the address of a socket lent by the master (IPC_ADOPT): the
+ * lent one takes its transport and listen line (the slots of a listen line share them, and
+ * the lender is of this generation). NULL when none matches: the socket is then not served,
+ * rather than served with the wrong transport. */
+static const struct listener *
+adopted_match(int fd)
 {
     struct sockaddr_storage want, have;
     socklen_t wlen = sizeof(want);
@@ -120,7 +123,7 @@ adopted_transport(int fd)
         if (l->io.fd >= 0 && l->adopted_slot < 0 &&
             getsockname(l->io.fd, (struct sockaddr *)&have, &hlen) == 0 && hlen == wlen &&
             memcmp(&have, &want, wlen) == 0)
-            return l->tp;
+            return l;
     }
     return NULL;
 }
@@ -162,7 +165,7 @@ start_connection(const struct listener *l, int fd, const struct sockaddr *peer)
         conn_refuse(fd, l->tp, ctx, busy, sizeof(busy) - 1);
         return;
     }
-    conn_start(fd, l->tp, ctx, counted == 0 ? peer : NULL);
+    conn_start(fd, l->tp, ctx, peer, counted == 0, l->line);
 }
 
 static void
@@ -211,6 +214,16 @@ on_accept(struct ev_io *io, uint32_t events)
             return;
         }
     }
+}
+
+/* The log phase's first observer: the request counter in the shared region (also what
+ * max_requests counts). */
+static void
+count_request(const struct req_log *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    worker.stats->requests++;
 }
 
 static void
@@ -279,13 +292,13 @@ on_ipc(struct ev_io *io, uint32_t events)
         }
         if (msg.type == IPC_ADOPT && !worker.quitting) {
             for (int i = 0; i < nfds; i++) {
-                const struct transport *tp = adopted_transport(fds[i]);
-                if (tp == NULL) {
+                const struct listener *own = adopted_match(fds[i]);
+                if (own == NULL) {
                     log_warnx("a socket lent for slot %u matches none of mine; not served",
                               msg.slot);
                     close(fds[i]);
                 } else {
-                    add_listener(fds[i], false, (int)msg.slot, tp);
+                    add_listener(fds[i], false, (int)msg.slot, own->tp, own->line);
                 }
             }
             log_info("accepting for slot %u as well (%d sockets)", msg.slot, nfds);
@@ -512,8 +525,11 @@ setup(const struct worker_args *args)
     static_resp_init(root_fd, args->cfg);
     if (args->cfg->mime_types[0] && mime_load(args->cfg->mime_types) < 0)
         fatal("loading mime_types '%s'", args->cfg->mime_types);
-    if (route_add("/", &static_handler) < 0)
+    /* Precedence is the table's (route.h): exact paths, the longest prefix, then "/". */
+    if (route_add_builtins() < 0 || route_add("/", &static_handler, NULL, false) < 0)
         fatalx("route table full");
+    if (req_log_add(count_request, NULL) < 0)
+        fatalx("log phase observers full");
     if (ofc_init(args->cfg->open_file_cache, args->cfg->open_file_cache_valid_ms,
                  args->cfg->small_file_max, args->cfg->small_file_cache) < 0)
         fatal("allocating the open file cache");
@@ -552,7 +568,7 @@ setup(const struct worker_args *args)
         fatalx("%d listen sockets for %d listen lines", args->nlisten, args->cfg->nlisten);
     for (int i = 0; i < args->nlisten; i++)
         add_listener(args->listen_fds[i], args->listen_shared[i], -1,
-                     transport_for(&args->cfg->listen[i]));
+                     transport_for(&args->cfg->listen[i]), i);
 }
 
 void

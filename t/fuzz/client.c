@@ -1,16 +1,12 @@
-/* The fuzzer's memory transport (the client side of each connection), and the record of every
- * response conn.c builds, taken through the link-time wraps of resp_dispatch and resp_error
- * (-Wl,--wrap, see the Makefile). */
+/* The fuzzer's memory transport (the client side of each connection): it hands each connection
+ * its share of the input in fuzzed pieces and collects what the server sends; and its contrary
+ * mode, which behaves as badly as TLS or a PROXY prefix may. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "t/fuzz/fuzz.h"
-#include "worker/http.h"
-#include "worker/resp.h"
-
-#define PENDING_MAX 8
 
 /* ---- the memory transport ---- */
 
@@ -99,14 +95,11 @@ admit(struct client *cl, int fd, size_t n)
     return (ssize_t)(n < room ? n : room);
 }
 
-static void claim(struct client *cl, const void *buf);
-
 static ssize_t
 mem_send(int fd, void *ctx, const void *buf, size_t n, bool more, enum transport_want *want)
 {
     struct client *cl = ctx;
     (void)more, (void)want;
-    claim(cl, buf);
     ssize_t k = admit(cl, fd, n);
     if (k > 0) {
         memcpy(cl->out + cl->out_len, buf, (size_t)k);
@@ -122,8 +115,6 @@ mem_sendv(int fd, void *ctx, const struct iovec *iov, int cnt, bool more, enum t
     struct client *cl = ctx;
     size_t total = 0;
     (void)more, (void)want;
-    if (cnt > 0)
-        claim(cl, iov[0].iov_base);
     for (int i = 0; i < cnt; i++)
         total += iov[i].iov_len;
     ssize_t k = admit(cl, fd, total);
@@ -215,6 +206,12 @@ size_t
 client_held(const struct client *cl)
 {
     return cl->contrary ? cl->in_pos - cl->held_pos : 0; /* the plain one holds nothing */
+}
+
+size_t
+client_given(const struct client *cl)
+{
+    return cl->contrary ? cl->held_pos : cl->in_pos;
 }
 
 static int
@@ -328,101 +325,3 @@ const struct transport fuzz_contrary_transport = {
     .shutdown = mem_shutdown,
     .release = mem_release,
 };
-
-/* ---- what conn.c builds ----
- * A response built inside a callback belongs to the client whose callback runs. One built in
- * expiry (a 408) names no connection: it waits here until a send starts on its buffer, and
- * belongs to the client of that send. One never sent is never claimed, and its buffer goes back
- * to the pool: when the block shows up in a later response, the old record is dropped. */
-
-struct pending {
-    const char *buf;
-    size_t len;
-    struct built b;
-};
-
-static struct pending pending[PENDING_MAX];
-static int npending, build_depth;
-
-void
-client_forget_pending(void)
-{
-    npending = 0;
-}
-
-static void
-add_built(struct client *cl, const struct built *b)
-{
-    if (cl->nbuilt == FUZZ_MAX_BUILT)
-        fuzz_fail("more than %d responses on connection %d (max_keepalive_requests is %d)",
-                  FUZZ_MAX_BUILT, cl->id, fuzz_cfg.max_keepalive_requests);
-    cl->built[cl->nbuilt++] = *b;
-}
-
-static void
-drop_pending(const char *buf)
-{
-    for (int i = 0; i < npending; i++)
-        if (pending[i].buf == buf)
-            pending[i--] = pending[--npending];
-}
-
-static void
-claim(struct client *cl, const void *buf)
-{
-    const char *p = buf;
-    for (int i = 0; i < npending; i++)
-        if (p >= pending[i].buf && p < pending[i].buf + pending[i].len) {
-            add_built(cl, &pending[i].b);
-            pending[i] = pending[--npending];
-            return;
-        }
-}
-
-void __real_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file);
-void __real_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra);
-void __wrap_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file);
-void __wrap_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra);
-
-static void
-record(const struct resp *o, const struct http_req *req)
-{
-    if (build_depth > 0)
-        return; /* a handler's own resp_error inside resp_dispatch */
-    if (o->overflow)
-        fuzz_fail("a response whose buffer overflowed is about to be sent");
-    struct built b = {
-        .status = o->len >= 12 ? atoi(o->buf + 9) : -1,
-        .head = req->verb == VERB_HEAD,
-        .close = o->close,
-        .len = o->len,
-    };
-    for (int i = 0; i < o->nparts; i++)
-        b.len += (size_t)o->parts[i].file_len;
-    drop_pending(o->buf);
-    if (fuzz_current != NULL && !fuzz_in_expiry) {
-        add_built(fuzz_current, &b);
-        return;
-    }
-    if (npending == PENDING_MAX)
-        fuzz_fail("%d responses built in expiry and none sent", PENDING_MAX);
-    pending[npending++] = (struct pending){.buf = o->buf, .len = o->len, .b = b};
-}
-
-void
-__wrap_resp_dispatch(struct resp *o, const struct http_req *req, struct resp_file *file)
-{
-    build_depth++;
-    __real_resp_dispatch(o, req, file);
-    build_depth--;
-    record(o, req);
-}
-
-void
-__wrap_resp_error(struct resp *o, const struct http_req *req, int status, const char *extra)
-{
-    build_depth++;
-    __real_resp_error(o, req, status, extra);
-    build_depth--;
-    record(o, req);
-}

@@ -112,8 +112,8 @@ const char *
 docroot_make(void)
 {
     static char big[100 * 1024];
-    static const char *dirs[] = {"outside",  "outside/sub",  "root",
-                                 "root/sub", "root/noindex", "root/.well-known"};
+    static const char *dirs[] = {"outside",      "outside/sub",      "root", "root/sub",
+                                 "root/noindex", "root/.well-known", "body"};
 
     make_base();
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++)
@@ -137,6 +137,14 @@ docroot_make(void)
     make_links();
     nftw(base, touch_one, 16, FTW_PHYS);
     return root;
+}
+
+const char *
+docroot_body_dir(void)
+{
+    static char dir[PATH_MAX + 8];
+    snprintf(dir, sizeof(dir), "%s/body", base);
+    return dir;
 }
 
 const struct docfile *

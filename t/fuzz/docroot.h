@@ -18,6 +18,10 @@ struct docfile {
  * after a crash). Returns the absolute path of the root directory; exits on failure. */
 const char *docroot_make(void);
 
+/* A directory beside the root (removed with it) for the spilled request bodies:
+ * body_temp_path. */
+const char *docroot_body_dir(void);
+
 /* The regular files under the root; *count gets their number. */
 const struct docfile *docroot_files(int *count);
 

@@ -1,6 +1,7 @@
 /* Shared by the files of the request-path fuzzer: the client side of each connection and the
- * memory transport (client.c), the checks of what each client received (check.c) and the
- * driver that schedules wake-ups and timers (fuzz_http.c). */
+ * memory transport (client.c), the log-phase records and the request splitter (record.c), the
+ * checks of what each client received (check.c) and the driver that schedules wake-ups and
+ * timers (fuzz_http.c). */
 #ifndef SLUICE_FUZZ_H
 #define SLUICE_FUZZ_H
 
@@ -10,19 +11,37 @@
 
 #include "common/cfg.h"
 #include "common/ev.h"
+#include "worker/req.h"
 #include "worker/transport.h"
 
 #define FUZZ_OUT_MAX (1 << 20) /* a client reads at most this much */
-#define FUZZ_MAX_BUILT 64      /* responses per connection; > max_keepalive_requests */
+#define FUZZ_MAX_REQS 64       /* requests per connection; > max_keepalive_requests */
 #define FUZZ_CONN_FD (-1)      /* conn.c skips close() for it; setsockopt fails harmlessly */
 #define FUZZ_MAX_CLIENTS 8     /* up to 4 that talk, up to 4 parked ones that fill the pool */
+#define FUZZ_PEER_PORT 40000   /* client i connects from 127.0.0.1:FUZZ_PEER_PORT + i */
 
-/* A response as conn.c built it (recorded through the link-time wraps in client.c). */
-struct built {
+/* One finished request of a connection, as the log phase reported it (req_log). */
+struct record {
+    enum req_end end;
     int status;
-    bool head;
-    bool close;
-    size_t len; /* buffer bytes plus file bytes */
+    int64_t bytes_sent, body_bytes;
+    int64_t start_ms, dispatch_ms, end_ms;
+    const char *route; /* the handler's name (static storage), NULL for the server's own */
+    uint32_t seq;
+    bool reused;
+    int fd;
+};
+
+/* One request the client sent, as the server's own parser (worker/http.c) splits the bytes
+ * the server took: the oracle for what each response must be. */
+struct sent {
+    size_t start;     /* offset of its first byte in the client's input */
+    bool head;        /* HEAD: the response carries no body */
+    bool options;     /* OPTIONS: the server answers it, whatever the route */
+    bool complete;    /* parsed to its end (else the rest was never taken, or it is bad) */
+    bool http10;      /* HTTP/1.0: a stream is ended by closing */
+    int64_t body_len; /* decoded body bytes, and their app_sum (t/app/pattern.h) */
+    uint32_t body_sum;
 };
 
 /* The client side of one connection: what it sends, how its socket behaves, what it got. */
@@ -61,8 +80,10 @@ struct client {
 
     char out[FUZZ_OUT_MAX];
     size_t out_len;
-    struct built built[FUZZ_MAX_BUILT];
-    int nbuilt;
+    struct record rec[FUZZ_MAX_REQS]; /* the log phase's records, in the order they came */
+    int nrec;
+    struct sent sent[FUZZ_MAX_REQS]; /* filled by record_split() after the run */
+    int nsent;
 };
 
 /* The run of the current input (fuzz_http.c). */
@@ -82,10 +103,18 @@ extern const struct transport fuzz_transport;
 extern const struct transport fuzz_contrary_transport;
 /* Bytes held inside cl's transport (read from the socket, not yet handed to conn.c). */
 size_t client_held(const struct client *cl);
-/* Forget responses built during expiry and not yet claimed by a send (start of an input). */
-void client_forget_pending(void);
+/* Bytes of cl's input handed to conn.c. */
+size_t client_given(const struct client *cl);
 
-/* check.c: what `cl` received must be a well-framed sequence of the responses built for it. */
+/* record.c: the log-phase observer (added once, at set-up) files each record under the client
+ * whose peer address it names; record_split fills cl->sent from what conn.c took. */
+int record_setup(void);
+void record_split(struct client *cl);
+/* Descriptors open on files in body_temp_path (the spilled request bodies). */
+int record_temp_fds(void);
+
+/* check.c: what `cl` received must be a well-framed sequence of the responses its records
+ * describe, one record per request that began. */
 void check_client(const struct client *cl);
 
 #endif

@@ -4,7 +4,8 @@
  * loop: it delivers level-triggered readiness to one connection at a time, lets connections
  * arrive while others are busy, and moves the clock. Afterwards each client's output must be a
  * well-framed sequence of HTTP/1.1 responses (check.c), nothing from outside the document root
- * may appear in it, and every connection, buffer, timer and file descriptor must be given back.
+ * may appear in it, and every connection, buffer, timer, file descriptor and spilled request body
+ * must be given back.
  * During the run no connection may be woken STALLS_MAX times in a row without progress: that is
  * a busy loop (issue 9, defect 1).
  *
@@ -38,16 +39,31 @@
  *             read ahead a piece at a time into the transport, where epoll cannot see it (only
  *             pending() tells). No connection may then wait for the socket while its transport
  *             holds input: that request would be stranded.
- *   bits 1-7  unused
+ *   bit 1     request_timeout the default (60 s) rather than 3 s
+ *   bit 2     expand: "$$" and a byte k stand for (k + 1) * 16 bytes of t/app's pattern, so a
+ *             short input carries a body that spills past body_buffer_size (1k) to a file
+ *   bit 3     fine clock: with bit 7 of byte 0, steps of 0-15 ms (the handlers' timers and
+ *             upload's paced resumes interleave with reads) instead of up to 2 s or 120 s
+ *   bits 4-7  unused
+ * Besides static files, requests reach the test build's handlers (t/app, under /_t/): answers
+ * that come later from heap timers (/_t/later, streamed; /_t/hang, never), buffered bodies
+ * (/_t/echo, /_t/tiny), streamed uploads paused and resumed (/_t/upload, /_t/tinyup) and early
+ * refusals (/_t/refuse). When nothing is ready the clock jumps to the next deadline, so their
+ * timers and request_timeout (504) fire; a client that stalls never half-closes, one that does
+ * not half-closes once its input is read (EPOLLRDHUP: a pending request is then cancelled).
  * The first two bytes also seed the generators behind piece sizes, write sizes, arrivals, the
  * choice of which ready connection is woken, and clock steps. Most seeds in t/fuzz/corpus start
  * with a digit for byte 0 ('0'-'7': bits 4 and 5 set, the piece mode is the digit; '8', '9': the
  * same with stall) and '0' for bytes 1 and 2 (one connection, a plain transport, everything else
- * as in production); the contrary_* seeds have '1' for byte 2.
+ * as in production); the contrary_* seeds have '1' for byte 2, and the seam_* seeds, which
+ * reach the /_t/ handlers, '4' (expand), '8' (fine clock) or '2' (long request_timeout).
  *
- * Which request each response answers is taken from the server itself: the link wraps
- * resp_dispatch and resp_error (client.c), so every response conn.c builds is recorded with its
- * status, length and whether it answers HEAD. */
+ * Which request each response answers is taken from the server itself: the log phase
+ * (req_log_add, record.c) reports each finished request with its end, status and bytes sent,
+ * under the peer address each client connects from; the requests themselves are split from the
+ * bytes the server took by its own parser (record_split), so check.c knows which were HEAD and
+ * what bodies the handlers were given.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <sanitizer/lsan_interface.h>
@@ -59,7 +75,10 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+
 #include "common/log.h"
+#include "t/app/pattern.h"
 #include "t/fuzz/docroot.h"
 #include "t/fuzz/fuzz.h"
 #include "worker/conn.h"
@@ -76,6 +95,9 @@
 #define MAX_STEPS 800000 /* wake-ups and clock jumps per input before calling it a hang */
 #define T0_MS 1000000000LL
 #define FIXED_NOW 1764000000 /* Date header */
+#define REQUEST_TIMEOUT_MS 3000
+#define EXPAND_TOKEN "$$"
+#define EXPAND_MAX (1 << 18) /* an input's bytes once expanded */
 
 #define F_STALL 0x08
 #define F_FEATURES 0x10
@@ -91,6 +113,9 @@
 #define G_CROWDED 0x80
 
 #define H_CONTRARY 0x01
+#define H_LONG_REQUEST_TIMEOUT 0x02
+#define H_EXPAND 0x04
+#define H_FINE_CLOCK 0x08
 
 struct limits {
     int64_t header, line;
@@ -114,7 +139,7 @@ static struct shm_worker stats; /* the worker's figures, normally in shared memo
 static struct conn_env env = {.cfg = &fuzz_cfg, .stats = &stats};
 static struct http_limits limits; /* what the pool was last sized for */
 static int root_fd;
-static int64_t default_keepalive_ms;
+static int64_t default_keepalive_ms, default_request_timeout_ms;
 static bool dump; /* FUZZ_HTTP_DUMP set: write each output to stderr */
 
 void
@@ -192,7 +217,7 @@ static int
 probe_capacity(void)
 {
     int n = 0;
-    while (n < 64 && conn_start(FUZZ_CONN_FD, &probe_transport, NULL, NULL) != NULL)
+    while (n < 64 && conn_start(FUZZ_CONN_FD, &probe_transport, NULL, NULL, false, 0) != NULL)
         n++;
     int64_t now = ev_now();
     ev_set_now(now + 24 * 3600 * 1000LL);
@@ -271,6 +296,9 @@ check_state(int lowest_fd)
     if (st.memory != 0)
         fuzz_fail("open file cache still counts %lld bytes with no file in it",
                   (long long)st.memory);
+    int temp = record_temp_fds();
+    if (temp != 0)
+        fuzz_fail("%d spilled request bodies still open after every connection closed", temp);
     int fd = lowest_free_fd();
     if (fd != lowest_fd)
         fuzz_fail("a descriptor leaked, or a file reference was never released (lowest free fd "
@@ -282,7 +310,7 @@ check_state(int lowest_fd)
 
 struct sched {
     uint32_t rng;
-    bool clock;
+    bool clock, fine;
     int next; /* the next client to arrive */
 };
 
@@ -302,24 +330,34 @@ is_open(const struct client *cl)
 }
 
 /* What a level-triggered epoll would report now: EPOLLIN while bytes or the end of stream wait,
- * EPOLLOUT always (the memory socket has room, or resets when the client stopped reading). */
+ * EPOLLOUT always (the memory socket has room, or resets when the client stopped reading),
+ * EPOLLRDHUP once the client's half-close is all that is left unread (a client that stalls
+ * never half-closes). */
 static uint32_t
 ready_events(const struct client *cl)
 {
     if (!is_open(cl))
         return 0;
     uint32_t ev = cl->io->events & EPOLLOUT;
+    if ((cl->io->events & EPOLLRDHUP) && cl->in_pos == cl->in_len && !cl->stall)
+        ev |= EPOLLRDHUP;
     /* Input held inside the contrary transport is not in the socket: it makes nothing ready. */
     if ((cl->io->events & EPOLLIN) && (cl->in_pos < cl->in_len || !cl->stall || cl->peer_writes))
         ev |= EPOLLIN;
     return ev;
 }
 
+/* Each client has its own peer address: the log phase's records name it (record.c). */
 static void
 arrive(struct client *cl)
 {
+    struct sockaddr_in peer = {
+        .sin_family = AF_INET,
+        .sin_port = htons((uint16_t)(FUZZ_PEER_PORT + cl->id)),
+        .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    };
     cl->io = conn_start(FUZZ_CONN_FD, cl->contrary ? &fuzz_contrary_transport : &fuzz_transport, cl,
-                        NULL);
+                        (const struct sockaddr *)&peer, false, 0);
     if (cl->io != NULL)
         return;
     cl->refused = true;
@@ -335,7 +373,7 @@ struct mark {
     uint64_t taken, accepted;
     uint32_t events;
     bool released, shut;
-    int nbuilt;
+    int nrec;
     unsigned excused;
 };
 
@@ -348,13 +386,13 @@ mark_of(const struct client *cl)
         .events = cl->released ? 0 : cl->io->events,
         .released = cl->released,
         .shut = cl->shut,
-        .nbuilt = cl->nbuilt,
+        .nrec = cl->nrec,
         .excused = cl->excused,
     };
 }
 
 /* One event to one connection. Progress is bytes moved either way, a change of the events it
- * waits for, a response built, a half-close or a close. A wake-up on which the transport made
+ * waits for, a request logged, a half-close or a close. A wake-up on which the transport made
  * up an EAGAIN is excused: it neither counts nor resets the count. */
 static void
 wake(struct client *cl, uint32_t ev)
@@ -371,7 +409,7 @@ wake(struct client *cl, uint32_t ev)
     struct mark after = mark_of(cl);
     if (after.taken != before.taken || after.accepted != before.accepted ||
         after.events != before.events || after.released != before.released ||
-        after.shut != before.shut || after.nbuilt != before.nbuilt) {
+        after.shut != before.shut || after.nrec != before.nrec) {
         cl->stalls = 0;
         return;
     }
@@ -381,7 +419,7 @@ wake(struct client *cl, uint32_t ev)
         return;
     fuzz_fail("busy loop: connection %d woken %u times in a row with %s%s ready (events %#x, "
               "%zu of %zu input bytes taken%s, %zu bytes sent) and nothing moved, no event "
-              "changed, nothing was built or closed",
+              "changed, nothing was logged or closed",
               cl->id, cl->stalls, ev & EPOLLIN ? "EPOLLIN" : "", ev & EPOLLOUT ? "EPOLLOUT" : "",
               cl->io->events, cl->in_pos, cl->in_len,
               cl->in_pos == cl->in_len && !cl->stall ? ", then the end of stream" : "",
@@ -392,7 +430,10 @@ static void
 tick(struct sched *s)
 {
     uint32_t r = fuzz_rnd(&s->rng);
-    ev_set_now(ev_now() + ((r & 7) == 0 ? (r >> 3) % 120001 : (r >> 3) % 2001));
+    if (s->fine)
+        ev_set_now(ev_now() + r % 16);
+    else
+        ev_set_now(ev_now() + ((r & 7) == 0 ? (r >> 3) % 120001 : (r >> 3) % 2001));
     expire_now();
 }
 
@@ -414,10 +455,35 @@ jump(void)
     expire_now();
 }
 
+static int
+released_count(void)
+{
+    int n = 0;
+    for (int i = 0; i < fuzz_nclients; i++)
+        n += fuzz_clients[i].released;
+    return n;
+}
+
+/* After a step that closed a connection: a spilled body belongs to a request of an open
+ * connection (one at most each), so no more are open than connections. */
+static void
+check_temp_files(int *released)
+{
+    int now = released_count();
+    if (now == *released)
+        return;
+    *released = now;
+    int temp = record_temp_fds();
+    if (temp > conn_count())
+        fuzz_fail("%d spilled request bodies open, %d connections", temp, conn_count());
+}
+
 static void
 run(struct sched *s)
 {
+    int released = released_count();
     for (int step = 0;; step++) {
+        check_temp_files(&released);
         struct client *ready[FUZZ_MAX_CLIENTS];
         uint32_t events[FUZZ_MAX_CLIENTS];
         int nready = 0;
@@ -459,7 +525,10 @@ setup(void)
     fuzz_cfg.max_keepalive_requests = 8;
     fuzz_cfg.sendfile_max_chunk = 4096; /* the 100 KB file takes many turns */
     fuzz_cfg.open_file_cache = 16;      /* a few pipelined requests already evict */
+    fuzz_cfg.body_buffer_size = 1024;   /* the smallest: a body of a few KB spills */
+    snprintf(fuzz_cfg.body_temp_path, sizeof(fuzz_cfg.body_temp_path), "%s", docroot_body_dir());
     default_keepalive_ms = fuzz_cfg.keepalive_timeout_ms;
+    default_request_timeout_ms = fuzz_cfg.request_timeout_ms;
 
     if (getenv("FUZZ_HTTP_LOG") == NULL && log_open("/dev/null", err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -489,7 +558,9 @@ setup(void)
         exit(1);
     }
     static_resp_init(root_fd, &fuzz_cfg);
-    if (route_add("/", &static_handler) < 0 ||
+    /* The test handlers (t/app, under /_t/) first, as worker.c does, then static files. */
+    if (route_add_builtins() < 0 || route_add("/", &static_handler, NULL, false) < 0 ||
+        record_setup() < 0 ||
         ofc_init(fuzz_cfg.open_file_cache, fuzz_cfg.open_file_cache_valid_ms,
                  fuzz_cfg.small_file_max, fuzz_cfg.small_file_cache) < 0) {
         fprintf(stderr, "fuzz_http: worker set-up failed\n");
@@ -513,9 +584,11 @@ exact_header_size(const uint8_t *in, size_t len)
 }
 
 static void
-configure(uint8_t ctl, uint8_t ctl2, const uint8_t *in, size_t len)
+configure(uint8_t ctl, uint8_t ctl2, uint8_t ctl3, const uint8_t *in, size_t len)
 {
     struct limits l = limit_sets[(ctl2 & G_LIMITS) >> 2];
+    fuzz_cfg.request_timeout_ms =
+        ctl3 & H_LONG_REQUEST_TIMEOUT ? default_request_timeout_ms : REQUEST_TIMEOUT_MS;
     fuzz_cfg.autoindex = fuzz_cfg.gzip_static = ctl & F_FEATURES;
     fuzz_cfg.follow_symlinks = ctl & F_DEFAULT_LINKS;
     fuzz_cfg.serve_dotfiles = !(ctl & F_DEFAULT_LINKS);
@@ -542,7 +615,7 @@ make_clients(uint8_t ctl, uint8_t ctl2, uint8_t ctl3, const uint8_t *in, size_t 
         struct client *cl = &fuzz_clients[i];
         memset(cl, 0, offsetof(struct client, out));
         cl->out_len = 0;
-        cl->nbuilt = 0;
+        cl->nrec = cl->nsent = 0;
         cl->id = i;
         cl->rng = 0x9e3779b9u ^ ((uint32_t)ctl * 0x01000193u) ^ ((uint32_t)ctl2 << 16) ^
                   ((uint32_t)i * 0x85ebca6bu);
@@ -579,31 +652,63 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* With H_EXPAND, EXPAND_TOKEN and a byte k stand for (k + 1) * 16 bytes of app_pattern (never
+ * '|', so no separator): a short input reaches a body that spills past body_buffer_size. */
+static size_t
+expand(const uint8_t *in, size_t len, uint8_t *out)
+{
+    const size_t tl = sizeof(EXPAND_TOKEN) - 1;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        if (i + tl < len && memcmp(in + i, EXPAND_TOKEN, tl) == 0) {
+            size_t k = ((size_t)in[i + tl] + 1) * 16;
+            if (n + k > EXPAND_MAX)
+                break;
+            app_pattern_fill((char *)out + n, n, k);
+            n += k;
+            i += tl + 1;
+            continue;
+        }
+        if (n == EXPAND_MAX)
+            break;
+        out[n++] = in[i++];
+    }
+    return n;
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static uint8_t expanded[EXPAND_MAX];
     if (size < 3)
         return 0;
     uint8_t ctl = data[0], ctl2 = data[1] ^ '0', ctl3 = data[2] ^ '0';
     struct sched s = {
         .rng = 0x2545f491u ^ ((uint32_t)ctl << 8) ^ ctl2,
         .clock = ctl & F_CLOCK,
+        .fine = ctl3 & H_FINE_CLOCK,
     };
+    const uint8_t *in = data + 3;
+    size_t len = size - 3;
+    if (ctl3 & H_EXPAND) {
+        len = expand(in, len, expanded);
+        in = expanded;
+    }
 
-    fuzz_input_has_marker = memmem(data, size, MARKER, sizeof(MARKER) - 1) != NULL;
+    fuzz_input_has_marker = memmem(in, len, MARKER, sizeof(MARKER) - 1) != NULL;
     ev_set_now(T0_MS);
-    client_forget_pending();
-    configure(ctl, ctl2, data + 3, size - 3);
-    make_clients(ctl, ctl2, ctl3, data + 3, size - 3);
+    configure(ctl, ctl2, ctl3, in, len);
+    make_clients(ctl, ctl2, ctl3, in, len);
     flush_file_cache();
     int lowest_fd = lowest_free_fd();
     run(&s);
     conn_reap();
     for (int i = 0; i < fuzz_nclients; i++) {
-        const struct client *cl = &fuzz_clients[i];
+        struct client *cl = &fuzz_clients[i];
         if (dump && !cl->parked)
             fprintf(stderr, "--- connection %d: output, %zu bytes ---\n%.*s\n---\n", i, cl->out_len,
                     (int)cl->out_len, cl->out);
+        record_split(cl);
         check_client(cl);
     }
     check_state(lowest_fd);

@@ -363,12 +363,25 @@ srv_read_pid_file(const struct srv *s)
     return read_pid_at(s->pid_file);
 }
 
+const char *
+srv_test_bin(void)
+{
+    const char *bin = getenv("SLUICE_TEST_BIN");
+    return bin != NULL && *bin != '\0' ? bin : "./build/release/sluice-t";
+}
+
 void
 srv_spawn_nofile(struct srv *s, unsigned long nofile)
 {
-    const char *bin = sluice_bin();
-    ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
-                  strerror(errno));
+    const char *bin = s->test_bin ? srv_test_bin() : sluice_bin();
+    if (s->test_bin)
+        ck_assert_msg(access(bin, X_OK) == 0,
+                      "test binary %s: %s (set SLUICE_TEST_BIN, or build it: make "
+                      "build/release/sluice-t)",
+                      bin, strerror(errno));
+    else
+        ck_assert_msg(access(bin, X_OK) == 0, "sluice binary %s: %s (set SLUICE_BIN)", bin,
+                      strerror(errno));
     unlink(s->port_file); /* never mistake an old port file for this start */
     int logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     ck_assert_msg(logfd >= 0, "open %s: %s", s->log, strerror(errno));
@@ -425,6 +438,15 @@ void
 srv_start(struct srv *s, const char *extra_cfg)
 {
     srv_init(s);
+    srv_write_config(s, extra_cfg);
+    srv_spawn(s);
+}
+
+void
+srv_start_test(struct srv *s, const char *extra_cfg)
+{
+    srv_init(s);
+    s->test_bin = true;
     srv_write_config(s, extra_cfg);
     srv_spawn(s);
 }

@@ -30,6 +30,7 @@ struct srv {
     int port;                     /* first listener, from the port file */
     bool reaped;                  /* pid has been waited for; status holds its wait status */
     int status;
+    bool test_bin; /* srv_spawn starts the test build (srv_test_bin()) instead of sluice_bin() */
 };
 
 /* Contents of www/index.html as srv_init writes it. */
@@ -45,9 +46,14 @@ void srv_init(struct srv *s);
  * (lines "key = value", may be NULL). Safe to call again before a reload. */
 void srv_write_config(struct srv *s, const char *extra_cfg);
 
-/* Fork+exec `$SLUICE_BIN -c <cfg>` (default ./sluice) in the foreground, output to <dir>/error.log,
- * and wait (bounded) until the port file is complete; sets s->pid and s->port. */
+/* Fork+exec `$SLUICE_BIN -c <cfg>` (default ./sluice; with s->test_bin, srv_test_bin()) in the
+ * foreground, output to <dir>/error.log, and wait (bounded) until the port file is complete;
+ * sets s->pid and s->port. */
 void srv_spawn(struct srv *s);
+
+/* The test build of the server (./sluice plus the /_t/ handlers of t/app/): $SLUICE_TEST_BIN,
+ * default ./build/release/sluice-t. */
+const char *srv_test_bin(void);
 
 /* srv_spawn with RLIMIT_NOFILE (soft and hard) set to `nofile` in the child before exec; 0 keeps
  * the inherited limit. */
@@ -55,6 +61,9 @@ void srv_spawn_nofile(struct srv *s, unsigned long nofile);
 
 /* srv_init + srv_write_config + srv_spawn. */
 void srv_start(struct srv *s, const char *extra_cfg);
+
+/* srv_start for the test build (s->test_bin). */
+void srv_start_test(struct srv *s, const char *extra_cfg);
 
 /* Wait up to timeout_ms for the master to exit. Returns its wait status, or -1 on timeout. */
 int srv_wait_exit(struct srv *s, int timeout_ms);

@@ -74,27 +74,6 @@ allow_has(const struct http_resp *r, const char *token)
     return false;
 }
 
-/* Read exactly n bytes within timeout_ms; returns how many arrived. */
-static size_t
-recv_exact(int fd, char *buf, size_t n, int timeout_ms)
-{
-    size_t got = 0;
-    int64_t deadline = now_ms() + timeout_ms;
-    while (got < n) {
-        int left = (int)(deadline - now_ms());
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (left <= 0 || poll(&pfd, 1, left) <= 0)
-            break;
-        ssize_t k = recv(fd, buf + got, n - got, MSG_DONTWAIT);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-    }
-    return got;
-}
-
 static void
 start(struct srv *s, const char *cfg)
 {
@@ -507,27 +486,20 @@ START_TEST(expect_continue)
     struct http_resp r;
     start(&s, "max_body_size = 1k");
 
-    /* 100 Continue before any body byte, then the final answer once the body is in. */
-    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    char got[sizeof(cont)] = {0};
+    /* Static files do not want a body: a client that waits for 100 Continue gets the answer
+     * at once instead (no 100), with Connection: close, since its body stays unread. Sending
+     * the body anyway is drained, not answered with a reset. */
     int fd = conn_open(s.port);
     conn_sendstr(fd, "GET / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 10\r\n"
                      "\r\n");
-    size_t k = recv_exact(fd, got, sizeof(cont) - 1, 5000);
-    ck_assert_msg(k == sizeof(cont) - 1 && memcmp(got, cont, k) == 0,
-                  "Expect: 100-continue: got %zu bytes '%.*s' before the body, want '%s'", k,
-                  (int)k, got, "HTTP/1.1 100 Continue\\r\\n\\r\\n");
-    conn_sendstr(fd, "0123456789");
     http_read_response(fd, &r, 0);
-    ck_assert_msg(r.status == 200, "after 100-continue body: status %d", r.status);
-    http_assert_body(&r, SRV_INDEX_HTML, "after 100-continue");
+    ck_assert_msg(r.status == 200, "Expect: 100-continue to a static file: status %d (a 100?)",
+                  r.status);
+    ck_assert_msg(http_says_close(&r), "answered before its body, without Connection: close");
+    http_assert_body(&r, SRV_INDEX_HTML, "answer instead of 100 Continue");
     http_resp_free(&r);
-    /* Still in step. */
-    conn_sendstr(fd, "GET /b.txt HTTP/1.1\r\nHost: t\r\n\r\n");
-    http_read_response(fd, &r, 0);
-    ck_assert_int_eq(r.status, 200);
-    http_assert_body(&r, "bee\n", "request after the 100-continue exchange");
-    http_resp_free(&r);
+    conn_send_tolerant(fd, "0123456789", 10);
+    ck_assert(conn_wait_closed(fd, 5000));
     close(fd);
 
     /* A body that will not be read: 413 and no 100. */

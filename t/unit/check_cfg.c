@@ -508,6 +508,62 @@ START_TEST(test_defaults)
     ck_assert_str_eq(cfg.error_log, "stderr");
     ck_assert_int_eq(cfg.log_level, LOG_LVL_NOTICE);
     ck_assert_str_eq(cfg.user, "");
+
+    /* The request/response seam's keys. */
+    ck_assert_int_eq(cfg.body_buffer_size, 16384);
+    ck_assert_int_eq(cfg.max_response_header, 65536);
+    ck_assert_int_eq(cfg.request_timeout_ms, 60000);
+    const char *tmpdir = getenv("TMPDIR");
+    if (tmpdir && tmpdir[0] == '/')
+        ck_assert_str_eq(cfg.body_temp_path, tmpdir);
+    else
+        ck_assert_str_eq(cfg.body_temp_path, "/tmp");
+    ck_assert_int_eq(cfg.body_temp_path_line, 0);
+    ck_assert_int_eq(cfg.max_response_header_line, 0);
+    /* The default max_response_header leaves room for the default max_request_line. */
+    ck_assert_int_ge(cfg.max_response_header, 3 * cfg.max_request_line + 1024);
+}
+END_TEST
+
+/* body_temp_path unset: $TMPDIR when it is set, absolute and not empty, else /tmp; an empty
+ * value in the file means the same. */
+START_TEST(test_defaults_body_temp_path)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], err[CFG_ERR_MAX];
+    static const struct {
+        const char *tmpdir; /* NULL: unset */
+        const char *want;
+    } cases[] = {
+        {NULL, "/tmp"},
+        {"", "/tmp"},
+        {"relative/dir", "/tmp"},
+        {"/var/spool/sluice", "/var/spool/sluice"},
+        {"/", "/"},
+    };
+    enter_tmp();
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        if (cases[i].tmpdir)
+            ck_assert_int_eq(setenv("TMPDIR", cases[i].tmpdir, 1), 0);
+        else
+            ck_assert_int_eq(unsetenv("TMPDIR"), 0);
+        cfg_defaults(&cfg);
+        ck_assert_msg(strcmp(cfg.body_temp_path, cases[i].want) == 0,
+                      "TMPDIR=%s: body_temp_path '%s', want '%s'",
+                      cases[i].tmpdir ? cases[i].tmpdir : "(unset)", cfg.body_temp_path,
+                      cases[i].want);
+        write_cfgf(path, "body_temp_path =\n");
+        ck_assert_msg(cfg_read(&cfg, path, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_str_eq(cfg.body_temp_path, cases[i].want);
+    }
+    /* A TMPDIR longer than the field: /tmp, not a truncated path. */
+    static char huge[CFG_PATH_MAX + 16];
+    memset(huge, 'd', sizeof(huge) - 1);
+    huge[0] = '/';
+    ck_assert_int_eq(setenv("TMPDIR", huge, 1), 0);
+    cfg_defaults(&cfg);
+    ck_assert_str_eq(cfg.body_temp_path, "/tmp");
+    unsetenv("TMPDIR");
 }
 END_TEST
 
@@ -592,6 +648,10 @@ static const struct {
     {"worker_rlimit_nofile", "0"},
     {"cpu_affinity", "off"},
     {"control_socket", ""},
+    {"body_buffer_size", "16k"},
+    {"body_temp_path", ""},
+    {"max_response_header", "64k"},
+    {"request_timeout", "60s"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 
@@ -677,6 +737,10 @@ START_TEST(test_key_table_defaults_load)
     ck_assert_str_eq(got.error_log, want.error_log);
     ck_assert_int_eq(got.log_level, want.log_level);
     ck_assert_str_eq(got.user, want.user);
+    ck_assert_int_eq(got.body_buffer_size, want.body_buffer_size);
+    ck_assert_str_eq(got.body_temp_path, want.body_temp_path);
+    ck_assert_int_eq(got.max_response_header, want.max_response_header);
+    ck_assert_int_eq(got.request_timeout_ms, want.request_timeout_ms);
 }
 END_TEST
 
@@ -694,9 +758,13 @@ START_TEST(test_size_ranges_writable)
     } ranges[] = {
         {SIZE_KEY(send_min_rate), "0", "1t", 0, 1LL << 40, ""},
         {SIZE_KEY(body_min_rate), "0", "1t", 0, 1LL << 40, ""},
-        {SIZE_KEY(max_request_line), "256", "1m", 256, 1 << 20, "max_header_size = 1m\n"},
+        {SIZE_KEY(max_request_line), "256", "1m", 256, 1 << 20,
+         "max_header_size = 1m\nmax_response_header = 16m\n"},
         {SIZE_KEY(max_header_size), "1k", "1m", 1024, 1 << 20, "max_request_line = 256\n"},
         {SIZE_KEY(max_body_size), "0", "1t", 0, 1LL << 40, ""},
+        {SIZE_KEY(body_buffer_size), "1k", "64m", 1024, 64 << 20, ""},
+        /* 3 x max_request_line + 1024 at its least max_request_line (256). */
+        {SIZE_KEY(max_response_header), "1792", "16m", 1792, 16 << 20, "max_request_line = 256\n"},
         {SIZE_KEY(worker_memory_limit), "0", "1t", 0, 1LL << 40, ""},
         {SIZE_KEY(sendfile_max_chunk), "4k", "1g", 4096, 1LL << 30, ""},
         {SIZE_KEY(small_file_max), "0", "1m", 0, 1 << 20, ""},
@@ -752,6 +820,7 @@ cfg_suite(void)
     TCase *table = tcase_create("table");
     tcase_add_checked_fixture(table, tmp_setup, tmp_teardown);
     tcase_add_test(table, test_defaults);
+    tcase_add_test(table, test_defaults_body_temp_path);
     tcase_add_test(table, test_defaults_relative_to_cwd);
     tcase_add_test(table, test_key_table);
     tcase_add_test(table, test_key_table_defaults_load);

@@ -1,5 +1,6 @@
 /* etc/sluice.ini against the key table: it must load as shipped, and document every key with
- * its built-in default on a line of its own, so tools and tests can edit a key by its line. */
+ * its built-in default on a line of its own, so tools and tests can edit a key by its line.
+ * doc/sluice.ini.5 must describe every key too. */
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include "common/cfg.h"
 
 #define EXAMPLE "etc/sluice.ini"
+#define MANPAGE "doc/sluice.ini.5"
 
 START_TEST(test_example_loads)
 {
@@ -62,6 +64,25 @@ START_TEST(test_example_documents_every_key)
 }
 END_TEST
 
+/* Each key has an entry in the man page's KEYS section: a line "\fBKEY\fR = ...". */
+START_TEST(test_manpage_documents_every_key)
+{
+    FILE *f = fopen(MANPAGE, "r");
+    static char text[1 << 17];
+    ck_assert_msg(f != NULL, "%s: cannot open (tests run from the repository root)", MANPAGE);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    ck_assert_uint_lt(n, sizeof(text) - 1);
+    text[n] = '\0';
+    const char *name;
+    for (int i = 0; (name = cfg_key_name(i, NULL, NULL)) != NULL; i++) {
+        char entry[128];
+        snprintf(entry, sizeof(entry), "\n\\fB%s\\fR = ", name);
+        ck_assert_msg(strstr(text, entry) != NULL, "%s: no entry for %s", MANPAGE, name);
+    }
+}
+END_TEST
+
 Suite *
 cfg_example_suite(void)
 {
@@ -69,6 +90,7 @@ cfg_example_suite(void)
     TCase *tc = tcase_create("example");
     tcase_add_test(tc, test_example_loads);
     tcase_add_test(tc, test_example_documents_every_key);
+    tcase_add_test(tc, test_manpage_documents_every_key);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -118,6 +118,51 @@ START_TEST(test_load_range_bounds)
 }
 END_TEST
 
+/* The request/response seam's keys: values with their suffixes, the lines they were set on,
+ * and max_response_header at the least max_request_line allows, whichever comes first. */
+START_TEST(test_load_seam_keys)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], want[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path,
+               "body_buffer_size = 1m\n"
+               "body_temp_path = %s\n"
+               "; the least max_request_line 256 allows: 3 x 256 + 1024\n"
+               "max_response_header = 1792\n"
+               "request_timeout = 1500ms\n"
+               "max_request_line = 256\n",
+               tmp_dir);
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.body_buffer_size, 1 << 20);
+    ck_assert_str_eq(cfg.body_temp_path, tmp_dir);
+    ck_assert_int_eq(cfg.body_temp_path_line, 2);
+    ck_assert_int_eq(cfg.max_response_header, 1792);
+    ck_assert_int_eq(cfg.max_response_header_line, 4);
+    ck_assert_int_eq(cfg.request_timeout_ms, 1500);
+    ck_assert_int_eq(cfg.max_request_line_line, 6);
+
+    /* The other ends; the largest max_request_line with room for it. */
+    write_cfgf(path, "body_buffer_size = 1k\nmax_response_header = 16m\nrequest_timeout = 1h\n"
+                     "max_request_line = 1m\nmax_header_size = 1m\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.body_buffer_size, 1024);
+    ck_assert_int_eq(cfg.max_response_header, 16 << 20);
+    ck_assert_int_eq(cfg.request_timeout_ms, 3600000);
+    write_cfgf(path, "max_response_header = 3146752\nmax_request_line = 1m\n"
+                     "max_header_size = 1m\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.max_response_header, 3 * (1 << 20) + 1024);
+
+    /* A body_temp_path that does not exist loads: -t and start check it (master/budget.c),
+     * against the user the workers will run as. */
+    write_cfgf(path, "body_temp_path = no/such/dir\n");
+    load_ok(&cfg, path);
+    path_in_tmp(want, "no/such/dir");
+    ck_assert_str_eq(cfg.body_temp_path, want);
+}
+END_TEST
+
 START_TEST(test_load_log_levels)
 {
     static struct cfg cfg;
@@ -364,7 +409,8 @@ START_TEST(test_load_relative_paths)
     static const char text[] = "root = www\n"
                                "pid_file = run.pid\n"
                                "port_file = run.port\n"
-                               "error_log = error.log\n";
+                               "error_log = error.log\n"
+                               "body_temp_path = ./spill\n";
     write_file_in(conf, text, sizeof(text) - 1, path);
     load_ok(&cfg, path);
     path_in_tmp(want, "www");
@@ -375,6 +421,8 @@ START_TEST(test_load_relative_paths)
     ck_assert_str_eq(cfg.port_file, want);
     path_in_tmp(want, "error.log");
     ck_assert_str_eq(cfg.error_log, want);
+    path_in_tmp(want, "spill");
+    ck_assert_str_eq(cfg.body_temp_path, want);
 }
 END_TEST
 
@@ -547,6 +595,7 @@ cfg_load_suite(void)
     tcase_add_checked_fixture(load, tmp_setup, tmp_teardown);
     tcase_add_test(load, test_load_every_key);
     tcase_add_test(load, test_load_range_bounds);
+    tcase_add_test(load, test_load_seam_keys);
     tcase_add_test(load, test_load_log_levels);
     tcase_add_test(load, test_load_listen_repeated);
     tcase_add_test(load, test_load_listen_max);

@@ -1,7 +1,7 @@
 /* Unit tests for worker/resp.c: the status line, Server, Date and Connection of every answer,
  * when an answer closes the connection, error pages (and HEAD without their body), reason
- * phrases, growth up to the block's bound and overflow past it, part bookkeeping, and the
- * dispatch of a request to its route. Pure code: requests are filled in by hand. */
+ * phrases, growth up to the block's bound and overflow past it, and part bookkeeping (routing
+ * and handlers: check_req.c). Pure code: requests are filled in by hand. */
 #include "worker/resp.h"
 
 #include <check.h>
@@ -303,99 +303,6 @@ START_TEST(test_parts)
 }
 END_TEST
 
-/* ---- dispatch ---- */
-
-static int calls;
-static bool overflow_in_handler;
-
-static void
-fake_respond(const struct http_req *req, struct http_span path, struct http_span query,
-             struct resp *out, struct resp_file *file)
-{
-    calls++;
-    resp_start(out, 200);
-    resp_header(out, "X-Path: %.*s", (int)path.n, path.p);
-    resp_header(out, "X-Query: %.*s", (int)query.n, query.p ? query.p : "");
-    resp_end(out, req);
-    if (overflow_in_handler) {
-        int fd = memfd_create("resp-test", MFD_CLOEXEC);
-        struct stat st = {.st_size = 1};
-        ck_assert_int_ge(fd, 0);
-        file->entry = ofc_put_private(200, fd, &st, "x");
-        ck_assert_ptr_nonnull(file->entry);
-        char big[4096];
-        memset(big, 'b', sizeof(big));
-        resp_body(out, big, sizeof(big));
-    }
-}
-
-static const struct handler fake = {
-    .name = "fake",
-    .verbs = 1u << VERB_GET | 1u << VERB_HEAD | 1u << VERB_OPTIONS,
-    .allow = "GET, HEAD, OPTIONS",
-    .respond = fake_respond,
-};
-
-static int
-dispatch(struct resp *out, enum http_verb verb, const char *target, struct resp_file *file)
-{
-    struct http_req req = request(verb, true, target);
-    file->entry = (struct ofc_entry *)&fake; /* must be reset */
-    out->close = false;
-    resp_dispatch(out, &req, file);
-    int status = 0;
-    ck_assert_int_eq(sscanf(text(out), "HTTP/1.1 %d ", &status), 1);
-    return status;
-}
-
-START_TEST(test_dispatch)
-{
-    struct resp *out = resp_new(1024, 2048);
-    struct resp_file file;
-
-    ck_assert_int_eq(dispatch(out, VERB_GET, "/a", &file), 404); /* no route yet */
-    ck_assert_ptr_null(file.entry);
-    ck_assert_int_eq(route_add("/app/", &fake), 0);
-    ck_assert_int_eq(dispatch(out, VERB_GET, "/other", &file), 404);
-
-    ck_assert_int_eq(dispatch(out, VERB_GET, "/app/x?q=1", &file), 200);
-    ck_assert_int_eq(calls, 1);
-    ck_assert_ptr_nonnull(strstr(text(out), "\r\nX-Path: /app/x\r\nX-Query: q=1\r\n"));
-    ck_assert_ptr_null(file.entry);
-
-    ck_assert_int_eq(dispatch(out, VERB_POST, "/app/x", &file), 405);
-    ck_assert_ptr_nonnull(strstr(text(out), "\r\nAllow: GET, HEAD, OPTIONS\r\n"));
-    ck_assert_int_eq(dispatch(out, VERB_OPTIONS, "/app/x", &file), 200);
-    ck_assert_ptr_nonnull(strstr(text(out), "\r\nAllow: GET, HEAD, OPTIONS\r\n"));
-    ck_assert_ptr_nonnull(strstr(text(out), "\r\nContent-Length: 0\r\n"));
-    ck_assert_int_eq(dispatch(out, VERB_OPTIONS, "*", &file), 200);
-    ck_assert_ptr_nonnull(strstr(text(out), "\r\nAllow: GET, HEAD, OPTIONS\r\n"));
-    ck_assert_int_eq(calls, 1); /* OPTIONS is answered without the handler */
-    ck_assert_int_eq(dispatch(out, VERB_GET, "", &file), 400);
-    ck_assert(out->close);
-    resp_free(out);
-}
-END_TEST
-
-/* A handler whose answer does not fit: a 500 that closes, and the file it took is released. */
-START_TEST(test_dispatch_overflow)
-{
-    struct resp *out = resp_new(512, 1024);
-    struct resp_file file;
-    ck_assert_int_eq(route_add("/", &fake), 0);
-    overflow_in_handler = true;
-    int before = fcntl(0, F_DUPFD_CLOEXEC, 0); /* the lowest free descriptor */
-    ck_assert_int_ge(before, 0);
-    close(before);
-    ck_assert_int_eq(dispatch(out, VERB_GET, "/x", &file), 500);
-    ck_assert(out->close);
-    ck_assert(!out->overflow);
-    ck_assert_ptr_null(file.entry);
-    ck_assert_int_eq(fcntl(before, F_GETFD), -1); /* the handler's memfd is closed again */
-    resp_free(out);
-}
-END_TEST
-
 Suite *
 resp_suite(void)
 {
@@ -412,10 +319,5 @@ resp_suite(void)
     tcase_add_test(tc, test_error_extra_too_long);
     tcase_add_test(tc, test_parts);
     suite_add_tcase(s, tc);
-    TCase *td = tcase_create("dispatch");
-    tcase_add_checked_fixture(td, setup, NULL);
-    tcase_add_test(td, test_dispatch);
-    tcase_add_test(td, test_dispatch_overflow);
-    suite_add_tcase(s, td);
     return s;
 }

@@ -73,6 +73,7 @@ drive(const char *in, size_t len, const struct http_limits *lim, const size_t *c
     struct http_req req;
     size_t avail = 0, pos = 0, start = 0;
     int nheaders_results = 0;
+    int64_t pieces = 0; /* body bytes handed out by HTTP_BODY */
     bool stopped = false;
     http_req_init(&req, buf, lim, headers);
 
@@ -92,6 +93,16 @@ drive(const char *in, size_t len, const struct http_limits *lim, const size_t *c
                 ck_assert(req.headers_done);
                 ck_assert_int_eq(req.status, 0);
                 ck_assert_int_eq(++nheaders_results, 1);
+                /* conn.c sets the route's limit here; the server's is the default. */
+                if (http_body_limit(&req, lim->max_body_size) == 0)
+                    continue;
+                r = HTTP_ERROR;
+            }
+            if (r == HTTP_BODY) {
+                /* One piece per call, inside the bytes fed so far, never empty. */
+                ck_assert_uint_gt(req.piece.n, 0);
+                ck_assert(req.piece.p >= buf && req.piece.p + req.piece.n <= buf + avail);
+                pieces += (int64_t)req.piece.n;
                 continue;
             }
             snapshot(o, buf, &req, start, pos, r, nheaders_results);
@@ -102,6 +113,8 @@ drive(const char *in, size_t len, const struct http_limits *lim, const size_t *c
             }
             ck_assert_int_eq(r, HTTP_COMPLETE);
             ck_assert(req.complete);
+            ck_assert_int_eq(pieces, req.body_bytes);
+            pieces = 0;
             start = pos;
             nheaders_results = 0;
             http_req_init(&req, buf + pos, lim, headers);
