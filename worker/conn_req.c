@@ -123,8 +123,6 @@ start_send(struct conn *c)
     c->nrequests++;
     c->status = (uint16_t)out->status;
     c->route = (uint8_t)route_index(in->route);
-    if (c->t_dispatch == 0)
-        c->t_dispatch = (uint32_t)ev_now();
     c->paused = false;
     c->file = in->file;
     in->file = NULL;
@@ -232,6 +230,16 @@ follow(struct conn *c, enum req_next next)
     return true;
 }
 
+/* The log phase's dispatch time: the request went to its handler, or got the server's answer
+ * from its route (0 means never, so a clock reading of 0 becomes 1). */
+static void
+dispatched(struct conn *c)
+{
+    c->t_dispatch = (uint32_t)ev_now();
+    if (c->t_dispatch == 0)
+        c->t_dispatch = 1;
+}
+
 /* The header section is in: the seam routes it and says whether to read the body. */
 static bool
 on_headers(struct conn *c)
@@ -243,6 +251,8 @@ on_headers(struct conn *c)
     if (take_out(c) == NULL)
         return true;
     enum req_next next = req_headers(in, c->out, rel, sizeof(rel));
+    if (in->phase != REQ_PARSING)
+        dispatched(c); /* a streaming hook ran, or the answer is known from the header */
     if (next == REQ_NEXT_READ && req_wants_continue(in) && !send_continue(c))
         return true;
     if (c->state == CONN_CLOSED)
@@ -258,9 +268,8 @@ on_complete(struct conn *c)
     char rel[CFG_PATH_MAX];
     if (take_out(c) == NULL)
         return true;
-    c->t_dispatch = (uint32_t)ev_now();
     if (c->t_dispatch == 0)
-        c->t_dispatch = 1; /* 0 means "never" */
+        dispatched(c);
     enum req_next next = req_complete(c->in, c->out, rel, sizeof(rel));
     return follow(c, next == REQ_NEXT_READ ? REQ_NEXT_WAIT : next);
 }
@@ -374,6 +383,9 @@ conn_run_kick(struct conn *c)
             c->paused = false;
             start_body(c);
             conn_watch(c, EPOLLIN);
+        } else if (!c->paused && in->body_paused) {
+            follow(c, REQ_NEXT_PAUSED); /* paused from outside its body callback */
+            return;
         } else {
             return;
         }

@@ -240,10 +240,11 @@ run_hook(struct req *r)
     enum req_result res = h->request(r);
     req_leave();
     r->rel = NULL;
+    if (res == REQ_PENDING && r->phase != REQ_ANSWERED)
+        r->held = r->keep = true; /* ended under the hook too: it lets go with its release */
     if (r->phase == REQ_IN_HOOK) {
         if (res == REQ_PENDING) {
             r->phase = REQ_WAITING;
-            r->held = r->keep = true;
         } else {
             log_warnx("handler %s returned without an answer; answering 500", h->name);
             resp_error(r->out, &r->http, 500, NULL);

@@ -136,7 +136,8 @@ struct req_log {
     int64_t bytes_sent;  /* response bytes that went out, header included */
     int64_t body_bytes;  /* request body bytes received */
     int64_t start_ms;    /* the request's first byte */
-    int64_t dispatch_ms; /* header and body in, handed to the handler (0: never) */
+    int64_t dispatch_ms; /* handed to its handler, or answered by the server from its route
+                          * (0: never, e.g. a malformed request or a header timeout) */
     int64_t end_ms;
     const char *route; /* the handler's name; NULL for an answer the server gave itself */
     uint32_t seq;      /* 1 for a connection's first request, then 2, 3, ... */

@@ -169,7 +169,10 @@ req_body_pause(struct req *r)
         errno = ECANCELED;
         return -1;
     }
-    r->body_paused = true;
+    if (!r->body_paused) {
+        r->body_paused = true;
+        req_kick(r); /* from outside a body callback: stop reading before the next piece */
+    }
     return 0;
 }
 

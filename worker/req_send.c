@@ -100,9 +100,11 @@ finish_head(struct req *r, long long length)
         resp_start(out, 200);
     if (r->http.has_body && !r->http.complete)
         out->close = true; /* answered before the whole body came: the rest is not read */
-    if (length >= 0)
+    if (out->status == 204 || out->status == 304)
+        ; /* no body, and no length of one (RFC 9110 8.6) */
+    else if (length >= 0)
         resp_header(out, "Content-Length: %lld", length);
-    else if (r->http.minor >= 1 && out->status != 204 && out->status != 304)
+    else if (r->http.minor >= 1)
         resp_header(out, "Transfer-Encoding: chunked");
     else
         out->close = true; /* HTTP/1.0: the end of the body is the end of the connection */

@@ -269,6 +269,15 @@ START_TEST(test_pending_then_answer)
     ck_assert_int_eq(req_send_copy(held, "x", 1), -1);
     ck_assert_int_eq(errno, EALREADY);
     done(&f);
+
+    /* 204 has no body and no length of one. */
+    ck_assert_int_eq(complete(&f, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"), REQ_NEXT_WAIT);
+    ck_assert_int_eq(req_status(held, 204), 0);
+    ck_assert_int_eq(req_send_copy(held, "", 0), 0);
+    ck_assert_int_eq(status_of(f.out), 204);
+    ck_assert_ptr_null(strstr(text_of(f.out), "Content-Length"));
+    ck_assert_ptr_null(strstr(text_of(f.out), "Transfer-Encoding"));
+    done(&f);
 }
 END_TEST
 
