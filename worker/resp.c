@@ -1,4 +1,5 @@
-/* Response building and request dispatch (see resp.h). */
+/* Response building (see resp.h). The lines every response has (status line, Server, Date,
+ * Connection) are copied, not formatted: no printf on the path of a cached file. */
 #include "worker/resp.h"
 
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 static char date[40]; /* the Date header's value, refreshed when the second changes */
+static size_t date_len;
 
 void
 resp_update_date(time_t now)
@@ -18,7 +20,7 @@ resp_update_date(time_t now)
         return;
     last = now;
     gmtime_r(&now, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    date_len = strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
 const char *
@@ -209,7 +211,23 @@ resp_start(struct resp *out, int status)
     out->nparts = 0;
     out->overflow = false;
     out->status = status;
-    put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status), date);
+    if (status < 100 || status > 999) { /* not a status any caller makes */
+        put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status),
+            date);
+        return;
+    }
+    static const char server[] = "\r\nServer: sluice\r\nDate: ";
+    const char *reason = resp_reason(status);
+    char line[16] = "HTTP/1.1 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    line[12] = ' ';
+    resp_body(out, line, 13);
+    resp_body(out, reason, strlen(reason));
+    resp_body(out, server, sizeof(server) - 1);
+    resp_body(out, date, date_len);
+    resp_body(out, "\r\n", 2);
 }
 
 void
@@ -219,15 +237,20 @@ resp_header(struct resp *out, const char *fmt, ...)
     va_start(ap, fmt);
     vput(out, fmt, ap);
     va_end(ap);
-    put(out, "\r\n");
+    resp_body(out, "\r\n", 2);
 }
 
 void
 resp_end(struct resp *out, const struct http_req *req)
 {
+    static const char closing[] = "Connection: close\r\n\r\n";
+    static const char staying[] = "Connection: keep-alive\r\n\r\n";
     if (!req->keep_alive)
         out->close = true;
-    put(out, "Connection: %s\r\n\r\n", out->close ? "close" : "keep-alive");
+    if (out->close)
+        resp_body(out, closing, sizeof(closing) - 1);
+    else
+        resp_body(out, staying, sizeof(staying) - 1);
 }
 
 void
