@@ -34,13 +34,46 @@ parser_of(struct http_req *req)
     return (http_parser *)req->parser;
 }
 
-/* RFC 9110 tchar */
+/* Character classes, one table lookup per byte on the hot path (no strchr). */
+enum {
+    CH_TCHAR = 1,   /* RFC 9110 tchar */
+    CH_REGNAME = 2, /* uri-host reg-name / IPv4 byte: unreserved or sub-delims (not '%') */
+};
+
+static const unsigned char char_class[256] = {
+#define T CH_TCHAR
+#define R CH_REGNAME
+    ['0' ... '9'] = T | R,
+    ['a' ... 'z'] = T | R,
+    ['A' ... 'Z'] = T | R,
+    ['!'] = T | R,
+    ['#'] = T,
+    ['$'] = T | R,
+    ['%'] = T,
+    ['&'] = T | R,
+    ['\''] = T | R,
+    ['*'] = T | R,
+    ['+'] = T | R,
+    ['-'] = T | R,
+    ['.'] = T | R,
+    ['^'] = T,
+    ['_'] = T | R,
+    ['`'] = T,
+    ['|'] = T,
+    ['~'] = T | R,
+    ['('] = R,
+    [')'] = R,
+    [','] = R,
+    [';'] = R,
+    ['='] = R,
+#undef T
+#undef R
+};
+
 static bool
 is_tchar(unsigned char c)
 {
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return true;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    return char_class[c] & CH_TCHAR;
 }
 
 bool
@@ -86,8 +119,7 @@ http_host_valid(const char *p, size_t n)
                 if (i + 2 >= n || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
                     return false;
                 i += 2;
-            } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit((char)c) ||
-                         (c != '\0' && strchr("-._~!$&'()*+,;=", c)))) {
+            } else if (!(char_class[c] & CH_REGNAME)) {
                 return false;
             }
         }
@@ -129,8 +161,29 @@ request_line_ok(const char *s, size_t n)
            is_digit(s[i + 7]);
 }
 
+/* Where the byte-by-byte rules below have something to say, from `i`: the first NUL, CR or LF
+ * before `stop`, else `stop`. Ordinary bytes are passed over with memchr (vectorised in libc),
+ * so a header costs a few scans per line instead of a branchy loop per byte. */
+static size_t
+next_special(const char *base, size_t i, size_t stop)
+{
+    const char *p = base + i;
+    size_t n = stop - i;
+    const char *q = memchr(p, '\n', n);
+    if (q)
+        n = (size_t)(q - p);
+    if ((q = memchr(p, '\r', n)) != NULL)
+        n = (size_t)(q - p);
+    if ((q = memchr(p, '\0', n)) != NULL)
+        n = (size_t)(q - p);
+    return i + n;
+}
+
 /* Step 1: the raw header bytes. Offsets are absolute in the buffer, so bytes already scanned
- * are skipped when the same bytes are offered again. Returns 0 or -1 (req->status set). */
+ * are skipped when the same bytes are offered again. Returns 0 or -1 (req->status set). The
+ * rules are those of one byte at a time; next_special only skips the bytes none of them can
+ * concern (not NUL, CR or LF, inside both length limits), so the first offending byte, and
+ * with it the status, is the same as a plain walk would find. */
 static int
 scan_header_bytes(struct http_req *req, const char *data, size_t len)
 {
@@ -138,6 +191,13 @@ scan_header_bytes(struct http_req *req, const char *data, size_t len)
     size_t end = (size_t)(data - req->base) + len;
 
     for (size_t i = req->scanned; !req->scan_done && i < end; i++) {
+        size_t stop = end < lim->max_header_size ? end : lim->max_header_size;
+        if (!req->seen_request_line && req->line_start + lim->max_request_line < stop)
+            stop = req->line_start + lim->max_request_line;
+        if (i < stop && (i = next_special(req->base, i, stop)) == end) {
+            req->scanned = end;
+            break;
+        }
         unsigned char c = (unsigned char)req->base[i];
         req->scanned = i + 1;
         if (c == '\0')
@@ -451,11 +511,12 @@ trim(struct http_span *s)
 }
 
 static bool
-span_ieq(const struct http_span *s, const char *lit)
+span_ieq_n(const struct http_span *s, const char *lit, size_t n)
 {
-    size_t n = strlen(lit);
     return s->n == n && strncasecmp(s->p, lit, n) == 0;
 }
+/* Against a string literal: its length is known at compile time. */
+#define span_ieq(s, lit) span_ieq_n((s), (lit), sizeof(lit) - 1)
 
 /* Transfer-Encoding over all its field lines: the final coding must be chunked (else 400), and
  * chunked is the only coding sluice decodes (another one: 501). */
@@ -496,6 +557,24 @@ check_transfer_encoding(struct http_req *req)
     return 0;
 }
 
+/* origin-form: the path up to '?' or '#', the query after '?' up to '#'. http-parser walked
+ * these bytes with its URL rules while parsing the request line (the same rules
+ * http_parser_parse_url applies), so splitting them here gives what that parse would, without
+ * walking them again. */
+static void
+split_origin(struct http_req *req)
+{
+    const char *p = req->target.p, *end = p + req->target.n;
+    const char *hash = memchr(p, '#', req->target.n);
+    if (hash)
+        end = hash;
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    req->split = true;
+    req->path = (struct http_span){p, (size_t)((q ? q : end) - p)};
+    if (q && end - q > 1) /* an empty query is no query, as http_parser_parse_url has it */
+        req->query = (struct http_span){q + 1, (size_t)(end - q - 1)};
+}
+
 static int
 check_host(struct http_req *req)
 {
@@ -513,10 +592,14 @@ check_host(struct http_req *req)
     if (host)
         req->host = *host;
 
-    struct http_parser_url u;
-    http_parser_url_init(&u);
     if (req->target.n == 1 && req->target.p[0] == '*')
         return req->verb == VERB_OPTIONS ? 0 : fail(req, 400);
+    if (req->target.n > 0 && req->target.p[0] == '/') {
+        split_origin(req);
+        return 0;
+    }
+    struct http_parser_url u;
+    http_parser_url_init(&u);
     if (http_parser_parse_url(req->target.p, req->target.n, 0, &u) != 0)
         return 0; /* authority-form (CONNECT): no route takes it, the answer is 405 */
     /* The same parse splits path and query for the handlers: the target is parsed once. */
@@ -651,8 +734,9 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
 const struct http_span *
 http_header_get(const struct http_req *req, const char *name)
 {
+    size_t n = strlen(name);
     for (int i = 0; i < req->nheaders; i++)
-        if (span_ieq(&req->headers[i].name, name))
+        if (span_ieq_n(&req->headers[i].name, name, n))
             return &req->headers[i].value;
     return NULL;
 }

@@ -485,6 +485,35 @@ START_TEST(test_target_path_parsed)
 }
 END_TEST
 
+/* An origin-form target is split without http_parser_parse_url once the request is parsed:
+ * the split must be the one that parse gives, '#' and repeated '?' included. */
+START_TEST(test_target_split_matches_parse_url)
+{
+    static const char *const targets[] = {
+        "/",        "/a",      "/a?b", "/a?b?c", "/a#f",         "/a?b#f",
+        "/a#f?b",   "/?",      "/#",   "/a?#",   "/%41?%42#%43", "/a/b/../c?x=1&y=2",
+        "/a;p?q;r", "//x//y?",
+    };
+    for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+        char in[256];
+        snprintf(in, sizeof(in), "GET %s HTTP/1.1\r\nHost: h\r\n\r\n", targets[i]);
+        struct http_header headers[100];
+        struct http_req req;
+        parse_static(in, &req, headers);
+        struct http_span p1, q1, p2, q2;
+        ck_assert_int_eq(http_target_path(&req, &p1, &q1), 0);
+        ck_assert_int_eq(target_path(targets[i], &p2, &q2), 0);
+        ck_assert_msg(p1.n == p2.n && memcmp(p1.p, p2.p, p1.n) == 0,
+                      "%s: path \"%.*s\" vs \"%.*s\"", targets[i], (int)p1.n, p1.p, (int)p2.n,
+                      p2.p);
+        ck_assert_msg(q1.n == q2.n && (q1.p == NULL) == (q2.p == NULL) &&
+                          (q1.n == 0 || memcmp(q1.p, q2.p, q1.n) == 0),
+                      "%s: query \"%.*s\" vs \"%.*s\"", targets[i], (int)q1.n, q1.p ? q1.p : "",
+                      (int)q2.n, q2.p ? q2.p : "");
+    }
+}
+END_TEST
+
 Suite *
 http_suite(void)
 {
@@ -513,6 +542,7 @@ http_suite(void)
     tcase_add_test(tc, test_header_get);
     tcase_add_test(tc, test_target_path);
     tcase_add_test(tc, test_target_path_parsed);
+    tcase_add_test(tc, test_target_split_matches_parse_url);
     tcase_add_test(tc, test_target_path_star);
     suite_add_tcase(s, tc);
     return s;
