@@ -34,6 +34,14 @@ parser_of(struct http_req *req)
     return (http_parser *)req->parser;
 }
 
+/* What http_parser_pause does (it only flips the errno field between HPE_OK and HPE_PAUSED),
+ * without a call into the shared library three times per request. */
+static void
+pause_parser(http_parser *p, bool paused)
+{
+    p->http_errno = paused ? HPE_PAUSED : HPE_OK;
+}
+
 /* Character classes, one table lookup per byte on the hot path (no strchr). */
 enum {
     CH_TCHAR = 1,   /* RFC 9110 tchar */
@@ -429,7 +437,7 @@ on_headers_complete(http_parser *p)
     if (p->method == HTTP_CONNECT)
         req->keep_alive = false; /* what follows is tunnel data, never a request */
     /* Stop here so the caller can answer 413/417/100 before any body byte is read. */
-    http_parser_pause(p, 1);
+    pause_parser(p, true);
     return 0;
 }
 
@@ -445,7 +453,7 @@ on_body(http_parser *p, const char *at, size_t n)
     /* One piece per http_feed: the caller hands it on (or drops it) before the parser goes on,
      * so a handler that pauses stops the parse where it is. */
     req->piece = (struct http_span){at, n};
-    http_parser_pause(p, 1);
+    pause_parser(p, true);
     return 0;
 }
 
@@ -461,7 +469,7 @@ on_message_complete(http_parser *p)
 {
     req_of(p)->complete = true;
     /* Stop at the message boundary: pipelined bytes after it wait until this one is answered. */
-    http_parser_pause(p, 1);
+    pause_parser(p, true);
     return 0;
 }
 
@@ -518,6 +526,43 @@ span_ieq_n(const struct http_span *s, const char *lit, size_t n)
 /* Against a string literal: its length is known at compile time. */
 #define span_ieq(s, lit) span_ieq_n((s), (lit), sizeof(lit) - 1)
 
+/* Which known field `name` is, HH_COUNT for none: by length first, so most names cost one
+ * comparison or none. */
+static enum http_known
+known_of(const struct http_span *name)
+{
+    switch (name->n) {
+    case 4:
+        return span_ieq(name, "host") ? HH_HOST : HH_COUNT;
+    case 5:
+        return span_ieq(name, "range") ? HH_RANGE : HH_COUNT;
+    case 6:
+        return span_ieq(name, "expect") ? HH_EXPECT : HH_COUNT;
+    case 8:
+        return span_ieq(name, "if-range")   ? HH_IF_RANGE
+               : span_ieq(name, "if-match") ? HH_IF_MATCH
+                                            : HH_COUNT;
+    case 13:
+        return span_ieq(name, "if-none-match") ? HH_IF_NONE_MATCH : HH_COUNT;
+    case 15:
+        return span_ieq(name, "accept-encoding") ? HH_ACCEPT_ENCODING : HH_COUNT;
+    case 17:
+        return span_ieq(name, "transfer-encoding")   ? HH_TRANSFER_ENCODING
+               : span_ieq(name, "if-modified-since") ? HH_IF_MODIFIED_SINCE
+                                                     : HH_COUNT;
+    case 19:
+        return span_ieq(name, "if-unmodified-since") ? HH_IF_UNMODIFIED_SINCE : HH_COUNT;
+    default:
+        return HH_COUNT;
+    }
+}
+
+const struct http_span *
+http_header_known(const struct http_req *req, enum http_known h)
+{
+    return req->known[h] ? &req->headers[req->known[h] - 1].value : NULL;
+}
+
 /* Transfer-Encoding over all its field lines: the final coding must be chunked (else 400), and
  * chunked is the only coding sluice decodes (another one: 501). */
 static int
@@ -525,7 +570,7 @@ check_transfer_encoding(struct http_req *req)
 {
     int nchunked = 0, nother = 0;
     bool last_chunked = false, any = false;
-    for (int i = 0; i < req->nheaders; i++) {
+    for (int i = req->known[HH_TRANSFER_ENCODING] - 1; i >= 0 && i < req->nheaders; i++) {
         const struct http_header *h = &req->headers[i];
         if (!span_ieq(&h->name, "transfer-encoding"))
             continue;
@@ -578,13 +623,8 @@ split_origin(struct http_req *req)
 static int
 check_host(struct http_req *req)
 {
-    const struct http_span *host = NULL;
-    int nhost = 0;
-    for (int i = 0; i < req->nheaders; i++)
-        if (span_ieq(&req->headers[i].name, "host")) {
-            host = &req->headers[i].value;
-            nhost++;
-        }
+    const struct http_span *host = http_header_known(req, HH_HOST);
+    int nhost = req->nhost;
     if (nhost > 1 || (nhost == 0 && req->minor >= 1))
         return fail(req, 400);
     if (host && !http_host_valid(host->p, host->n))
@@ -626,13 +666,21 @@ check_host(struct http_req *req)
 static int
 check_headers(struct http_req *req)
 {
-    for (int i = 0; i < req->nheaders; i++)
+    for (int i = 0; i < req->nheaders; i++) {
         trim(&req->headers[i].value);
+        enum http_known k = known_of(&req->headers[i].name);
+        if (k == HH_COUNT)
+            continue;
+        if (req->known[k] == 0)
+            req->known[k] = (uint16_t)(i + 1);
+        if (k == HH_HOST)
+            req->nhost++;
+    }
     if (req->major != 1)
         return fail(req, 505);
     if (check_host(req) < 0 || check_transfer_encoding(req) < 0)
         return -1;
-    const struct http_span *expect = http_header_get(req, "expect");
+    const struct http_span *expect = http_header_known(req, HH_EXPECT);
     if (expect && req->minor >= 1) {
         if (!span_ieq(expect, "100-continue"))
             return fail(req, 417);
@@ -688,7 +736,7 @@ http_feed(struct http_req *req, const char *data, size_t len, size_t *used)
     if (req->bad_method)
         return unknown_method(req, data, len, used);
     if (HTTP_PARSER_ERRNO(p) == HPE_PAUSED)
-        http_parser_pause(p, 0);
+        pause_parser(p, false);
 
     bool in_body = req->headers_done;
     size_t n = http_parser_execute(p, &settings, data, len);

@@ -26,6 +26,22 @@ enum http_verb {
     VERB_OPTIONS,
 };
 
+/* Header fields the server itself looks at, found once while the header section is checked
+ * (http_header_known): no search per lookup. */
+enum http_known {
+    HH_HOST,
+    HH_TRANSFER_ENCODING,
+    HH_EXPECT,
+    HH_RANGE,
+    HH_IF_RANGE,
+    HH_IF_MATCH,
+    HH_IF_NONE_MATCH,
+    HH_IF_MODIFIED_SINCE,
+    HH_IF_UNMODIFIED_SINCE,
+    HH_ACCEPT_ENCODING,
+    HH_COUNT
+};
+
 struct http_span {
     const char *p;
     size_t n;
@@ -62,6 +78,8 @@ struct http_req {
     struct http_span target;
     struct http_span host; /* from an absolute-form target, else the Host header; may be empty */
     struct http_span path, query; /* the target's, split once (http_target_path) */
+    uint16_t known[HH_COUNT];     /* 1 + index of the first such field, 0 when absent */
+    uint16_t nhost;               /* Host fields seen */
     bool split;                   /* path and query are set: the target has a path */
     struct http_header *headers;
     int nheaders;
@@ -114,6 +132,10 @@ enum http_feed_result http_feed(struct http_req *req, const char *data, size_t l
  * or -1 with req->status 413 when a Content-Length already says the body is larger. A chunked
  * body is held to it as it comes: HTTP_ERROR with 413. */
 int http_body_limit(struct http_req *req, int64_t limit);
+
+/* The first field of a known name, NULL when absent; valid once the header section is checked
+ * (HTTP_HEADERS). */
+const struct http_span *http_header_known(const struct http_req *req, enum http_known h);
 
 /* Case-insensitive header lookup of the first field called `name`; NULL when absent. */
 const struct http_span *http_header_get(const struct http_req *req, const char *name);

@@ -254,7 +254,7 @@ resp_end(struct resp *out, const struct http_req *req)
 }
 
 void
-resp_body(struct resp *out, const char *p, size_t n)
+resp_body_slow(struct resp *out, const char *p, size_t n)
 {
     if (!reserve(out, n))
         return;

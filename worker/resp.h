@@ -4,6 +4,7 @@
 #define SLUICE_RESP_H
 
 #include <stdbool.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -61,7 +62,18 @@ const char *resp_reason(int status);
 void resp_start(struct resp *out, int status);
 void resp_header(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void resp_end(struct resp *out, const struct http_req *req);
-void resp_body(struct resp *out, const char *p, size_t n);
+void resp_body_slow(struct resp *out, const char *p, size_t n);
+/* Inline for the common case, a few bytes that fit: the header lines of every response. */
+static inline void
+resp_body(struct resp *out, const char *p, size_t n)
+{
+    if (n <= out->cap - out->len && !out->overflow) {
+        memcpy(out->buf + out->len, p, n);
+        out->len += n;
+        return;
+    }
+    resp_body_slow(out, p, n);
+}
 
 /* A complete error answer with a small HTML body (none for HEAD); `extra` is one more header
  * line ("Allow: GET, HEAD") or NULL. 400, 408, 413 and up also set out->close. */

@@ -109,9 +109,9 @@ etag_strong_eq(const char *p, size_t n, const void *arg)
 }
 
 static bool
-date_header(const struct http_req *req, const char *name, time_t *t)
+date_header(const struct http_req *req, enum http_known name, time_t *t)
 {
-    const struct http_span *v = http_header_get(req, name);
+    const struct http_span *v = http_header_known(req, name);
     return v && httpdate_parse(v->p, v->n, t) == 0;
 }
 
@@ -120,21 +120,21 @@ date_header(const struct http_req *req, const char *name, time_t *t)
 static int
 preconditions(const struct http_req *req, const struct rep *r)
 {
-    const struct http_span *im = http_header_get(req, "if-match");
-    const struct http_span *inm = http_header_get(req, "if-none-match");
+    const struct http_span *im = http_header_known(req, HH_IF_MATCH);
+    const struct http_span *inm = http_header_known(req, HH_IF_NONE_MATCH);
     time_t t;
     bool get_or_head = req->verb == VERB_GET || req->verb == VERB_HEAD;
 
     if (im) {
         if (!list_any(im, etag_strong_eq, r->e->etag))
             return 412;
-    } else if (date_header(req, "if-unmodified-since", &t) && r->e->mtime.tv_sec > t) {
+    } else if (date_header(req, HH_IF_UNMODIFIED_SINCE, &t) && r->e->mtime.tv_sec > t) {
         return 412;
     }
     if (inm) {
         if (list_any(inm, etag_weak_eq, r->e->etag))
             return get_or_head ? 304 : 412;
-    } else if (get_or_head && date_header(req, "if-modified-since", &t) &&
+    } else if (get_or_head && date_header(req, HH_IF_MODIFIED_SINCE, &t) &&
                r->e->mtime.tv_sec <= t) {
         return 304;
     }
@@ -146,7 +146,7 @@ preconditions(const struct http_req *req, const struct rep *r)
 static bool
 if_range_holds(const struct http_req *req, const struct rep *r)
 {
-    const struct http_span *v = http_header_get(req, "if-range");
+    const struct http_span *v = http_header_known(req, HH_IF_RANGE);
     time_t t;
     if (v == NULL)
         return true;
@@ -192,7 +192,7 @@ coding_entry(const char *p, size_t n, const void *arg)
 static bool
 accepts(const struct http_req *req, const char *coding)
 {
-    const struct http_span *ae = http_header_get(req, "accept-encoding");
+    const struct http_span *ae = http_header_known(req, HH_ACCEPT_ENCODING);
     int q = -1, star = -1;
     if (ae == NULL)
         return false;
@@ -466,7 +466,7 @@ static_request(struct req *r)
         return REQ_DONE;
     }
 
-    const struct http_span *range = http_header_get(req, "range");
+    const struct http_span *range = http_header_known(req, HH_RANGE);
     if (range && req->verb == VERB_GET && if_range_holds(req, &rp)) {
         struct range rg[64];
         int n = 0;
