@@ -164,14 +164,16 @@ fuzz-run: fuzz
 	grep -E '^(Done|stat::number_of_executed_units|stat::peak_rss_mb)' $(FUZZ_DIR)/run.log | tr '\n' ' '; \
 	echo; echo "fuzz_http: passed"
 
-# Benchmarks (never part of the pass/fail suite): memory per idle connection and RSS under load,
-# syscalls and instructions per request against nginx, many slow downloads. Each script
-# installs what it compares against (nginx, nghttp2-client) when it can and prints its figures.
-BENCH_ARGS ?= --quick
+# Benchmarks (never part of the pass/fail suite): t/bench/table runs every t/bench script
+# (requests/s and p99 with wrk, syscalls and instructions per request, idle memory per
+# connection, slow downloads, failed requests over reloads), sluice beside nginx, and prints
+# one table with the targets. `make bench` is the short version (under 2 minutes here, the
+# table also in build/bench/RESULTS-quick.md); `make bench FULL=1` the full one (about 12
+# minutes), written to t/bench/RESULTS.md. The scripts install what they compare against
+# (nginx, wrk, h2load) when missing.
+FULL ?=
 bench: all
-	t/bench/mem_idle $(BENCH_ARGS)
-	t/bench/syscalls $(BENCH_ARGS)
-	t/bench/slow_downloads $(BENCH_ARGS)
+	t/bench/table $(if $(FULL),--full) --command "make bench$(if $(FULL), FULL=$(FULL))"
 
 # Every C file of the tree, formatted with the root .clang-format; `make test` fails on one
 # that is not, and names it.

@@ -1,12 +1,15 @@
-"""Shared pieces of the t/bench scripts syscalls and slow_downloads: starting ./sluice and
-nginx from generated configurations on loopback, stopping them by pid, /proc readings, the
-tool check. (mem_idle predates this module and keeps its own copies.)
+"""Shared pieces of the t/bench scripts (syscalls, slow_downloads, throughput, reloads, table):
+starting ./sluice and nginx from generated configurations on loopback, stopping them by pid,
+/proc readings, the tool check, running wrk and reading its output, the --json output.
+(mem_idle predates this module and keeps its own copies.)
 
 Every server started here is recorded in SERVERS until stopped, so stop_all() in a finally:
 block reaches each one; nothing is ever stopped by name.
 """
 
+import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -100,6 +103,28 @@ def tcp_mem_pages():
     return 0
 
 
+def cpu_busy_ticks():
+    """Busy clock ticks of the whole machine since boot (/proc/stat's first line: all but idle
+    and iowait), all CPUs together."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)
+
+
+def wait_quiet(max_wait_s, busy_pct=25.0):
+    """Wait (at most max_wait_s) for a second in which the machine is less than busy_pct %
+    of one core busy: another build or test run would skew what we measure. Returns the busy
+    percentage of the last second."""
+    tck = os.sysconf("SC_CLK_TCK")
+    end = time.monotonic() + max_wait_s
+    while True:
+        t0, b0 = time.monotonic(), cpu_busy_ticks()
+        time.sleep(1.0)
+        pct = 100.0 * (cpu_busy_ticks() - b0) / tck / (time.monotonic() - t0)
+        if pct < busy_pct or time.monotonic() >= end:
+            return pct
+
+
 class Memory:
     """Master plus workers at one moment: Pss_Anon+Pss_Shmem and RSS, KiB."""
 
@@ -148,6 +173,113 @@ def ensure_tool(prog, package, name):
               file=sys.stderr)
         sys.exit(2)
     return path
+
+
+def optional_tool(prog, package, name):
+    """Like ensure_tool, but a tool that cannot be had is None (with a line saying why) rather
+    than the end of the run: the callers skip what needs it."""
+    path = shutil.which(prog)
+    if path:
+        return path
+    if os.geteuid() != 0:
+        log("%s: %s not found (apt-get install -y %s); skipped" % (name, prog, package))
+        return None
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    cmd = ["apt-get", "install", "-y", package]
+    log("%s: %s not found, running: %s" % (name, prog, " ".join(cmd)))
+    if subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL) != 0:
+        subprocess.call(["apt-get", "update"], env=env, stdout=subprocess.DEVNULL)
+        subprocess.call(cmd, env=env, stdout=subprocess.DEVNULL)
+    path = shutil.which(prog)
+    if not path:
+        log("%s: %s could not be installed (apt-get install -y %s failed); skipped"
+            % (name, prog, package))
+    return path
+
+
+def write_json(path, data):
+    """The machine-readable result of a script (--json FILE), written through a temp name."""
+    if not path:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.rename(tmp, path)
+
+
+def median(values):
+    v = sorted(values)
+    n = len(v)
+    if n == 0:
+        return None
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2.0
+
+
+# ---------------------------------------------------------------------------------------------
+# wrk
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s|m)$", text)
+    return float(m.group(1)) * _UNITS[m.group(2)] if m else None
+
+
+def parse_wrk(text):
+    """wrk --latency output -> dict: requests, seconds, rps, p50_ms, p99_ms, the socket errors
+    (connect, read, write, timeout) and non2xx (wrk counts answers outside 2xx/3xx)."""
+    out = {"connect": 0, "read": 0, "write": 0, "timeout": 0, "non2xx": 0}
+    m = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m),", text)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    if not m or not rps:
+        return None
+    out["requests"] = int(m.group(1))
+    out["seconds"] = _ms(m.group(2) + m.group(3)) / 1000.0
+    out["rps"] = float(rps.group(1))
+    for pct in ("50", "99"):
+        p = re.search(r"^\s+%s%%\s+(\S+)" % pct, text, re.M)
+        out["p%s_ms" % pct] = _ms(p.group(1)) if p else None
+    e = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if e:
+        for i, k in enumerate(("connect", "read", "write", "timeout")):
+            out[k] = int(e.group(i + 1))
+    n = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    if n:
+        out["non2xx"] = int(n.group(1))
+    out["errors"] = out["connect"] + out["read"] + out["write"] + out["timeout"]
+    return out
+
+
+def wrk_start(wrk, url, conns, threads, seconds, timeout_s=5):
+    """Start wrk --latency in the background (recorded in HELPERS); read it with wrk_finish."""
+    proc = subprocess.Popen([wrk, "--latency", "-t", str(min(threads, conns)), "-c", str(conns),
+                             "-d", "%ds" % seconds, "--timeout", "%ds" % timeout_s, url],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    HELPERS.append(proc)
+    proc.bench_limit = seconds + timeout_s + 30
+    return proc
+
+
+def wrk_finish(proc, what):
+    try:
+        text, _ = proc.communicate(timeout=proc.bench_limit)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise RunFailed("wrk (%s) did not finish in time" % what)
+    HELPERS.remove(proc)
+    got = parse_wrk(text)
+    if proc.returncode != 0 or got is None:
+        raise RunFailed("wrk (%s) failed (status %s):\n%s" % (what, proc.returncode, text))
+    return got
+
+
+def wrk_run(wrk, url, conns, threads, seconds, what):
+    return wrk_finish(wrk_start(wrk, url, conns, threads, seconds), what)
 
 
 def raise_nofile():
