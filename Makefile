@@ -83,7 +83,9 @@ OBJ_APP := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard t/app/*.c)))
 $(BUILD)/sluice-t: $(OBJ_MAIN) $(OBJ_LIB) $(OBJ_APP)
 	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
 
-$(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB) | check-test-deps
+# The master's pure pieces the unit tests link (relay.c: mapping and relaying hand-overs).
+OBJ_UNIT_MASTER := $(BUILD)/master/relay.o
+$(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB) $(OBJ_UNIT_MASTER) | check-test-deps
 	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS) check) \
 	  -lhttp_parser
 

@@ -365,6 +365,8 @@ static const struct key keys[] = {
         "longest time without write progress"),
     KEY("graceful_timeout", set_duration, graceful_timeout_ms, 0, HOUR_MS, "30s",
         "how long a graceful stop waits for in-flight requests"),
+    KEY("idle_close_grace", set_duration, idle_close_grace_ms, 0, HOUR_MS, "1s",
+        "a retiring worker that cannot hand a connection over closes it once idle this long"),
     KEY("body_timeout", set_duration, body_timeout_ms, 1, HOUR_MS, "60s",
         "longest gap between two reads of a request body"),
     KEY("request_timeout", set_duration, request_timeout_ms, 1, HOUR_MS, "60s",

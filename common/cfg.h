@@ -62,6 +62,7 @@ struct cfg {
     int64_t header_timeout_ms;
     int64_t send_timeout_ms;
     int64_t graceful_timeout_ms;
+    int64_t idle_close_grace_ms; /* retiring without a hand-over: an idle connection closes */
     int64_t body_timeout_ms;
     int64_t send_min_rate; /* bytes per second, 0 = off */
     int64_t send_min_rate_period_ms;

@@ -3,25 +3,23 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-int
-ipc_send(int sock, const struct ipc_msg *msg, const int *fds, int nfds)
+/* One record of `len` bytes with `nfds` descriptors, without blocking. */
+static int
+send_record(int sock, const void *rec, size_t len, const int *fds, int nfds)
 {
-    struct iovec iov = {(void *)msg, sizeof(*msg)};
+    struct iovec iov = {(void *)rec, len};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * IPC_MAX_FDS)];
+        char buf[CMSG_SPACE(sizeof(int) * IPC_CONNS_MAX)];
         struct cmsghdr align;
     } ctl;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfds < 0 || nfds > IPC_MAX_FDS) {
-        errno = EINVAL;
-        return -1;
-    }
     if (nfds > 0) {
-        memset(&ctl, 0, sizeof(ctl));
+        memset(&ctl, 0, CMSG_SPACE(sizeof(int) * (size_t)nfds));
         mh.msg_control = ctl.buf;
         mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
@@ -33,7 +31,40 @@ ipc_send(int sock, const struct ipc_msg *msg, const int *fds, int nfds)
     ssize_t n;
     while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
         ;
-    return n == (ssize_t)sizeof(*msg) ? 0 : -1;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+static bool
+is_conns_type(uint32_t type)
+{
+    return type == IPC_HANDOFF || type == IPC_TAKE || type == IPC_HANDBACK || type == IPC_RETURN;
+}
+
+int
+ipc_send(int sock, const struct ipc_msg *msg, const int *fds, int nfds)
+{
+    if (nfds < 0 || nfds > IPC_MAX_FDS || is_conns_type(msg->type)) {
+        errno = EINVAL;
+        return -1;
+    }
+    return send_record(sock, msg, sizeof(*msg), fds, nfds);
+}
+
+static size_t
+conns_size(int n)
+{
+    return offsetof(struct ipc_conns, conn) + (size_t)n * sizeof(struct ipc_conn);
+}
+
+int
+ipc_send_conns(int sock, const struct ipc_conns *rec, const int *fds)
+{
+    int n = rec->msg.value;
+    if (!is_conns_type(rec->msg.type) || n < 1 || n > IPC_CONNS_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    return send_record(sock, rec, conns_size(n), fds, n);
 }
 
 /* How many descriptors a message of `type` carries: [min, max]. False for an unknown type. */
@@ -43,6 +74,10 @@ fds_allowed(uint32_t type, int *min, int *max)
     switch (type) {
     case IPC_READY:
     case IPC_RELEASE:
+    case IPC_RETIRE:
+    case IPC_RETIRING:
+    case IPC_CREDIT:
+    case IPC_TAKEN:
         *min = *max = 0;
         return true;
     case IPC_ADOPT:
@@ -52,14 +87,21 @@ fds_allowed(uint32_t type, int *min, int *max)
     case IPC_LOG_FD:
         *min = *max = 1;
         return true;
+    case IPC_HANDOFF:
+    case IPC_TAKE:
+    case IPC_HANDBACK:
+    case IPC_RETURN:
+        *min = 1;
+        *max = IPC_CONNS_MAX;
+        return true;
     default:
         return false;
     }
 }
 
 /* Every descriptor the kernel installed, whatever else is wrong with the record: none may leak
- * into the receiver. The first IPC_MAX_FDS go to `fds`, any more are closed at once. Returns how
- * many arrived in all. */
+ * into the receiver. The first IPC_CONNS_MAX go to `fds`, any more are closed at once. Returns
+ * how many arrived in all. */
 static int
 collect_fds(struct msghdr *mh, int *fds, int *nfds)
 {
@@ -72,7 +114,7 @@ collect_fds(struct msghdr *mh, int *fds, int *nfds)
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
             total++;
-            if (*nfds < IPC_MAX_FDS)
+            if (*nfds < IPC_CONNS_MAX)
                 fds[(*nfds)++] = fd;
             else
                 close(fd);
@@ -81,35 +123,55 @@ collect_fds(struct msghdr *mh, int *fds, int *nfds)
     return total;
 }
 
-int
-ipc_recv(int sock, struct ipc_msg *msg, int *fds, int *nfds)
+/* The record's size and contents fit its type: `n` bytes arrived, `nfds` descriptors. */
+static bool
+record_valid(const struct ipc_conns *rec, ssize_t n, int nfds)
 {
-    struct iovec iov = {msg, sizeof(*msg)};
-    /* Room for one descriptor more than any message carries, so an extra one shows up as such
-     * (and is closed) rather than as MSG_CTRUNC alone. */
+    int min = 0, max = 0;
+    if (n < (ssize_t)sizeof(rec->msg) || !fds_allowed(rec->msg.type, &min, &max) || nfds < min ||
+        nfds > max)
+        return false;
+    if (!is_conns_type(rec->msg.type))
+        return n == (ssize_t)sizeof(rec->msg);
+    int count = rec->msg.value;
+    if (count < 1 || count > IPC_CONNS_MAX || n != (ssize_t)conns_size(count) || nfds != count)
+        return false;
+    for (int i = 0; i < count; i++)
+        if (rec->conn[i].flags & ~IPC_CONN_RETRY)
+            return false;
+    return true;
+}
+
+int
+ipc_recv(int sock, struct ipc_conns *rec, int *fds, int *nfds)
+{
+    /* One byte more than the largest record, and room for one descriptor more than any carries,
+     * so an oversized record shows up as MSG_TRUNC or as a size mismatch, and an extra
+     * descriptor as such (and is closed) rather than as MSG_CTRUNC alone. */
+    char spare;
+    struct iovec iov[2] = {{rec, sizeof(*rec)}, {&spare, 1}};
     union {
-        char buf[CMSG_SPACE(sizeof(int) * (IPC_MAX_FDS + 1))];
+        char buf[CMSG_SPACE(sizeof(int) * (IPC_CONNS_MAX + 1))];
         struct cmsghdr align;
     } ctl;
-    struct msghdr mh = {.msg_iov = &iov,
-                        .msg_iovlen = 1,
-                        .msg_control = ctl.buf,
-                        .msg_controllen = sizeof(ctl.buf)};
+    struct msghdr mh = {
+        .msg_iov = iov, .msg_iovlen = 2, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
     *nfds = 0;
     ssize_t n;
     while ((n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
         ;
     if (n <= 0)
         return n == 0 ? 0 : -1;
-    int got = 0, min = 0, max = 0;
+    int got = 0;
     int total = collect_fds(&mh, fds, &got);
     /* MSG_TRUNC: the record was longer than ours; MSG_CTRUNC: more descriptors than we have
-     * room for (the kernel closed those itself). */
-    bool ok = n == (ssize_t)sizeof(*msg) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-              fds_allowed(msg->type, &min, &max) && total >= min && total <= max;
+     * room for (the kernel closed those itself), or none could be installed. */
+    bool ok = !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && record_valid(rec, n, total);
     if (!ok) {
         for (int i = 0; i < got; i++)
             close(fds[i]);
+        if (n < (ssize_t)sizeof(rec->msg))
+            memset(&rec->msg, 0, sizeof(rec->msg)); /* no header: not a stale one either */
         errno = EPROTO;
         return -1;
     }

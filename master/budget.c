@@ -16,8 +16,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/ipc.h"
 #include "common/log.h"
 #include "master/control.h"
+#include "master/gen.h"
 #include "master/listen.h"
 #include "master/pidfile.h"
 
@@ -61,6 +63,23 @@ check_nofile(const struct cfg *cfg)
                 "sluice: %s: worker_rlimit_nofile %llu is above the hard limit %llu, which only "
                 "root can raise\n",
                 where(cfg), limit, (unsigned long long)rl.rlim_max);
+        return 1;
+    }
+    /* The master holds every listen socket (one per line and worker slot, for two generations
+     * at once in a reload that changes every address), its end of each worker's socketpair,
+     * the connections of the one hand-over record it relays at a time, and a few of its own.
+     * Retiring every worker at once does not add to it: records are relayed one by one. */
+    unsigned long long workers = (unsigned long long)cfg->workers;
+    unsigned long long master =
+        2ULL * (unsigned long long)cfg->nlisten * workers + GEN_MAX * workers + IPC_CONNS_MAX + 32;
+    if (master > limit) {
+        fprintf(stderr,
+                "sluice: %s: the master needs %llu descriptors (2 generations x %d listen lines "
+                "x %llu workers, %d x %llu worker socketpairs, 253 for relaying a hand-over of "
+                "idle connections, 32 of its own), but RLIMIT_NOFILE will be %llu (hard limit "
+                "%llu)\n",
+                where(cfg), master, cfg->nlisten, workers, GEN_MAX, workers, limit,
+                (unsigned long long)rl.rlim_max);
         return 1;
     }
     if (need > limit) {

@@ -30,11 +30,20 @@ struct proc {
     pid_t pid;                /* 0 = no process in this slot */
     int64_t watchdog_kill_at; /* SIGABRT sent: SIGKILL at this time, 0 = none */
     bool ready;
-    bool stopped; /* SIGSTOPped (or traced): alive but not serving */
+    bool stopped;      /* SIGSTOPped (or traced): alive but not serving */
+    bool retiring;     /* told to retire: sent no connections */
+    bool retire_asked; /* at max_requests, waits for IPC_RETIRE (supervise.c) */
     int64_t started_ms;
     struct gen *gen;
     int slot;
 };
+
+/* Alive, ready and not stopped: it accepts, and may be handed connections. */
+static inline bool
+proc_serving(const struct proc *p)
+{
+    return p->pid && p->ready && !p->stopped;
+}
 
 struct gen {
     enum gen_state state;

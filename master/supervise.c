@@ -26,6 +26,7 @@
 #include "master/gen.h"
 #include "master/lend.h"
 #include "master/listen.h"
+#include "master/relay.h"
 #include "master/watchdog.h"
 
 static struct {
@@ -124,12 +125,6 @@ port_file_write(const struct gen *g)
 
 /* ---- lending ---- */
 
-static bool
-serving(const struct proc *p)
-{
-    return p->pid && p->ready && !p->stopped;
-}
-
 /* Lend the sockets of g's slots without a serving worker (master/lend.h). */
 static void
 rebalance(struct gen *g)
@@ -144,7 +139,7 @@ rebalance(struct gen *g)
     };
     for (int s = 0; s < CFG_MAX_WORKERS; s++) {
         v.alive[s] = g->procs[s].pid != 0;
-        v.serving[s] = serving(&g->procs[s]);
+        v.serving[s] = proc_serving(&g->procs[s]);
         v.ipc_fd[s] = g->procs[s].io.fd;
     }
     lend_rebalance(g->adopter, &v);
@@ -152,12 +147,32 @@ rebalance(struct gen *g)
 
 /* ---- generations ---- */
 
+static void grant_retirements(void);
+
+/* Tell p to retire gracefully, handing its idle connections over to the serving workers
+ * (IPC_RETIRE); a worker whose socket takes no message gets SIGQUIT (retire, closing them). */
+static void
+retire_proc(struct proc *p)
+{
+    struct ipc_msg msg = {
+        .type = IPC_RETIRE, .slot = (uint32_t)p->slot, .generation = p->gen->id, .value = 1};
+    p->retiring = true;
+    if (p->pid && ipc_send(p->io.fd, &msg, NULL, 0) < 0)
+        kill(p->pid, SIGQUIT);
+}
+
+/* Retire g: with `sig` 0 its workers hand their idle connections to the active generation's
+ * (a reload), else they get `sig` (SIGQUIT: finish and close; SIGTERM: at once). */
 static void
 retire(struct gen *g, int sig)
 {
     g->state = GEN_RETIRING;
     g->kill_at = clock_mono_ms() + g->cfg->graceful_timeout_ms + 1000;
-    signal_gen(g, sig);
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (g->procs[i].pid && sig == 0)
+            retire_proc(&g->procs[i]);
+    if (sig)
+        signal_gen(g, sig);
     if (live_procs(g) == 0)
         gen_free(g);
 }
@@ -171,7 +186,7 @@ gen_promote(struct gen *g)
     if (old) {
         log_notice("generation %u ready (%d workers); generation %u finishing its requests", g->id,
                    g->cfg->workers, old->id);
-        retire(old, SIGQUIT);
+        retire(old, 0);
     } else {
         log_notice("ready: %d workers", g->cfg->workers);
     }
@@ -184,24 +199,67 @@ gen_promote(struct gen *g)
         sv.ev.started(sv.ev.ctx);
     sv.started = true;
     rebalance(g);
+    grant_retirements();
+}
+
+/* Workers of the active generation at max_requests that asked to retire (IPC_RETIRING) are
+ * told to (with a hand-over) once another worker of it serves and is not retiring, so that
+ * their idle connections have somewhere to go: with two workers that reach max_requests
+ * together, the second waits until the first one's successor is ready. A lone worker retires
+ * at once (its keep-alive connections then close after their next response). */
+static void
+grant_retirements(void)
+{
+    struct gen *g = gen_in(GEN_ACTIVE);
+    if (g == NULL || sv.stopping || sv.winched)
+        return;
+    for (int i = 0; i < g->cfg->workers; i++) {
+        struct proc *p = &g->procs[i];
+        if (!p->pid || !p->retire_asked || p->retiring)
+            continue;
+        bool other = g->cfg->workers == 1;
+        for (int k = 0; k < g->cfg->workers && !other; k++)
+            other = k != i && proc_serving(&g->procs[k]) && !g->procs[k].retiring;
+        if (other)
+            retire_proc(p);
+    }
 }
 
 static void
 on_ipc(struct ev_io *io, uint32_t events)
 {
     struct proc *p = (struct proc *)((char *)io - offsetof(struct proc, io));
-    struct ipc_msg msg;
-    int fds[IPC_MAX_FDS], nfds;
+    static struct ipc_conns rec; /* 2 KB: off the stack */
+    static int fds[IPC_CONNS_MAX];
+    int nfds;
     (void)events;
     if (p->pid == 0 || io->fd < 0)
         return; /* reaped earlier in this batch */
-    int rc = ipc_recv(io->fd, &msg, fds, &nfds);
-    for (int i = 0; i < nfds; i++)
-        close(fds[i]); /* workers send none */
+    int rc = ipc_recv(io->fd, &rec, fds, &nfds);
+    if (rc < 0 && errno == EPROTO && rec.msg.type == IPC_HANDOFF) {
+        /* Its descriptors did not all arrive (MSG_CTRUNC: the master at RLIMIT_NOFILE): those
+         * connections are lost; the credit goes back all the same. */
+        struct relay_end from = relay_end_of(p);
+        relay_lost(&from, rec.msg.value);
+        return;
+    }
     if (rc <= 0) {
         /* The worker is exiting; SIGCHLD does the bookkeeping. */
-        if (rc == 0 || (errno != EAGAIN && errno != EINTR))
+        if (rc == 0 || (errno != EAGAIN && errno != EINTR && errno != EPROTO))
             ev_set(io, 0);
+        return;
+    }
+    const struct ipc_msg msg = rec.msg;
+    if (msg.type == IPC_HANDOFF || msg.type == IPC_HANDBACK || msg.type == IPC_TAKEN) {
+        relay_message(sv.gens, sv.stopping || sv.winched ? NULL : gen_in(GEN_ACTIVE), p, &rec, fds,
+                      nfds);
+        return;
+    }
+    for (int i = 0; i < nfds; i++)
+        close(fds[i]); /* no other message from a worker carries any */
+    if (msg.type == IPC_RETIRING) {
+        p->retire_asked = true;
+        grant_retirements();
         return;
     }
     if (msg.type != IPC_READY || p->ready)
@@ -211,6 +269,7 @@ on_ipc(struct ev_io *io, uint32_t events)
     struct gen *g = p->gen;
     if (g->state == GEN_ACTIVE) {
         rebalance(g);
+        grant_retirements();
         return;
     }
     if (g->state != GEN_STARTING)
@@ -366,6 +425,8 @@ supervise_reap(void)
         p->io.fd = -1;
         p->pid = 0;
         p->stopped = false;
+        p->retiring = false;
+        p->retire_asked = false;
         shm_ip_clear_column(sv.shm, gen_column(&sv.table, g, p->slot));
         if (sv.stopping)
             continue;
@@ -509,7 +570,7 @@ supervise_scale(int delta)
     g->respawn_at[n - 1] = 0;
     log_notice("TTOU: %d workers", n - 1);
     if (g->procs[n - 1].pid)
-        kill(g->procs[n - 1].pid, SIGQUIT);
+        retire_proc(&g->procs[n - 1]);
     g->procs[n - 1].ready = false;
     rebalance(g);
 }

@@ -40,6 +40,7 @@ Suite *integ_ofc_suite(void);
 Suite *integ_autoindex_suite(void);
 Suite *integ_supervise_suite(void);
 Suite *integ_lending_suite(void);
+Suite *integ_handover_suite(void);
 Suite *integ_recycle_suite(void);
 Suite *integ_privileges_suite(void);
 Suite *integ_upgrade_suite(void);
@@ -52,6 +53,7 @@ Suite *integ_ports_suite(void);
 Suite *integ_seam_suite(void);
 Suite *integ_seam_body_suite(void);
 Suite *ipc_suite(void);
+Suite *relay_suite(void);
 
 int
 main(void)
@@ -89,6 +91,7 @@ main(void)
     srunner_add_suite(sr, integ_autoindex_suite());
     srunner_add_suite(sr, integ_supervise_suite());
     srunner_add_suite(sr, integ_lending_suite());
+    srunner_add_suite(sr, integ_handover_suite());
     srunner_add_suite(sr, integ_recycle_suite());
     srunner_add_suite(sr, integ_privileges_suite());
     srunner_add_suite(sr, integ_upgrade_suite());
@@ -101,6 +104,7 @@ main(void)
     srunner_add_suite(sr, integ_seam_suite());
     srunner_add_suite(sr, integ_seam_body_suite());
     srunner_add_suite(sr, ipc_suite());
+    srunner_add_suite(sr, relay_suite());
     if (t_skip_init() < 0) {
         perror("t_skip_init");
         return EXIT_FAILURE;

@@ -13,6 +13,7 @@
 #include "worker/conn.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -53,9 +53,8 @@ static size_t in_data_cap;
 static size_t resp_max;
 static struct conn_env env;
 static struct http_limits limits;
-static bool quitting; /* graceful stop: no new requests on idle connections */
-static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_request, tq_send,
-    tq_linger;                          /* c->timer's queues */
+static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_request, tq_send, tq_linger,
+    tq_grace;                           /* c->timer's queues */
 static struct tq tq_rate, tq_body_rate; /* c->rate_timer's (send_min_rate, body_min_rate) */
 
 static void conn_io(struct ev_io *io, uint32_t events);
@@ -143,6 +142,13 @@ conn_watch(struct conn *c, uint32_t events)
         ev_set(&c->io, events);
 }
 
+bool
+conn_count_peer(const struct sockaddr *peer)
+{
+    return env.cfg->max_connections_per_ip > 0 &&
+           shm_ip_acquire(env.shm, env.shm_column, peer, INT_MAX) == 0;
+}
+
 static void
 release_peer(struct conn *c)
 {
@@ -154,9 +160,9 @@ release_peer(struct conn *c)
 
 /* A slot for an accepted socket, watched for input; NULL when the pool is full or epoll refused
  * it (then fd is closed, the transport released and the counted peer given back). */
-static struct conn *
-conn_open(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer, bool counted,
-          int listener)
+struct conn *
+conn_new(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer, bool counted,
+         int listener)
 {
     struct conn *c = take_slot();
     if (c == NULL) {
@@ -211,14 +217,14 @@ struct ev_io *
 conn_start(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer, bool counted,
            int listener)
 {
-    struct conn *c = conn_open(fd, tp, ctx, peer, counted, listener);
+    struct conn *c = conn_new(fd, tp, ctx, peer, counted, listener);
     return c ? &c->io : NULL;
 }
 
 void
 conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answer, size_t len)
 {
-    struct conn *c = conn_open(fd, tp, ctx, NULL, false, 0);
+    struct conn *c = conn_new(fd, tp, ctx, NULL, false, 0);
     if (c == NULL)
         return;
     /* Until the answer goes out, the part fields (unused before a first response) hold it:
@@ -271,21 +277,27 @@ conn_in_cap(void)
     return in_data_cap;
 }
 
-bool
-conn_quitting(void)
+struct tq *
+conn_queue(enum conn_clock k)
 {
-    return quitting;
+    static struct tq *const queues[] = {
+        [CLOCK_HANDSHAKE] = &tq_handshake, [CLOCK_HEADER] = &tq_header,   [CLOCK_BODY] = &tq_body,
+        [CLOCK_KEEPALIVE] = &tq_keepalive, [CLOCK_REQUEST] = &tq_request, [CLOCK_SEND] = &tq_send,
+        [CLOCK_LINGER] = &tq_linger,       [CLOCK_GRACE] = &tq_grace,
+    };
+    return queues[k];
 }
 
 void
 conn_arm(struct conn *c, enum conn_clock k)
 {
-    static struct tq *const queues[] = {
-        [CLOCK_HANDSHAKE] = &tq_handshake, [CLOCK_HEADER] = &tq_header,   [CLOCK_BODY] = &tq_body,
-        [CLOCK_KEEPALIVE] = &tq_keepalive, [CLOCK_REQUEST] = &tq_request, [CLOCK_SEND] = &tq_send,
-        [CLOCK_LINGER] = &tq_linger,
-    };
-    tq_arm(queues[k], &c->timer, ev_now());
+    tq_arm(conn_queue(k), &c->timer, ev_now());
+}
+
+struct conn *
+conn_slot(int i)
+{
+    return i < pool_used ? &pool[i] : NULL;
 }
 
 void
@@ -447,7 +459,7 @@ finish_response(struct conn *c)
         start_linger(c);
         return;
     }
-    if (c->close_after || quitting) {
+    if (c->close_after) {
         /* Half-close first so the client reads the whole response before it sees the end. */
         c->tp->shutdown(c->io.fd, c->tp_ctx);
         conn_close(c, "response with Connection: close sent", REQ_END_COMPLETE);
@@ -461,7 +473,10 @@ finish_response(struct conn *c)
     req_put(in);
     c->in = NULL;
     c->state = CONN_IDLE;
-    tq_arm(&tq_keepalive, &c->timer, ev_now());
+    /* A doomed connection whose response still promised keep-alive (it began before the
+     * retirement) is not closed the instant it goes idle: its client is most likely sending
+     * the next request already. It gets idle_close_grace (conn_retire.c). */
+    tq_arm(c->doomed ? &tq_grace : &tq_keepalive, &c->timer, ev_now());
 }
 
 /* Send what the transport takes now (send.c). Bytes that went out restart send_timeout, a
@@ -724,6 +739,7 @@ conn_setup(const struct conn_env *e)
         {&tq_request, cfg->request_timeout_ms, expire_request, NULL},
         {&tq_send, cfg->send_timeout_ms, expire, "send timeout"},
         {&tq_linger, CONN_LINGER_MS, expire, "lingering close: time limit"},
+        {&tq_grace, cfg->idle_close_grace_ms, conn_expire_grace, NULL},
     };
     env = *e;
     for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
@@ -732,44 +748,6 @@ conn_setup(const struct conn_env *e)
             return -1;
     }
     return 0;
-}
-
-/* Bytes the client has sent that nobody has read yet: held in the transport, or in the
- * socket. */
-static bool
-has_pending_bytes(const struct conn *c)
-{
-    int n = 0;
-    return c->tp->pending(c->tp_ctx) > 0 || (ioctl(c->io.fd, FIONREAD, &n) == 0 && n > 0);
-}
-
-void
-conn_close_idle(bool fresh_too)
-{
-    struct tq_node *n, *next;
-    quitting = true;
-    /* A connection whose request is already in the socket buffer is served (with
-     * Connection: close) rather than closed: closing with unread data would reset it, and the
-     * client could not tell whether its request was seen. Idle keep-alive connections wait on
-     * the keep-alive queue... */
-    for (n = tq_keepalive.head.next; n != &tq_keepalive.head; n = next) {
-        next = n->next;
-        if (!has_pending_bytes(conn_of_timer(n)))
-            conn_close(conn_of_timer(n), "graceful stop", REQ_END_ERROR);
-    }
-    /* ...and freshly accepted ones on the header queue without a buffer. Those are given a
-     * moment first (fresh_too false): their request is normally on its way. */
-    for (n = tq_header.head.next; fresh_too && n != &tq_header.head; n = next) {
-        next = n->next;
-        struct conn *c = conn_of_timer(n);
-        if (c->state == CONN_IDLE && !has_pending_bytes(c))
-            conn_close(c, "graceful stop", REQ_END_ERROR);
-    }
-    /* ...and, likewise, those still in the transport's handshake. */
-    for (n = tq_handshake.head.next; fresh_too && n != &tq_handshake.head; n = next) {
-        next = n->next;
-        conn_close(conn_of_timer(n), "graceful stop", REQ_END_ERROR);
-    }
 }
 
 void

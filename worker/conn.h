@@ -57,10 +57,28 @@ void conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answ
 bool conn_pool_full(void);
 int conn_count(void);
 
-/* Graceful stop (from the first call on, no connection takes a new request): close idle
- * keep-alive connections (and, with fresh_too, accepted ones that have sent nothing) unless
- * request bytes are waiting in their socket; busy ones close after their response. */
-void conn_close_idle(bool fresh_too);
+/* Retiring (conn_retire.c). A worker that retires stops taking connections; each one it has
+ * either moves to a serving worker (hand-over: plain HTTP, between requests, nothing buffered
+ * in user space) or is doomed: its next response carries Connection: close, and while idle it
+ * is closed after idle_close_grace (never the instant it goes idle: its client may be sending
+ * the next request already). With hand_over false (a stop, an upgrade, the master gone) every
+ * connection is doomed; with true only those that cannot move (TLS, any transport with state
+ * of its own). May be called again to go from hand-over to close; never back. */
+void conn_retire(bool hand_over);
+
+/* Hand-over: take up to `max` idle connections that may move out of the pool. Their sockets go
+ * to fds[] (the caller's from now on, still open and connected: bytes the client sends wait in
+ * the socket), what travels with them to meta[]; the per-client count is released. Returns how
+ * many. */
+struct ipc_conn;
+int conn_detach_idle(int *fds, struct ipc_conn *meta, int max);
+
+/* A connection handed over from another worker (or handed back to this one): idle, with
+ * `nrequests` requests answered so far, from listen line `listener` (whose transport is `tp`,
+ * without a handshake). Doomed as conn_retire says. Returns 0, or -1 when the pool is full
+ * (fd untouched: the caller's) or the socket is not a connected TCP one (closed). */
+int conn_adopt(int fd, const struct transport *tp, int listener, uint32_t nrequests, bool doomed);
+
 /* Fast stop: close everything. */
 void conn_close_all(void);
 

@@ -71,6 +71,8 @@ struct conn {
     bool paused : 1;    /* READING, but the handler holds the body: not reading */
     bool timed_out : 1; /* the answer being sent is the server's for a timeout */
     bool kicked : 1;    /* on the kick list (conn.c), through `next` */
+    bool doomed : 1;    /* its worker retires and cannot hand it over: Connection: close on
+                         * its next response, closed after idle_close_grace when idle */
     struct req_peer peer;
 #ifdef SLUICE_CHECK_PROGRESS
     unsigned stalls; /* wake-ups in a row that made no progress */
@@ -109,6 +111,7 @@ enum conn_clock {
     CLOCK_REQUEST,
     CLOCK_SEND,
     CLOCK_LINGER,
+    CLOCK_GRACE, /* idle_close_grace: a doomed connection between requests (conn_retire.c) */
 };
 struct cfg;
 struct http_limits;
@@ -129,7 +132,22 @@ void conn_out_reset(struct resp *out);
 const struct cfg *conn_cfg(void);
 const struct http_limits *conn_limits(void);
 size_t conn_in_cap(void); /* bytes of input a request block holds */
-bool conn_quitting(void);
+/* The queue of clock `k` (conn_retire.c walks the idle ones). */
+struct tq *conn_queue(enum conn_clock k);
+/* Slot i of the pool, NULL past the slots ever handed out (its state may be CONN_CLOSED). */
+struct conn *conn_slot(int i);
+/* A slot for an accepted (or handed-over) socket, watched for input, on header_timeout (or
+ * handshake_timeout); NULL when the pool is full or epoll refused it: then fd is closed, the
+ * transport released and the counted peer given back (conn.h, conn_start). */
+struct conn *conn_new(int fd, const struct transport *tp, void *ctx, const struct sockaddr *peer,
+                      bool counted, int listener);
+
+/* Count a handed-over client in the max_connections_per_ip table whatever its count (it was
+ * admitted where it connected); true when counted (to be released at close). */
+bool conn_count_peer(const struct sockaddr *peer);
+
+/* conn_retire.c, for conn.c: idle_close_grace ran out for a doomed idle connection. */
+void conn_expire_grace(struct tq_node *n, void *arg);
 
 /* conn_req.c, for conn.c. */
 const struct req_ops *conn_req_ops(void);

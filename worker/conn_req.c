@@ -104,7 +104,7 @@ take_out(struct conn *c)
         conn_close(c, "no buffer for the response", REQ_END_ERROR);
         return NULL;
     }
-    c->out->close = c->close_after || conn_quitting() || conn_cfg()->keepalive_timeout_ms == 0 ||
+    c->out->close = c->close_after || c->doomed || conn_cfg()->keepalive_timeout_ms == 0 ||
                     c->nrequests + 1 >= (uint32_t)conn_cfg()->max_keepalive_requests;
     return c->out;
 }

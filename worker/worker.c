@@ -22,6 +22,7 @@
 #include "common/proctitle.h"
 #include "worker/bufpool.h"
 #include "worker/conn.h"
+#include "worker/handover.h"
 #include "worker/ofc.h"
 #include "worker/req.h"
 #include "worker/resp.h"
@@ -38,8 +39,11 @@ static struct {
     struct shm *shm;          /* instance-wide shared region */
     int shm_column;           /* this process's column in it */
     struct shm_worker *stats; /* this process's figures in it (heartbeat, state, counters) */
-    bool quitting;            /* graceful stop: no new connections, no new requests */
-    uint64_t retire_after;    /* max_requests plus jitter; 0 = never */
+    bool quitting;            /* retiring: no new connections */
+    int slot;                 /* this worker's slot and generation, in messages to the master */
+    unsigned generation;
+    uint64_t retire_after;   /* max_requests plus jitter; 0 = never */
+    int64_t retire_asked_ms; /* when this worker asked the master to retire it; 0 = not yet */
 } worker;
 
 struct listener {
@@ -53,12 +57,10 @@ struct listener {
 /* Entries never move (epoll holds pointers to them); a released entry is reused. */
 #define LISTENERS_MAX (CFG_MAX_LISTEN * CFG_MAX_WORKERS)
 static struct listener listeners[LISTENERS_MAX];
-static int nlisteners;           /* entries in use or used before: the scan bound */
-static bool accepting;           /* listeners are in epoll */
-static int64_t accept_resume_ms; /* EMFILE back-off ends, 0 = none */
-static int64_t quit_deadline_ms; /* graceful stop gives up here */
-static int64_t quit_started_ms;
-#define QUIT_FRESH_GRACE_MS 1000   /* a just-accepted silent connection gets this long */
+static int nlisteners;             /* entries in use or used before: the scan bound */
+static bool accepting;             /* listeners are in epoll */
+static int64_t accept_resume_ms;   /* EMFILE back-off ends, 0 = none */
+static int64_t quit_deadline_ms;   /* graceful stop gives up here */
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
 static struct ev_io sig_io, ipc_io, ofc_io;
 static bool stop_now;
@@ -226,18 +228,28 @@ count_request(const struct req_log *l, void *arg)
     worker.stats->requests++;
 }
 
+/* Retire: accept nothing more, finish what is in flight, leave by graceful_timeout. With
+ * hand_over (a reload, max_requests, TTOU) idle plain-HTTP connections move to a serving
+ * worker (handover.c); without (a stop, an upgrade, the master gone) each is closed after its
+ * next response or idle_close_grace (conn.h). A second call may turn the first into the
+ * second, never back. */
 static void
-begin_graceful_stop(void)
+begin_graceful_stop(bool hand_over)
 {
-    if (worker.quitting)
+    if (worker.quitting) {
+        if (!hand_over)
+            conn_retire(false);
         return;
-    log_info("graceful stop: %d connections in flight", conn_count());
+    }
+    log_info("graceful stop%s: %d connections in flight",
+             hand_over ? ", handing idle connections over" : "", conn_count());
     worker.quitting = true;
     set_accepting(false);
     accept_resume_ms = 0;
     close_listeners(-1, true); /* the master keeps its own copies for the next worker */
-    conn_close_idle(false);
-    quit_started_ms = ev_now();
+    conn_retire(hand_over);
+    if (hand_over)
+        handover_begin();
     quit_deadline_ms = ev_now() + worker.cfg->graceful_timeout_ms;
 }
 
@@ -261,7 +273,7 @@ on_signal(struct ev_io *io, uint32_t events)
             stop_now = true;
             break;
         case SIGQUIT:
-            begin_graceful_stop();
+            begin_graceful_stop(false);
             break;
         case SIGUSR1:
             /* Nothing to do: the master reopens the logs (it keeps the rights to) and hands
@@ -274,17 +286,37 @@ on_signal(struct ev_io *io, uint32_t events)
 
 /* Messages from the master: sockets of a slot that has no worker right now, to accept on as
  * well (so the connections the kernel hashes to it are not stranded), and their return; a
- * reopened log file. A malformed record (EPROTO) was discarded by ipc_recv: read on. */
+ * reopened log file; retirement; connections handed over. A malformed record (EPROTO) was
+ * discarded by ipc_recv: read on. */
 static void
 on_ipc(struct ev_io *io, uint32_t events)
 {
-    struct ipc_msg msg;
-    int fds[IPC_MAX_FDS], nfds;
+    static struct ipc_conns rec; /* a hand-over record is 2 KB: off the stack */
+    static int fds[IPC_CONNS_MAX];
+    int nfds;
     int rc;
     (void)events;
-    while ((rc = ipc_recv(io->fd, &msg, fds, &nfds)) > 0 || (rc < 0 && errno == EPROTO)) {
-        if (rc < 0)
+    while ((rc = ipc_recv(io->fd, &rec, fds, &nfds)) > 0 || (rc < 0 && errno == EPROTO)) {
+        if (rc < 0) {
+            /* A hand-over record whose descriptors did not all arrive (MSG_CTRUNC: this
+             * worker is at RLIMIT_NOFILE) lost its connections: counted as failed. */
+            if (rec.msg.type == IPC_TAKE || rec.msg.type == IPC_HANDBACK ||
+                rec.msg.type == IPC_RETURN)
+                handover_lost(rec.msg.value);
+            else
+                log_warnx("a malformed message from the master; discarded");
             continue;
+        }
+        const struct ipc_msg msg = rec.msg;
+        if (msg.type == IPC_CREDIT || msg.type == IPC_TAKE || msg.type == IPC_HANDBACK ||
+            msg.type == IPC_RETURN) {
+            handover_message(&rec, fds, nfds);
+            continue;
+        }
+        if (msg.type == IPC_RETIRE) {
+            begin_graceful_stop(msg.value == 1);
+            continue;
+        }
         if (msg.type == IPC_LOG_FD && msg.value == IPC_LOG_ERROR) {
             if (log_adopt(fds[0]) < 0)
                 log_error("taking over the reopened error log");
@@ -315,7 +347,8 @@ on_ipc(struct ev_io *io, uint32_t events)
         /* The master is gone: finish what is in flight and leave. */
         log_notice("master went away; stopping");
         ev_set(io, 0);
-        begin_graceful_stop();
+        handover_abandon();
+        begin_graceful_stop(false);
     }
 }
 
@@ -420,15 +453,32 @@ heartbeat_period_ms(void)
     return cap;
 }
 
+/* max_requests reached: ask the master, which answers IPC_RETIRE once another worker serves
+ * (so that the idle connections have somewhere to go); meanwhile this one serves on. Should the
+ * answer not come within graceful_timeout (no other worker ever got ready), retire anyway. */
+static void
+ask_to_retire(void)
+{
+    if (worker.retire_asked_ms == 0) {
+        struct ipc_msg ask = {
+            .type = IPC_RETIRING, .slot = (uint32_t)worker.slot, .generation = worker.generation};
+        if (ipc_send(ipc_io.fd, &ask, NULL, 0) < 0)
+            return; /* the master is behind: ask again on the next turn */
+        log_notice("max_requests: retiring after %llu requests",
+                   (unsigned long long)worker.stats->requests);
+        worker.retire_asked_ms = ev_now();
+    } else if (ev_now() - worker.retire_asked_ms >= worker.cfg->graceful_timeout_ms) {
+        log_warnx("max_requests: no word from the master in graceful_timeout; retiring");
+        begin_graceful_stop(true);
+    }
+}
+
 /* Phase 1 of the loop (see worker_main). */
 static void
 before_sleep(void *unused __attribute__((unused)))
 {
-    if (worker.retire_after && worker.stats->requests >= worker.retire_after && !worker.quitting) {
-        log_notice("max_requests: retiring after %llu requests",
-                   (unsigned long long)worker.stats->requests);
-        begin_graceful_stop();
-    }
+    if (worker.retire_after && worker.stats->requests >= worker.retire_after && !worker.quitting)
+        ask_to_retire();
     if (stop_now) {
         conn_close_all();
         log_debug("stopped");
@@ -437,11 +487,11 @@ before_sleep(void *unused __attribute__((unused)))
     }
     conn_reap();
     if (worker.quitting) {
-        /* Idle connections that got their request in since, and fresh ones still silent after
-         * a moment, go now; the rest finish their response first. */
-        conn_close_idle(ev_now() - quit_started_ms >= QUIT_FRESH_GRACE_MS);
+        /* Idle connections leave for a serving worker (as credit allows); the rest finish
+         * their response first, or close after idle_close_grace. */
+        handover_flush();
         conn_reap();
-        if (conn_count() == 0) {
+        if (conn_count() == 0 && !handover_waiting()) {
             ev_stop();
             return;
         }
@@ -500,6 +550,8 @@ setup(const struct worker_args *args)
     if (ev_init() < 0)
         fatal("starting the event loop");
     worker.cfg = args->cfg;
+    worker.slot = args->slot;
+    worker.generation = args->generation;
     worker.shm = args->shm;
     worker.shm_column = args->shm_column;
     worker.stats = shm_worker(args->shm, args->shm_column);
@@ -551,6 +603,7 @@ setup(const struct worker_args *args)
 
     sig_io = (struct ev_io){.fd = sfd, .cb = on_signal};
     ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
+    handover_init(args->ipc_fd, args->slot, args->generation, args->cfg, worker.stats);
     if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
         exit(1);
     if (ev_hook_add(EV_BEFORE_SLEEP, before_sleep, NULL) < 0 ||

@@ -408,3 +408,24 @@ srv_assert_serves(const struct srv *s, int times, const char *when)
                       (long long)(now_ms() - t0), st < 0 ? err : "not 200");
     }
 }
+
+void
+http_wait_served(int port, const char *request, int timeout_ms, const char *what)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        struct http_resp r;
+        int fd = conn_open(port);
+        conn_send_tolerant(fd, request, strlen(request));
+        int rc = http_try_read(fd, &r, 0);
+        close(fd);
+        ck_assert_msg(rc == 0, "%s: %s", what, r.err);
+        int st = r.status;
+        http_resp_free(&r);
+        if (st == 200)
+            return;
+        ck_assert_msg(st == 503, "%s: status %d", what, st);
+        ck_assert_msg(now_ms() < deadline, "%s: still 503 after %d ms", what, timeout_ms);
+        sleep_ms(20); /* pacing */
+    }
+}

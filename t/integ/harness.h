@@ -209,4 +209,8 @@ void http_expect_final(int fd, int want, int close_ms, const char *what);
  * be a 200 carrying exactly index.html. `when` names the moment in the message. */
 void srv_assert_serves(const struct srv *s, int times, const char *when);
 
+/* Send `request` on new connections until one is answered 200 (a bounded poll, 20 ms apart,
+ * for timeout_ms): every other answer must be a 503 (max_connections_per_ip not yet freed). */
+void http_wait_served(int port, const char *request, int timeout_ms, const char *what);
+
 #endif

@@ -33,6 +33,7 @@ struct rq {
     int status;
     bool got_bytes;  /* any byte of the response arrived */
     bool conn_close; /* the response said Connection: close */
+    bool ended;      /* the server ended the connection: EOF, or a reset on send or receive */
     enum load_fail kind;
     char what[112];
 };
@@ -95,9 +96,11 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
         ssize_t n = send(fd, req + off, (size_t)(rlen - off), MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
+        if (n <= 0) {
+            r->ended = errno != EAGAIN;
             return rq_fail(r, errno == EAGAIN ? LOAD_F_TIMEOUT : LOAD_F_RESET, "send: %s",
                            strerror(errno));
+        }
         off += (int)n;
     }
 
@@ -109,10 +112,12 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
         ssize_t n = recv_wait(fd, head + used, HEAD_MAX - used, timeout_ms);
         if (n == -2)
             return rq_fail(r, LOAD_F_TIMEOUT, "%s", r->got_bytes ? "header stalled" : "no answer");
-        if (n <= 0)
+        if (n <= 0) {
+            r->ended = true;
             return rq_fail(r, r->got_bytes ? LOAD_F_TRUNCATED : LOAD_F_RESET, "%s",
                            n == 0 ? (r->got_bytes ? "EOF inside the header" : "EOF, no answer")
                                   : strerror(errno));
+        }
         r->got_bytes = true;
         used += (size_t)n;
         head[used] = '\0';
@@ -142,9 +147,11 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
         ssize_t n = recv_wait(fd, chunk, ask, timeout_ms);
         if (n == -2)
             return rq_fail(r, LOAD_F_TIMEOUT, "%s", "body stalled");
-        if (n <= 0)
+        if (n <= 0) {
+            r->ended = true;
             return rq_fail(r, LOAD_F_TRUNCATED, "body cut short: %s",
                            n == 0 ? "EOF" : strerror(errno));
+        }
         if (check && memcmp(chunk, expect + have, (size_t)n) != 0)
             return rq_fail(r, LOAD_F_TRUNCATED, "%s", "body differs");
         have += (size_t)n;
@@ -290,6 +297,20 @@ run_new(struct lthread *t)
     }
 }
 
+/* Strict mode: the server ended a REUSED connection, whose last response therefore did not say
+ * Connection: close, before or inside this response. A client that does not retry (wrk, a
+ * proxy with a non-idempotent request) sees that as a failed request. */
+static void
+mark_dropped(struct rq *r)
+{
+    static const char prefix[] = "closed without Connection: close: ";
+    char what[sizeof(r->what)];
+    snprintf(what, sizeof(what), "%s", r->what);
+    r->kind = LOAD_F_DROPPED;
+    snprintf(r->what, sizeof(r->what), "%s%.*s", prefix, (int)(sizeof(r->what) - sizeof(prefix)),
+             what);
+}
+
 static void
 run_keepalive(struct lthread *t)
 {
@@ -306,7 +327,9 @@ run_keepalive(struct lthread *t)
         }
         struct rq r;
         int rc = do_request(fd, c->target, false, c->expect_body, c->io_timeout_ms, &r);
-        if (rc < 0 && reused && !r.got_bytes && r.kind == LOAD_F_RESET) {
+        if (rc < 0 && c->strict && reused && r.ended)
+            mark_dropped(&r);
+        if (rc < 0 && !c->strict && reused && !r.got_bytes && r.kind == LOAD_F_RESET) {
             /* The server closed an idle kept connection as the request went out: retry once
              * on a new connection (RFC 9112 9.3.1; browsers and curl do the same). */
             note(t, true, r.kind, port, r.what);
@@ -336,6 +359,7 @@ run_keepalive(struct lthread *t)
     }
     if (fd >= 0)
         close(fd);
+    atomic_store(&t->port, 0); /* no stale port for load_keepalive_ports once the thread ends */
 }
 
 static void *
@@ -445,10 +469,10 @@ load_summary(const struct load_stats *st, char *buf, size_t len)
 {
     snprintf(buf, len,
              "new %ld ok, keep-alive %ld ok, %ld failures (connect %ld, reset %ld, status %ld, "
-             "truncated %ld, timeout %ld), %ld keep-alive retries, %ld reconnects",
+             "truncated %ld, timeout %ld, dropped %ld), %ld keep-alive retries, %ld reconnects",
              st->ok_new, st->ok_keepalive, st->failures, st->fail[LOAD_F_CONNECT],
              st->fail[LOAD_F_RESET], st->fail[LOAD_F_STATUS], st->fail[LOAD_F_TRUNCATED],
-             st->fail[LOAD_F_TIMEOUT], st->retries, st->reconnects);
+             st->fail[LOAD_F_TIMEOUT], st->fail[LOAD_F_DROPPED], st->retries, st->reconnects);
     return buf;
 }
 
@@ -575,4 +599,18 @@ load_conn_owner(const pid_t *pids, int npids, int server_port, int client_port)
         if (pid_has_socket(pids[i], inode))
             return pids[i];
     return 0;
+}
+
+const char *
+load_events_text(const struct load_stats *st, char *buf, size_t len)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < st->nevents && i < 6 && used < len; i++) {
+        const struct load_event *e = &st->events[i];
+        used += (size_t)snprintf(buf + used, len - used, "\n  %s %s thread %d port %d: %s",
+                                 e->retry ? "retry" : "FAIL", e->keepalive ? "keep-alive" : "new",
+                                 e->thread, e->local_port, e->what);
+    }
+    return buf;
 }

@@ -23,6 +23,8 @@ struct load_cfg {
     long max_requests;     /* per thread; 0 = until load_stop */
     int max_ms;            /* hard bound on the whole run */
     int io_timeout_ms;     /* per connect/send/receive; 0 = 5000 */
+    bool strict; /* wrk-like: no retry; a kept connection the server ends without having said
+                  * Connection: close is a failure (LOAD_F_DROPPED) */
 };
 
 enum load_fail {
@@ -31,6 +33,9 @@ enum load_fail {
     LOAD_F_STATUS,    /* a complete response that is not 200 */
     LOAD_F_TRUNCATED, /* the response started but ended early, or its body differs */
     LOAD_F_TIMEOUT,   /* no progress for io_timeout_ms */
+    LOAD_F_DROPPED,   /* strict: a REUSED keep-alive connection (its last response had no
+                       * Connection: close) ended by the server (EOF or reset) before or inside
+                       * the response */
     LOAD_F_KINDS
 };
 
@@ -52,7 +57,7 @@ struct load_stats {
     long failures;   /* sum of fail[] */
     long retries;    /* keep-alive requests retried once on a new connection after an
                       * EOF/reset before any response byte on a REUSED connection
-                      * (RFC 9112 9.3.1): not failures */
+                      * (RFC 9112 9.3.1): not failures; never in strict mode */
     long reconnects; /* keep-alive connections the server ended with Connection: close */
     int nevents;     /* detail kept for the first LOAD_MAX_EVENTS */
     struct load_event events[LOAD_MAX_EVENTS];
@@ -70,15 +75,19 @@ bool load_wait(struct load *l, long requests, int timeout_ms);
 /* Requests answered so far (any status). */
 long load_done(struct load *l);
 
-/* Current local ports of the keep-alive threads' connections (0 while one is reconnecting),
- * in thread order; returns how many were written. */
+/* Current local ports of the keep-alive threads' connections (0 while one is reconnecting, and
+ * once its thread has ended), in thread order; returns how many were written. */
 int load_keepalive_ports(struct load *l, int *ports, int max);
 
 /* Stop, join and free; the totals go to *out. */
 void load_stop(struct load *l, struct load_stats *out);
 
-/* "new 123 ok, keep-alive 456 ok, 0 failures (...), 3 retries" */
+/* "new 123 ok, keep-alive 456 ok, 0 failures (connect 0, ..., dropped 0), 3 keep-alive retries,
+ * 2 reconnects" */
 const char *load_summary(const struct load_stats *st, char *buf, size_t len);
+
+/* The first few events of st (retries and failures), one per line, for a failure message. */
+const char *load_events_text(const struct load_stats *st, char *buf, size_t len);
 
 /* ---- single probes (also used outside a load run) ---- */
 

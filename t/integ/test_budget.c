@@ -1,8 +1,8 @@
 /* Integration tests of the budgets `sluice -t` checks against this host: descriptors per
- * worker against RLIMIT_NOFILE, a backlog above net.core.somaxconn (a warning), a listen address
- * in use by another socket, a root the workers' `user` cannot read, and a body_temp_path that is
- * missing, not a directory or where the workers cannot create files; and the bound between
- * max_response_header and max_request_line, reported at its file and line. */
+ * worker and the master's own against RLIMIT_NOFILE, a backlog above net.core.somaxconn (a
+ * warning), a listen address in use by another socket, a root the workers' `user` cannot read, and
+ * a body_temp_path that is missing, not a directory or where the workers cannot create files; and
+ * the bound between max_response_header and max_request_line, reported at its file and line. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -78,6 +78,39 @@ START_TEST(budget_max_connections_over_nofile)
                       strstr(out, "test failed"),
                   "-t with max_connections %lld (hard limit %llu): exit %d\n%s", mc,
                   (unsigned long long)rl.rlim_max, rc, out);
+    setrlimit(RLIMIT_NOFILE, &saved); /* as root; else this test process ends with it lower */
+    srv_finish(&s);
+}
+END_TEST
+
+/* The master's own descriptors: 2 generations x 1 listen line x 2 workers + GEN_MAX (4) x 2
+ * socketpairs + 253 for relaying a hand-over + 32 = 297, above a hard limit of 290 that a
+ * worker's 52 (max_connections 10 x 2 + 32) fits under. */
+START_TEST(budget_master_over_nofile)
+{
+    struct rlimit rl, saved;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 297)
+        ck_abort_msg("a hard RLIMIT_NOFILE of %llu: below what this test needs",
+                     (unsigned long long)saved.rlim_max);
+    struct srv s;
+    char out[4096];
+    srv_init(&s);
+    srv_write_config(&s, "max_connections = 10\nopen_file_cache = 0\n");
+    /* Exactly what it needs, and -t passes (lowered first: only root may raise it again). */
+    rl.rlim_cur = rl.rlim_max = 297;
+    ck_assert_msg(setrlimit(RLIMIT_NOFILE, &rl) == 0, "lowering RLIMIT_NOFILE: %s",
+                  strerror(errno));
+    int rc = run_t(&s, out, sizeof(out));
+    ck_assert_msg(rc == 0, "-t under a hard limit of 297: exit %d\n%s", rc, out);
+    rl.rlim_cur = rl.rlim_max = 290;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    rc = run_t(&s, out, sizeof(out));
+    ck_assert_msg(rc == 1 && strstr(out, "the master needs 297 descriptors") &&
+                      strstr(out, "253 for relaying a hand-over") &&
+                      strstr(out, "RLIMIT_NOFILE will be 290") && strstr(out, s.cfg) &&
+                      strstr(out, "test failed"),
+                  "-t under a hard limit of 290: exit %d\n%s", rc, out);
     setrlimit(RLIMIT_NOFILE, &saved); /* as root; else this test process ends with it lower */
     srv_finish(&s);
 }
@@ -336,6 +369,7 @@ integ_budget_suite(void)
     TCase *tc = tcase_create("budget");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, budget_max_connections_over_nofile);
+    tcase_add_test(tc, budget_master_over_nofile);
     tcase_add_test(tc, budget_backlog_over_somaxconn_warns);
     tcase_add_test(tc, budget_listen_address_in_use);
     tcase_add_test(tc, budget_root_not_readable_by_user);

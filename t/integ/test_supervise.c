@@ -55,21 +55,6 @@ title_gen(pid_t pid)
     return gen;
 }
 
-/* The first few load events, for a failure message. */
-static const char *
-events_text(const struct load_stats *st, char *buf, size_t len)
-{
-    size_t used = 0;
-    buf[0] = '\0';
-    for (int i = 0; i < st->nevents && i < 6 && used < len; i++) {
-        const struct load_event *e = &st->events[i];
-        used += (size_t)snprintf(buf + used, len - used, "\n  %s %s thread %d port %d: %s",
-                                 e->retry ? "retry" : "FAIL", e->keepalive ? "keep-alive" : "new",
-                                 e->thread, e->local_port, e->what);
-    }
-    return buf;
-}
-
 static struct load *
 start_load(const struct srv *s, int new_threads, int ka_threads)
 {
@@ -126,7 +111,7 @@ START_TEST(reload_under_load_drops_nothing)
     fprintf(stderr, "reload_under_load: %d reloads: %s\n", RELOADS,
             load_summary(&st, sum, sizeof(sum)));
     ck_assert_msg(st.failures == 0, "%d reloads: %s%s", RELOADS, sum,
-                  events_text(&st, ev, sizeof(ev)));
+                  load_events_text(&st, ev, sizeof(ev)));
     ck_assert_msg(st.ok_new > 0 && st.ok_keepalive > 0, "no traffic of one kind: %s", sum);
     /* A listener closed by a graceful stop must not be accepted on later in the same turn. */
     ck_assert_msg(log_count(&s, "accept4") == 0, "%d accept4 errors logged during the reloads",
@@ -430,14 +415,14 @@ START_TEST(kill9_under_load_only_its_connections_fail)
             for (int k = 0; k < nka; k++)
                 victims |= ports[k] == e->local_port && owner[k] == victim;
             ck_assert_msg(victims, "keep-alive %s on a connection the victim did not hold:%s",
-                          e->retry ? "retry" : "failure", events_text(&st, ev, sizeof(ev)));
+                          e->retry ? "retry" : "failure", load_events_text(&st, ev, sizeof(ev)));
             continue;
         }
-        ck_assert_msg(e->conn_start_ms <= gone_ms,
-                      "a new connection opened %lld ms after the kill failed:%s",
-                      (long long)(e->conn_start_ms - kill_ms), events_text(&st, ev, sizeof(ev)));
+        ck_assert_msg(
+            e->conn_start_ms <= gone_ms, "a new connection opened %lld ms after the kill failed:%s",
+            (long long)(e->conn_start_ms - kill_ms), load_events_text(&st, ev, sizeof(ev)));
         ck_assert_msg(++per_thread[e->thread] <= 1, "thread %d failed twice:%s", e->thread,
-                      events_text(&st, ev, sizeof(ev)));
+                      load_events_text(&st, ev, sizeof(ev)));
     }
 
     /* The respawned worker serves: find a connection it holds. */

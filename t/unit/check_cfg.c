@@ -611,6 +611,7 @@ static const struct {
     {"header_timeout", "15s"},
     {"send_timeout", "60s"},
     {"graceful_timeout", "30s"},
+    {"idle_close_grace", "1s"},
     {"pid_file", "sluice.pid"},
     {"port_file", "sluice.port"},
     {"error_log", "stderr"},
@@ -732,6 +733,7 @@ START_TEST(test_key_table_defaults_load)
     ck_assert_int_eq(got.header_timeout_ms, want.header_timeout_ms);
     ck_assert_int_eq(got.send_timeout_ms, want.send_timeout_ms);
     ck_assert_int_eq(got.graceful_timeout_ms, want.graceful_timeout_ms);
+    ck_assert_int_eq(got.idle_close_grace_ms, want.idle_close_grace_ms);
     ck_assert_str_eq(got.pid_file, want.pid_file);
     ck_assert_str_eq(got.port_file, want.port_file);
     ck_assert_str_eq(got.error_log, want.error_log);

@@ -6,7 +6,6 @@
 #include "worker/static.h"
 
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -20,6 +19,7 @@
 
 #include "common/log.h"
 #include "deny.h"
+#include "t/unit/fds.h"
 
 #define SECRET "SLUICE-SECRET: must never be served"
 
@@ -114,19 +114,6 @@ teardown(void)
 {
     close(root_fd);
     ck_assert_int_eq(nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS), 0);
-}
-
-/* Descriptors this process has open (/proc/self/fd). */
-static int
-open_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    ck_assert_ptr_nonnull(d);
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* static_open `rel`: the status must be `want`; for 200 the file must hold `body` (when not
@@ -326,7 +313,7 @@ START_TEST(test_no_descriptor_leak)
 {
     fifo_root("pipe");
     link_root("../secret.txt", "leak.txt");
-    int before = open_fds();
+    int before = fds_open();
     for (int i = 0; i < 50; i++) {
         expect_open("sub", 301, NULL);
         expect_open("noindex/", 403, NULL);
@@ -335,7 +322,7 @@ START_TEST(test_no_descriptor_leak)
         expect_open("sub/nothere", 404, NULL);
         expect_open("sub/", 200, NULL);
     }
-    ck_assert_int_eq(open_fds(), before);
+    ck_assert_int_eq(fds_open(), before);
 }
 END_TEST
 
@@ -352,7 +339,7 @@ START_TEST(test_variants)
     ck_assert(memcmp(buf, "gz-bytes", 8) == 0);
     close(f.fd);
 
-    int before = open_fds();
+    int before = fds_open();
     ck_assert_int_eq(static_open_variant(root_fd, &cfg, "a.txt", ".br", &f), -1);
     mkdir_root("d.gz");
     ck_assert_int_eq(static_open_variant(root_fd, &cfg, "d", ".gz", &f), -1);
@@ -363,7 +350,7 @@ START_TEST(test_variants)
     link_root("a.txt.gz", "in.txt.gz");
     cfg.follow_symlinks = false;
     ck_assert_int_eq(static_open_variant(root_fd, &cfg, "in.txt", ".gz", &f), -1);
-    ck_assert_int_eq(open_fds(), before);
+    ck_assert_int_eq(fds_open(), before);
     cfg.follow_symlinks = true;
     ck_assert_int_eq(static_open_variant(root_fd, &cfg, "in.txt", ".gz", &f), 0);
     ck_assert_str_eq(f.name, "in.txt");
