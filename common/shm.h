@@ -41,8 +41,9 @@ struct shm_worker {
     volatile int64_t heartbeat_ms; /* CLOCK_MONOTONIC at the last loop turn */
     volatile uint32_t state;
     volatile uint64_t connections, requests;
-    /* Invisible reloads: connections this worker handed to another one, took over from one,
-     * and could not hand over (doomed instead: closed after their next response or idle). */
+    /* Invisible reloads: connections this worker sent to the master to hand over (one that
+     * came back and was sent again counts again), took over from another worker, and could
+     * not hand over (doomed instead, or lost with a record cut short). */
     volatile uint64_t handed_over, taken_over, handover_failed;
 };
 

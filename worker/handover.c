@@ -121,20 +121,24 @@ adopt(const struct ipc_conns *rec, int i, int fd, bool doomed)
 static void
 keep(const struct ipc_conns *rec, int *fds, int n, const char *why)
 {
-    int failed = 0;
+    int expired = 0, final = 0;
     for (int i = 0; i < n; i++) {
-        bool again = (rec->conn[i].flags & IPC_CONN_RETRY) && ev_now() < ho.retry_until;
-        failed += !again;
+        bool retry = rec->conn[i].flags & IPC_CONN_RETRY;
+        bool again = retry && ev_now() < ho.retry_until;
+        expired += retry && !again;
+        final += !retry;
         if (!adopt(rec, i, fds[i], !again))
             close(fds[i]); /* the pool just gave these slots up: cannot happen */
     }
-    if (failed < n) {
+    if (expired + final < n) {
         ho.retry_at = ev_now() + RETRY_MS;
-        log_debug("hand-over: %d connections back for now (%s); again in %d ms", n - failed, why,
-                  RETRY_MS);
+        log_debug("hand-over: %d connections back for now (%s); again in %d ms",
+                  n - expired - final, why, RETRY_MS);
     }
-    if (failed)
-        warn_failed(failed, why);
+    if (expired)
+        warn_failed(expired, why);
+    if (final)
+        warn_failed(final, "the serving generation has no listen line like theirs");
 }
 
 void
@@ -158,11 +162,11 @@ handover_flush(void)
         if (ipc_send_conns(ho.ipc_fd, &rec, fds) < 0) {
             /* EAGAIN (the master is behind), ETOOMANYREFS (too many descriptors in flight for
              * an unprivileged user): these stay, and try again in a moment. */
-            const char *why = strerror(errno);
+            int err = errno;
             conn_reap(); /* the slots they left, free again */
             for (int i = 0; i < n; i++)
                 rec.conn[i].flags = IPC_CONN_RETRY;
-            keep(&rec, fds, n, why);
+            keep(&rec, fds, n, strerror(err));
             ev_wake_by(ho.retry_at);
             return;
         }
