@@ -74,6 +74,7 @@ relay_handoff(const struct relay_end *from, const struct relay_end *to, const st
 {
     static struct ipc_conns take, back; /* 2 KB each: off the stack */
     static int take_fds[IPC_CONNS_MAX], back_fds[IPC_CONNS_MAX];
+    static int take_src[IPC_CONNS_MAX]; /* the index in rec of each one taken */
     int ntake = 0, nback = 0, nbad = 0;
     for (int i = 0; i < nfds; i++) {
         unsigned line = rec->conn[i].listener;
@@ -82,6 +83,7 @@ relay_handoff(const struct relay_end *from, const struct relay_end *to, const st
             take.conn[ntake] = rec->conn[i];
             take.conn[ntake].listener = (uint16_t)j;
             take.conn[ntake].flags = 0;
+            take_src[ntake] = i;
             take_fds[ntake++] = fds[i];
         } else if (line < (unsigned)from->cfg->nlisten) {
             /* No serving worker now: try again later. No such listener in its generation: it
@@ -99,9 +101,7 @@ relay_handoff(const struct relay_end *from, const struct relay_end *to, const st
         log_debug("hand-over: worker %d of generation %u takes none now: %s", to->slot,
                   to->generation, strerror(errno));
         for (int i = 0; i < ntake; i++) {
-            back.conn[nback] = take.conn[i];
-            back.conn[nback].listener =
-                (uint16_t)relay_map_listener(to, from, take.conn[i].listener);
+            back.conn[nback] = rec->conn[take_src[i]];
             back.conn[nback].flags = IPC_CONN_RETRY;
             back_fds[nback++] = take_fds[i];
         }

@@ -168,11 +168,12 @@ retire(struct gen *g, int sig)
 {
     g->state = GEN_RETIRING;
     g->kill_at = clock_mono_ms() + g->cfg->graceful_timeout_ms + 1000;
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        if (g->procs[i].pid && sig == 0)
-            retire_proc(&g->procs[i]);
     if (sig)
         signal_gen(g, sig);
+    else
+        for (int i = 0; i < CFG_MAX_WORKERS; i++)
+            if (g->procs[i].pid)
+                retire_proc(&g->procs[i]);
     if (live_procs(g) == 0)
         gen_free(g);
 }

@@ -38,6 +38,14 @@ handover_init(int ipc_fd, int slot, unsigned generation, const struct cfg *cfg,
     ho.stats = stats;
 }
 
+bool
+handover_ask_to_retire(void)
+{
+    struct ipc_msg ask = {
+        .type = IPC_RETIRING, .slot = (uint32_t)ho.slot, .generation = ho.generation};
+    return ipc_send(ho.ipc_fd, &ask, NULL, 0) == 0;
+}
+
 void
 handover_begin(void)
 {
@@ -70,14 +78,22 @@ handover_abandon(void)
     ho.ipc_fd = -1;
 }
 
-static void
-warn_failed(int n, const char *what)
+/* Count n failed hand-overs; true when a line about them may be written now (one a second). */
+static bool
+count_failed(int n)
 {
     ho.stats->handover_failed += (uint64_t)n;
     if (ev_now() - ho.warn_ms < 1000)
-        return;
+        return false;
     ho.warn_ms = ev_now();
-    log_warn("hand-over: %s (%d connections); they close after their next response", what, n);
+    return true;
+}
+
+static void
+warn_failed(int n, const char *what)
+{
+    if (count_failed(n))
+        log_warn("hand-over: %s (%d connections); they close after their next response", what, n);
 }
 
 void
@@ -85,10 +101,8 @@ handover_lost(int n)
 {
     if (n < 1 || n > IPC_CONNS_MAX)
         n = 1; /* what the header claims is not to be trusted; one record at least */
-    ho.stats->handover_failed += (uint64_t)n;
-    if (ev_now() - ho.warn_ms < 1000)
+    if (!count_failed(n))
         return;
-    ho.warn_ms = ev_now();
     log_warnx("hand-over: a record of %d connections arrived without all its descriptors "
               "(RLIMIT_NOFILE?); they are lost",
               n);

@@ -19,6 +19,10 @@ struct shm_worker;
 void handover_init(int ipc_fd, int slot, unsigned generation, const struct cfg *cfg,
                    struct shm_worker *stats);
 
+/* max_requests reached: ask the master to let this worker retire (IPC_RETIRING; it answers
+ * IPC_RETIRE once another worker serves). False when the message could not go out now. */
+bool handover_ask_to_retire(void);
+
 /* The retirement begins: connections handed back until idle_close_grace from now are tried
  * again (IPC_CONN_RETRY), later ones are doomed. */
 void handover_begin(void);

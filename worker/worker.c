@@ -40,10 +40,8 @@ static struct {
     int shm_column;           /* this process's column in it */
     struct shm_worker *stats; /* this process's figures in it (heartbeat, state, counters) */
     bool quitting;            /* retiring: no new connections */
-    int slot;                 /* this worker's slot and generation, in messages to the master */
-    unsigned generation;
-    uint64_t retire_after;   /* max_requests plus jitter; 0 = never */
-    int64_t retire_asked_ms; /* when this worker asked the master to retire it; 0 = not yet */
+    uint64_t retire_after;    /* max_requests plus jitter; 0 = never */
+    int64_t retire_asked_ms;  /* when this worker asked the master to retire it; 0 = not yet */
 } worker;
 
 struct listener {
@@ -460,9 +458,7 @@ static void
 ask_to_retire(void)
 {
     if (worker.retire_asked_ms == 0) {
-        struct ipc_msg ask = {
-            .type = IPC_RETIRING, .slot = (uint32_t)worker.slot, .generation = worker.generation};
-        if (ipc_send(ipc_io.fd, &ask, NULL, 0) < 0)
+        if (!handover_ask_to_retire())
             return; /* the master is behind: ask again on the next turn */
         log_notice("max_requests: retiring after %llu requests",
                    (unsigned long long)worker.stats->requests);
@@ -550,8 +546,6 @@ setup(const struct worker_args *args)
     if (ev_init() < 0)
         fatal("starting the event loop");
     worker.cfg = args->cfg;
-    worker.slot = args->slot;
-    worker.generation = args->generation;
     worker.shm = args->shm;
     worker.shm_column = args->shm_column;
     worker.stats = shm_worker(args->shm, args->shm_column);
