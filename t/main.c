@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 Suite *cfg_suite(void);
+Suite *cfg_value_suite(void);
 Suite *cfg_load_suite(void);
 Suite *cfg_example_suite(void);
 Suite *path_suite(void);
@@ -59,6 +60,7 @@ int
 main(void)
 {
     SRunner *sr = srunner_create(cfg_suite());
+    srunner_add_suite(sr, cfg_value_suite());
     srunner_add_suite(sr, cfg_load_suite());
     srunner_add_suite(sr, cfg_example_suite());
     srunner_add_suite(sr, path_suite());
