@@ -138,7 +138,7 @@ $(FUZZ_DIR)/t/fuzz/%.o: t/fuzz/%.c
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer -MMD -MP -c $< -o $@
 
 $(FUZZ_BIN): $(FUZZ_HARNESS) $(FUZZ_APP) $(FUZZ_OBJ)
-	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(shell pkg-config --libs inih) -lhttp_parser
+	$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(shell pkg-config --libs openssl inih) -lhttp_parser
 
 fuzz: check-deps check-fuzz-deps $(FUZZ_BIN)
 

@@ -62,17 +62,42 @@ store(struct cfg *cfg, const struct key *k, int64_t v)
     return 0;
 }
 
+int cfg_set_line;
+
 static int
 set_listen(struct cfg *cfg, const struct key *k, const char *val, const char **why)
 {
+    struct cfg_listen *l = &cfg->listen[cfg->nlisten];
     (void)k;
-    if (cfg->nlisten == CFG_MAX_LISTEN) {
-        *why = "too many listen lines (at most 16)";
+    if (cfg_parse_listen(val, l, why) < 0)
+        return -1;
+    l->line = cfg_set_line;
+    cfg->nlisten++;
+    return 0;
+}
+
+/* certificate, certificate_key: one more PEM file, made absolute. The default ("") is none. */
+static int
+set_pem(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    int *n = (int *)((char *)cfg + k->count_off);
+    struct cfg_pem *pem = (struct cfg_pem *)field_of(cfg, k) + *n;
+    if (*val == '\0' && cfg_set_line == 0)
+        return 0;
+    if (*val == '\0' || cfg_absolute_path(val, pem->path, sizeof(pem->path)) < 0) {
+        *why = "expected a path";
         return -1;
     }
-    int rc = cfg_parse_listen(val, &cfg->listen[cfg->nlisten], why);
-    cfg->nlisten += rc == 0;
-    return rc;
+    pem->line = cfg_set_line;
+    (*n)++;
+    return 0;
+}
+
+static int
+set_tls_protocols(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    (void)k;
+    return cfg_parse_tls_protocols(val, &cfg->tls_protocols, why);
 }
 
 static int
@@ -288,6 +313,36 @@ check_response_header(const struct cfg *cfg, char *err, size_t errlen)
     return -1;
 }
 
+/* The n-th certificate_key belongs to the n-th certificate, and a tls listener needs one. */
+static int
+check_tls(const struct cfg *cfg, char *err, size_t errlen)
+{
+    int nc = cfg->ncertificate, nk = cfg->ncertificate_key;
+    if (nc > nk) {
+        snprintf(err, errlen,
+                 "%s:%d: certificate: no certificate_key for this certificate (the n-th "
+                 "certificate_key belongs to the n-th certificate)",
+                 cfg->file, cfg->certificate[nk].line);
+        return -1;
+    }
+    if (nk > nc) {
+        snprintf(err, errlen,
+                 "%s:%d: certificate_key: no certificate for this key (the n-th certificate_key "
+                 "belongs to the n-th certificate)",
+                 cfg->file, cfg->certificate_key[nc].line);
+        return -1;
+    }
+    for (int i = 0; i < cfg->nlisten && nc == 0; i++)
+        if (cfg->listen[i].flags & CFG_LISTEN_TLS) {
+            snprintf(err, errlen,
+                     "%s:%d: listen: the tls flag needs a certificate and its "
+                     "certificate_key",
+                     cfg->file, cfg->listen[i].line);
+            return -1;
+        }
+    return 0;
+}
+
 /* ---- the key table ---- */
 
 static const char *const unset[] = {"", NULL};
@@ -306,9 +361,10 @@ static const char *const auto_off[] = {"off", "auto", NULL};
 #define HOUR_MS (3600 * 1000LL)
 
 const struct key cfg_keys[] = {
-    KEY("listen", set_listen, listen, 0, 0, "127.0.0.1:8080",
-        "address to accept on: host:port, [v6addr]:port or unix:/path; repeat for more",
-        .flags = KEY_REPEAT),
+    KEY("listen", set_listen, listen, 0, CFG_MAX_LISTEN, "127.0.0.1:8080",
+        "address to accept on: host:port, [v6addr]:port or unix:/path, then flags (tls); repeat "
+        "for more",
+        .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, nlisten)),
     KEY("root", set_path, root, 0, 0, "./www", "document root directory", LINE(root_line)),
     KEY("index", set_index, index, 0, 0, "index.html",
         "file names tried for a directory, space-separated"),
@@ -429,6 +485,27 @@ const struct key cfg_keys[] = {
         "files up to this size are cached in memory and sent with their headers in one write"),
     KEY("small_file_cache", set_size, small_file_cache, 0, 1LL << 32, "4m",
         "memory per worker for cached small files"),
+    KEY("certificate", set_pem, certificate, 0, CFG_MAX_CERTS, "",
+        "PEM file: a certificate for the tls listeners, then its chain in order; repeat for more "
+        "(SNI picks by name, the first is the default)",
+        .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, ncertificate), .check = check_tls),
+    KEY("certificate_key", set_pem, certificate_key, 0, CFG_MAX_CERTS, "",
+        "PEM file: the private key (not encrypted) of the certificate of the same rank",
+        .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, ncertificate_key)),
+    KEY("tls_protocols", set_tls_protocols, tls_protocols, 0, 0, "TLSv1.2 TLSv1.3",
+        "TLS versions accepted: TLSv1.2, TLSv1.3 or both", LINE(tls_protocols_line)),
+    KEY("tls_ciphers", set_word, tls_ciphers, 0, 0,
+        "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aDSS",
+        "TLS 1.2 ciphers, OpenSSL syntax (the default is the nine of Mozilla's \"intermediate\" "
+        "list)",
+        .expect = "expected an OpenSSL cipher list", .bad = "\"'", LINE(tls_ciphers_line)),
+    KEY("tls_ciphersuites", set_word, tls_ciphersuites, 0, 0,
+        "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+        "TLS 1.3 cipher suites, OpenSSL syntax (default: OpenSSL's)",
+        .expect = "expected an OpenSSL cipher suite list", .bad = "\"' ",
+        LINE(tls_ciphersuites_line)),
+    KEY("tls_prefer_server_ciphers", set_bool, tls_prefer_server_ciphers, 0, 0, "off",
+        "TLS 1.2: the server's cipher order wins over the client's"),
 };
 
 _Static_assert(sizeof(cfg_keys) / sizeof(cfg_keys[0]) == CFG_NKEYS,

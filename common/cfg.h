@@ -16,6 +16,7 @@
 #define CFG_MAX_WORKERS 64
 #define CFG_ERR_MAX 512
 #define CFG_PATH_MAX 4096
+#define CFG_MAX_CERTS 16
 
 enum cfg_log_level {
     LOG_LVL_DEBUG,
@@ -34,7 +35,17 @@ enum cfg_log_level {
 #define CFG_LISTEN_PROXY 0x2    /* proxy: a PROXY-protocol header comes first */
 #define CFG_LISTEN_REDIRECT 0x4 /* redirect: every request is redirected to https */
 /* The flags whose transport exists; cfg_parse_listen refuses the others. */
-#define CFG_LISTEN_IMPLEMENTED 0
+#define CFG_LISTEN_IMPLEMENTED CFG_LISTEN_TLS
+
+/* tls_protocols: the TLS versions a TLS listener accepts. */
+#define CFG_TLS_V12 0x1
+#define CFG_TLS_V13 0x2
+
+/* One `certificate` or `certificate_key` line: a PEM file, absolute. */
+struct cfg_pem {
+    char path[CFG_PATH_MAX];
+    int line;
+};
 
 /* One `listen` line, parsed but not yet bound. */
 struct cfg_listen {
@@ -89,6 +100,16 @@ struct cfg {
     int worker_rlimit_nofile; /* 0 = raise the soft limit to the hard one */
     bool cpu_affinity;
 
+    /* TLS (common/tls.h builds the contexts): the n-th key belongs to the n-th certificate. */
+    struct cfg_pem certificate[CFG_MAX_CERTS];
+    int ncertificate;
+    struct cfg_pem certificate_key[CFG_MAX_CERTS];
+    int ncertificate_key;
+    unsigned tls_protocols;     /* CFG_TLS_* */
+    char tls_ciphers[1024];     /* TLS 1.2 cipher list, OpenSSL syntax */
+    char tls_ciphersuites[512]; /* TLS 1.3 suites, OpenSSL syntax */
+    bool tls_prefer_server_ciphers;
+
     bool follow_symlinks; /* follow_symlinks = inside (true) | off */
     bool serve_dotfiles;
     bool autoindex;
@@ -116,6 +137,9 @@ struct cfg {
     int max_request_line_line;
     int max_response_header_line;
     int body_temp_path_line; /* 0 when it is the default ($TMPDIR, else /tmp) */
+    int tls_protocols_line;
+    int tls_ciphers_line;
+    int tls_ciphersuites_line;
 };
 
 /* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving
@@ -167,6 +191,8 @@ int cfg_parse_duration_ms(const char *s, int64_t *out, const char **why); /* 15s
  * whitespace. A flag whose transport is not implemented yet is refused ("... is not
  * implemented yet") after *out is filled in. */
 int cfg_parse_listen(const char *s, struct cfg_listen *out, const char **why);
+/* tls_protocols: "TLSv1.2", "TLSv1.3" or both, blank-separated, into CFG_TLS_* bits. */
+int cfg_parse_tls_protocols(const char *s, unsigned *out, const char **why);
 /* The flags as listen-line words ("proxy tls"; "" for none) into buf. */
 void cfg_format_listen_flags(unsigned flags, char *buf, size_t buflen);
 

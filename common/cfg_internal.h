@@ -12,7 +12,8 @@ typedef int key_set_fn(struct cfg *cfg, const struct key *k, const char *val, co
 typedef int key_check_fn(const struct cfg *cfg, char *err, size_t errlen);
 
 enum key_flag {
-    KEY_REPEAT = 1, /* may appear on several lines; the file's lines replace the default */
+    KEY_REPEAT = 1, /* may appear on several lines (at most `max`); the file's lines replace the
+                     * default: the loader zeroes the count at `count_off` at the first one */
     KEY_NEEDED = 2, /* the lenient pass (cfg_read_lenient) fails on a bad value */
 };
 
@@ -33,6 +34,7 @@ struct key {
                                * set_word: words stored as they are ("off" as "") */
     const char *bad;          /* set_word: the characters refused */
     size_t line_off;          /* the int in struct cfg that records the key's line; 0 = none */
+    size_t count_off;         /* KEY_REPEAT: the int in struct cfg counting its lines */
     unsigned flags;           /* enum key_flag */
     key_check_fn *check;
 };
@@ -40,7 +42,11 @@ struct key {
 /* The table, one row per key (cfg.c). CFG_NKEYS sizes the loader's per-key state; a static
  * assertion in cfg.c holds it to the table's rows, so a new key fails the build until it is
  * raised. */
-#define CFG_NKEYS 54
+#define CFG_NKEYS 60
 extern const struct key cfg_keys[];
+
+/* The line of the value being set (0 for a default): a repeated key's parser records it in its
+ * entry. */
+extern int cfg_set_line;
 
 #endif

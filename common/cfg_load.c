@@ -202,23 +202,26 @@ load_handle(void *user, const char *section, const char *name, const char *value
         load_fail(ld, "%s: duplicate key (first set at line %d)", name, ld->first_line[i]);
         return !ld->failed; /* lenient: the first value stays */
     }
+    int *count = (k->flags & KEY_REPEAT) ? (int *)((char *)ld->cfg + k->count_off) : NULL;
     if (!ld->first_line[i]) {
         ld->first_line[i] = ld->lineno;
-        if (k->flags & KEY_REPEAT)
-            ld->cfg->nlisten = 0; /* the file's listen lines replace the default */
+        if (count)
+            *count = 0; /* the file's lines replace the default */
     }
-    const char *why = "invalid";
-    if (k->set(ld->cfg, k, value, &why) < 0) {
-        ld->hard = k->flags & KEY_NEEDED;
-        if ((k->flags & KEY_REPEAT) && ld->cfg->nlisten == CFG_MAX_LISTEN)
-            load_fail(ld, "%s: %s", name, why);
-        else
-            load_fail(ld, "%s: invalid value '%s' (%s)", name, value, why);
+    if (count && *count == k->max) {
+        load_fail(ld, "%s: too many %s lines (at most %lld)", name, name, (long long)k->max);
         return !ld->failed;
     }
-    if (k->flags & KEY_REPEAT)
-        ld->cfg->listen[ld->cfg->nlisten - 1].line = ld->lineno;
-    else if (k->line_off)
+    const char *why = "invalid";
+    cfg_set_line = ld->lineno;
+    int rc = k->set(ld->cfg, k, value, &why);
+    cfg_set_line = 0;
+    if (rc < 0) {
+        ld->hard = k->flags & KEY_NEEDED;
+        load_fail(ld, "%s: invalid value '%s' (%s)", name, value, why);
+        return !ld->failed;
+    }
+    if (k->line_off)
         *(int *)((char *)ld->cfg + k->line_off) = ld->lineno;
     return 1;
 }

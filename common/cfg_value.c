@@ -305,3 +305,30 @@ cfg_format_listen_flags(unsigned flags, char *buf, size_t buflen)
         if ((flags & listen_flags[i].flag) && n < buflen)
             n += (size_t)snprintf(buf + n, buflen - n, "%s%s", n ? " " : "", listen_flags[i].word);
 }
+
+int
+cfg_parse_tls_protocols(const char *s, unsigned *out, const char **why)
+{
+    unsigned v = 0;
+    const char *p = s;
+    while (*p) {
+        size_t n = strcspn(p, " \t");
+        if (n == 7 && strncmp(p, "TLSv1.2", 7) == 0)
+            v |= CFG_TLS_V12;
+        else if (n == 7 && strncmp(p, "TLSv1.3", 7) == 0)
+            v |= CFG_TLS_V13;
+        else if (n > 0) {
+            v = 0;
+            break;
+        }
+        p += n;
+        p += strspn(p, " \t");
+    }
+    if (v == 0) {
+        if (why)
+            *why = "expected TLSv1.2, TLSv1.3 or both; older versions are not supported";
+        return -1;
+    }
+    *out = v;
+    return 0;
+}

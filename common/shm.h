@@ -45,6 +45,9 @@ struct shm_worker {
      * came back and was sent again counts again), took over from another worker, and could
      * not hand over (doomed instead, or lost with a record cut short). */
     volatile uint64_t handed_over, taken_over, handover_failed;
+    /* TLS: handshakes done in full, resumed (a ticket), and failed (worker/tls.c); file bytes
+     * sent through the worker's buffer (no kTLS here, so no sendfile). */
+    volatile uint64_t tls_full, tls_resumed, tls_failed, tls_file_bytes;
 };
 
 /* Map and initialise the region (before fork). Returns NULL with errno on failure. */

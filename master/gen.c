@@ -66,6 +66,7 @@ gen_spawn(const struct gen_table *t, struct gen *g, int slot)
     if (pid == 0) {
         struct worker_args args = {
             .cfg = g->cfg,
+            .tls = g->tls,
             .slot = slot,
             .generation = g->id,
             .ipc_fd = sv_fds[1],

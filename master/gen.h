@@ -13,6 +13,7 @@
 #include "common/cfg.h"
 #include "common/ev.h"
 #include "common/shm.h"
+#include "common/tls.h"
 
 #define GEN_MAX 4 /* active, starting, and up to two being retired */
 
@@ -49,6 +50,7 @@ struct gen {
     enum gen_state state;
     unsigned id;
     struct cfg *cfg;
+    struct tls_set *tls; /* its TLS contexts (NULL without certificates), freed with it */
     int lidx[CFG_MAX_LISTEN];
     struct proc procs[CFG_MAX_WORKERS];
     int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */

@@ -15,6 +15,8 @@
 #include "common/cfg.h"
 #include "common/log.h"
 #include "common/proctitle.h"
+#include "common/tls.h"
+#include "common/tls_keys.h"
 #include "master/budget.h"
 #include "master/control.h"
 #include "master/daemon.h"
@@ -126,6 +128,33 @@ apply_nofile(struct cfg *cfg, char *err, size_t errlen)
     return 0;
 }
 
+static void
+warn_stderr(void *arg, const char *msg)
+{
+    (void)arg;
+    fprintf(stderr, "sluice: warning: %s\n", msg);
+}
+
+/* Read every certificate and key and build the TLS contexts, as the master does before it
+ * forks: 0 with the set in *out (when out is not NULL; NULL without certificates), or -1 with
+ * the message in err. Warnings (a certificate about to expire) go to stderr. */
+static int
+check_tls(const struct cfg *cfg, struct tls_set **out, char *err, size_t errlen)
+{
+    if (tls_keys_init() < 0) {
+        snprintf(err, errlen, "cannot make the session ticket keys: %s", strerror(errno));
+        return -1;
+    }
+    struct tls_set *set = tls_set_build(cfg, warn_stderr, NULL, err, errlen);
+    if (set == NULL && err[0])
+        return -1;
+    if (out)
+        *out = set;
+    else
+        tls_set_free(set);
+    return 0;
+}
+
 static int
 test_config(const struct options *o)
 {
@@ -136,6 +165,8 @@ test_config(const struct options *o)
     int rc = cfg_load(cfg, o->cfg_path, err, sizeof(err));
     if (rc == 0 && budget_check(cfg, BUDGET_TEST) > 0)
         rc = -2; /* each problem was printed on its own line */
+    if (rc == 0)
+        rc = check_tls(cfg, NULL, err, sizeof(err));
     if (rc == -1)
         fprintf(stderr, "sluice: %s\n", err);
     /* cfg->file is set once a file is chosen (even one that cannot be opened): with none, the
@@ -459,7 +490,7 @@ warn_daemon_log(const struct cfg *cfg)
  * error line names the file (and line) to blame. The pid file is taken before anything that
  * could disturb a running instance. Returns the locked pid file's fd, or -1 once it said why. */
 static int
-start_checks(const struct options *o, struct cfg *cfg)
+start_checks(const struct options *o, struct cfg *cfg, struct tls_set **tls)
 {
     char err[CFG_ERR_MAX], at[CFG_PATH_MAX + 16];
     pid_t other, stale;
@@ -469,6 +500,10 @@ start_checks(const struct options *o, struct cfg *cfg)
     }
     if (budget_check(cfg, BUDGET_START) > 0)
         return -1;
+    if (check_tls(cfg, tls, err, sizeof(err)) < 0) {
+        fprintf(stderr, "sluice: %s\n", err);
+        return -1;
+    }
     /* After the budget, which judges the limit the workers will get, not the one we have. */
     if (apply_nofile(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
@@ -504,6 +539,7 @@ start(const struct options *o)
      * so its errors name it as -t and start do; it outlives every generation's cfg. */
     static char reload_path[CFG_PATH_MAX];
     struct cfg *cfg = malloc(sizeof(*cfg));
+    struct tls_set *tls = NULL;
     char at[CFG_PATH_MAX + 16];
     int notify_fd = -1;
 
@@ -511,7 +547,7 @@ start(const struct options *o)
         fprintf(stderr, "sluice: out of memory\n");
         return 1;
     }
-    int pid_fd = start_checks(o, cfg);
+    int pid_fd = start_checks(o, cfg, &tls);
     if (pid_fd < 0)
         goto fail;
     snprintf(reload_path, sizeof(reload_path), "%s", cfg->file);
@@ -540,13 +576,14 @@ start(const struct options *o)
         goto fail;
     }
     master_set_argv(o->argv);
-    return master_run(cfg, reload_path[0] ? reload_path : NULL, pid_fd, notify_fd);
+    return master_run(cfg, tls, reload_path[0] ? reload_path : NULL, pid_fd, notify_fd);
 
 fail:
     /* Taken but not written: leave no empty pid file behind. */
     if (pid_fd >= 0)
         pidfile_remove(cfg->pid_file, pid_fd);
     free(cfg);
+    tls_set_free(tls);
     return 1;
 }
 

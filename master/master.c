@@ -399,11 +399,11 @@ acquire_sockets(struct cfg *cfg, int *lidx)
 /* Runs until every worker is gone after a stop; the ownership of `cfg` passes to
  * supervision. */
 static int
-serve(struct cfg *cfg, const int *lidx)
+serve(struct cfg *cfg, struct tls_set *tls, const int *lidx)
 {
     proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
     log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
-    if (supervise_start(cfg, lidx) < 0)
+    if (supervise_start(cfg, tls, lidx) < 0)
         start_stop(STOP_FAST, 1);
     while (ev_run() < 0) /* epoll_wait failed (logged): stop, and keep reaping */
         start_stop(STOP_FAST, 1);
@@ -412,7 +412,7 @@ serve(struct cfg *cfg, const int *lidx)
 }
 
 int
-master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
+master_run(struct cfg *cfg, struct tls_set *tls, const char *cfg_path, int pid_fd, int notify_fd)
 {
     char err[CFG_ERR_MAX];
     int lidx[CFG_MAX_LISTEN];
@@ -437,8 +437,9 @@ master_run(struct cfg *cfg, const char *cfg_path, int pid_fd, int notify_fd)
         goto fail;
     }
     controlling = true;
-    status = serve(cfg, lidx);
+    status = serve(cfg, tls, lidx);
     cfg = NULL; /* supervision's now */
+    tls = NULL;
 
 fail:
     /* After a binary upgrade the paths (control socket, port file, unix sockets) are the new
@@ -452,6 +453,7 @@ fail:
     if (listening)
         listen_close_all(!m.upgraded);
     free(cfg);
+    tls_set_free(tls);
     if (m.notify_fd >= 0)
         close(m.notify_fd); /* without the byte: start-up failed */
     unlink(m.pid_path);

@@ -93,15 +93,17 @@ gen_free(struct gen *g)
 {
     listen_release(g->cfg, g->lidx);
     free(g->cfg);
+    tls_set_free(g->tls);
     gen_reset(g);
 }
 
-/* A new generation on `cfg` (owned from here on) in `g`, which is free. */
+/* A new generation on `cfg` and `tls` (owned from here on) in `g`, which is free. */
 static void
-gen_begin(struct gen *g, struct cfg *cfg)
+gen_begin(struct gen *g, struct cfg *cfg, struct tls_set *tls)
 {
     g->state = GEN_STARTING;
     g->cfg = cfg;
+    g->tls = tls;
     g->id = ++sv.next_gen_id;
     memset(g->adopter, -1, sizeof(g->adopter));
 }
@@ -458,16 +460,29 @@ cut_draining_short(void)
     return draining;
 }
 
-/* The new configuration for a reload, or NULL (logged, reload_done told). */
+static void
+warn_reload(void *arg, const char *msg)
+{
+    (void)arg;
+    log_warnx("reload: %s", msg);
+}
+
+/* The new configuration for a reload and its TLS contexts (*tls, NULL without certificates),
+ * or NULL (logged, reload_done told). The certificates and keys are read here, by the master,
+ * still privileged; a bad one refuses the reload and the serving generation stays. */
 static struct cfg *
-reload_cfg(const struct gen *active)
+reload_cfg(const struct gen *active, struct tls_set **tls)
 {
     char err[CFG_ERR_MAX];
     struct cfg *cfg = malloc(sizeof(*cfg));
     const char *why = cfg == NULL ? "out of memory" : NULL;
+    *tls = NULL;
     if (cfg && gen_in(GEN_FREE) == NULL)
         why = "too many generations still draining";
     else if (cfg && cfg_load(cfg, sv.cfg_path, err, sizeof(err)) < 0)
+        why = err;
+    else if (cfg && (*tls = tls_set_build(cfg, warn_reload, NULL, err, sizeof(err))) == NULL &&
+             err[0])
         why = err;
     if (why == NULL)
         return cfg;
@@ -477,22 +492,24 @@ reload_cfg(const struct gen *active)
     return NULL;
 }
 
-/* Start generation `g` on `cfg` (owned from here on): its sockets, its logging, its workers. */
+/* Start generation `g` on `cfg` and `tls` (owned from here on): its sockets, its logging, its
+ * workers. */
 static void
-reload_start(struct gen *g, struct cfg *cfg, const struct gen *active)
+reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, const struct gen *active)
 {
     char err[CFG_ERR_MAX];
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
         log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
         reload_done(false, err);
         free(cfg);
+        tls_set_free(tls);
         return;
     }
     if (strcmp(cfg->error_log, active ? active->cfg->error_log : "") != 0 &&
         log_open(cfg->error_log, err, sizeof(err)) < 0)
         log_errorx("reload: %s; logging stays where it was", err);
     log_set_level(cfg->log_level);
-    gen_begin(g, cfg);
+    gen_begin(g, cfg, tls);
     log_notice("reload: starting generation %u", g->id);
     sv.winched = false;
     sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
@@ -510,21 +527,23 @@ void
 supervise_reload(void)
 {
     struct gen *active = gen_in(GEN_ACTIVE);
+    struct tls_set *tls;
     if (gen_in(GEN_STARTING)) {
         log_warnx("reload: a reload is already in progress; ignored");
         reload_done(false, "a reload is already in progress");
         return;
     }
-    struct cfg *cfg = reload_cfg(active);
+    struct cfg *cfg = reload_cfg(active, &tls);
     if (cfg == NULL)
         return;
     if (cut_draining_short()) {
         log_notice("reload: the new generation starts once the draining one has exited");
         sv.reload_pending = true;
         free(cfg);
+        tls_set_free(tls);
         return;
     }
-    reload_start(gen_in(GEN_FREE), cfg, active);
+    reload_start(gen_in(GEN_FREE), cfg, tls, active);
 }
 
 static void
@@ -706,10 +725,10 @@ supervise_init(const char *cfg_path, const struct supervise_events *events)
 }
 
 int
-supervise_start(struct cfg *cfg, const int *lidx)
+supervise_start(struct cfg *cfg, struct tls_set *tls, const int *lidx)
 {
     struct gen *g = &sv.gens[0];
-    gen_begin(g, cfg);
+    gen_begin(g, cfg, tls);
     memcpy(g->lidx, lidx, sizeof(int) * (size_t)cfg->nlisten);
     for (int s = 0; s < cfg->workers; s++)
         if (gen_spawn(&sv.table, g, s) < 0)

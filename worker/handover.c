@@ -9,7 +9,7 @@
 #include "common/log.h"
 #include "common/shm.h"
 #include "worker/conn.h"
-#include "worker/transport.h"
+#include "worker/transports.h"
 
 #define RETRY_MS 100        /* a connection handed back for now is sent again this much later */
 #define CREDIT_LOST_MS 2000 /* no answer from the master this long: its credit message was lost */

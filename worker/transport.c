@@ -1,4 +1,4 @@
-/* Plain-socket transport, and the choice of a listener's transport (see transport.h). */
+/* The plain-socket transport (see transport.h). */
 #include "worker/transport.h"
 
 #include <sys/sendfile.h>
@@ -71,12 +71,3 @@ const struct transport transport_plain = {
     .shutdown = plain_shutdown,
     .release = plain_release,
 };
-
-const struct transport *
-transport_for(const struct cfg_listen *l)
-{
-    /* tls, proxy and redirect are refused by the config until the transports that implement
-     * them land here (CFG_LISTEN_IMPLEMENTED in common/cfg.h). */
-    (void)l;
-    return &transport_plain;
-}

@@ -1,7 +1,7 @@
 /* The transport seam: how a connection moves bytes. conn.c calls only these, through the table a
  * listener carries, and knows no concrete transport: TLS or a PROXY-protocol prefix slot in
  * beside plain sockets without touching it. A transport implements the table below; the worker
- * picks one per listener from its listen line (transport_for).
+ * picks one per listener from its listen line (transports.h).
  *
  * Every call is non-blocking and keeps the read(2)/write(2) contract: a count, 0 for end of
  * stream (recv only), or -1 with errno (EAGAIN when the call would block). Every call that can
@@ -59,9 +59,5 @@ struct transport {
 };
 
 extern const struct transport transport_plain;
-
-/* The transport of the listener configured by `l` (its listen flags). Never NULL: the config
- * refuses the flags of a transport that is not implemented. */
-const struct transport *transport_for(const struct cfg_listen *l);
 
 #endif

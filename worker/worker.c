@@ -28,7 +28,8 @@
 #include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
-#include "worker/transport.h"
+#include "worker/tls.h"
+#include "worker/transports.h"
 
 #define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
 #define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
@@ -598,6 +599,7 @@ setup(const struct worker_args *args)
     sig_io = (struct ev_io){.fd = sfd, .cb = on_signal};
     ipc_io = (struct ev_io){.fd = args->ipc_fd, .cb = on_ipc};
     handover_init(args->ipc_fd, args->slot, args->generation, args->cfg, worker.stats);
+    tls_transport_init(tls_set_ctx(args->tls), worker.stats);
     if (ev_set(&sig_io, EPOLLIN) < 0 || ev_set(&ipc_io, EPOLLIN) < 0)
         exit(1);
     if (ev_hook_add(EV_BEFORE_SLEEP, before_sleep, NULL) < 0 ||

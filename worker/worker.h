@@ -6,6 +6,7 @@
 
 #include "common/cfg.h"
 #include "common/shm.h"
+#include "common/tls.h"
 
 #define WORKER_MAX_FDS (CFG_MAX_LISTEN * 2)
 
@@ -18,8 +19,9 @@ struct worker_args {
     int listen_fds[WORKER_MAX_FDS];     /* sockets this worker accepts on */
     bool listen_shared[WORKER_MAX_FDS]; /* shared by all workers: use EPOLLEXCLUSIVE */
     int nlisten;
-    struct shm *shm; /* the master's shared region */
-    int shm_column;  /* this process's column in it (see shm.h) */
+    const struct tls_set *tls; /* the generation's TLS contexts, NULL without certificates */
+    struct shm *shm;           /* the master's shared region */
+    int shm_column;            /* this process's column in it (see shm.h) */
 };
 
 /* Run worker `args->slot` in the freshly forked child: drop privileges, build the per-worker

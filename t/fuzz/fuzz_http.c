@@ -44,7 +44,13 @@
  *             short input carries a body that spills past body_buffer_size (1k) to a file
  *   bit 3     fine clock: with bit 7 of byte 0, steps of 0-15 ms (the handlers' timers and
  *             upload's paced resumes interleave with reads) instead of up to 2 s or 120 s
- *   bits 4-7  unused
+ *   bit 4     TLS mode (t/fuzz/tls_first.c): the rest of the input is the first bytes a TLS
+ *             listener gets, over a socketpair through the real TLS transport and the
+ *             server's contexts: plain HTTP must get exactly the plaintext 400, other bytes
+ *             that are not a TLS record nothing, a ClientHello (whole, truncated or mangled)
+ *             only TLS records; the tls_* seeds (' ' for byte 2, NUL with bit 5) start here
+ *   bit 5     with bit 4: the client half-closes after its bytes
+ *   bits 6-7  unused
  * Besides static files, requests reach the test build's handlers (t/app, under /_t/): answers
  * that come later from heap timers (/_t/later, streamed; /_t/hang, never), buffered bodies
  * (/_t/echo, /_t/tiny), streamed uploads paused and resumed (/_t/upload, /_t/tinyup) and early
@@ -81,6 +87,7 @@
 #include "t/app/pattern.h"
 #include "t/fuzz/docroot.h"
 #include "t/fuzz/fuzz.h"
+#include "t/fuzz/tls_first.h"
 #include "worker/conn.h"
 #include "worker/ofc.h"
 #include "worker/resp.h"
@@ -116,6 +123,8 @@
 #define H_LONG_REQUEST_TIMEOUT 0x02
 #define H_EXPAND 0x04
 #define H_FINE_CLOCK 0x08
+#define H_TLS 0x10
+#define H_TLS_EOF 0x20
 
 struct limits {
     int64_t header, line;
@@ -566,6 +575,7 @@ setup(void)
         fprintf(stderr, "fuzz_http: worker set-up failed\n");
         exit(1);
     }
+    tls_first_setup();
     size_pool(POOL_SLOTS);
     if (probe_capacity() != POOL_SLOTS)
         fuzz_fail("a fresh pool does not have %d slots", POOL_SLOTS);
@@ -690,6 +700,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     const uint8_t *in = data + 3;
     size_t len = size - 3;
+    if (ctl3 & H_TLS) {
+        tls_first_run(in, len, ctl3 & H_TLS_EOF);
+        return 0;
+    }
     if (ctl3 & H_EXPAND) {
         len = expand(in, len, expanded);
         in = expanded;

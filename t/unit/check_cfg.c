@@ -208,6 +208,13 @@ static const struct {
     {"body_temp_path", ""},
     {"max_response_header", "64k"},
     {"request_timeout", "60s"},
+    {"certificate", ""},
+    {"certificate_key", ""},
+    {"tls_protocols", "TLSv1.2 TLSv1.3"},
+    {"tls_ciphers", "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aDSS"},
+    {"tls_ciphersuites",
+     "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"},
+    {"tls_prefer_server_ciphers", "off"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 

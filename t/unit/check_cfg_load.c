@@ -225,6 +225,50 @@ START_TEST(test_load_listen_max)
 }
 END_TEST
 
+/* certificate and certificate_key repeat, pair by rank, record their lines and become absolute;
+ * the TLS settings have the documented defaults. */
+START_TEST(test_load_tls_keys)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], want[PATH_MAX];
+    enter_tmp();
+    write_cfgf(path, "listen = 127.0.0.1:0 tls\n"
+                     "certificate = rsa.pem\n"
+                     "certificate_key = rsa.key\n"
+                     "certificate = /etc/ec.pem\n"
+                     "# a comment\n"
+                     "certificate_key = /etc/ec.key\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.ncertificate, 2);
+    ck_assert_int_eq(cfg.ncertificate_key, 2);
+    snprintf(want, sizeof(want), "%s/rsa.pem", tmp_dir);
+    ck_assert_str_eq(cfg.certificate[0].path, want);
+    ck_assert_int_eq(cfg.certificate[0].line, 2);
+    ck_assert_int_eq(cfg.certificate_key[0].line, 3);
+    ck_assert_str_eq(cfg.certificate[1].path, "/etc/ec.pem");
+    ck_assert_int_eq(cfg.certificate[1].line, 4);
+    ck_assert_str_eq(cfg.certificate_key[1].path, "/etc/ec.key");
+    ck_assert_int_eq(cfg.certificate_key[1].line, 6);
+    ck_assert_uint_eq(cfg.listen[0].flags, CFG_LISTEN_TLS);
+    ck_assert_uint_eq(cfg.tls_protocols, CFG_TLS_V12 | CFG_TLS_V13);
+    ck_assert_str_eq(cfg.tls_ciphers, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aDSS");
+    ck_assert(!cfg.tls_prefer_server_ciphers);
+
+    write_cfgf(path, "tls_protocols = TLSv1.3\n"
+                     "tls_ciphers = ECDHE-RSA-AES256-GCM-SHA384\n"
+                     "tls_ciphersuites = TLS_AES_128_GCM_SHA256\n"
+                     "tls_prefer_server_ciphers = on\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.ncertificate, 0);
+    ck_assert_uint_eq(cfg.tls_protocols, CFG_TLS_V13);
+    ck_assert_int_eq(cfg.tls_protocols_line, 1);
+    ck_assert_str_eq(cfg.tls_ciphers, "ECDHE-RSA-AES256-GCM-SHA384");
+    ck_assert_int_eq(cfg.tls_ciphers_line, 2);
+    ck_assert_str_eq(cfg.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
+    ck_assert(cfg.tls_prefer_server_ciphers);
+}
+END_TEST
+
 START_TEST(test_load_index_max)
 {
     static struct cfg cfg;
@@ -600,6 +644,7 @@ cfg_load_suite(void)
     tcase_add_test(load, test_load_listen_repeated);
     tcase_add_test(load, test_load_listen_max);
     tcase_add_test(load, test_load_index_max);
+    tcase_add_test(load, test_load_tls_keys);
     tcase_add_test(load, test_load_indented);
     tcase_add_test(load, test_load_comments);
     tcase_add_test(load, test_load_crlf);

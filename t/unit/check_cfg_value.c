@@ -48,6 +48,36 @@ START_TEST(test_parse_bool)
 }
 END_TEST
 
+START_TEST(test_parse_tls_protocols)
+{
+    static const struct {
+        const char *s;
+        unsigned want;
+    } good[] = {
+        {"TLSv1.2 TLSv1.3", CFG_TLS_V12 | CFG_TLS_V13},
+        {"TLSv1.3", CFG_TLS_V13},
+        {"TLSv1.2", CFG_TLS_V12},
+        {"  TLSv1.3\tTLSv1.2 ", CFG_TLS_V12 | CFG_TLS_V13},
+        {"TLSv1.3 TLSv1.3", CFG_TLS_V13},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        unsigned v = 0;
+        ck_assert_msg(cfg_parse_tls_protocols(good[i].s, &v, NULL) == 0, "'%s' refused", good[i].s);
+        ck_assert_uint_eq(v, good[i].want);
+    }
+    static const char *const bad[] = {"",        " ",       "TLSv1.1",         "TLSv1",
+                                      "SSLv3",   "tlsv1.3", "TLSv1.2,TLSv1.3", "TLSv1.3 x",
+                                      "TLSv1.4", "TLSv1.23"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        unsigned v = 77;
+        const char *why = NULL;
+        ck_assert_msg(cfg_parse_tls_protocols(bad[i], &v, &why) == -1, "'%s' accepted", bad[i]);
+        ck_assert_uint_eq(v, 77);
+        ck_assert_msg(why && strstr(why, "TLSv1.2, TLSv1.3 or both"), "'%s': %s", bad[i], why);
+    }
+}
+END_TEST
+
 /* ---- cfg_parse_int ------------------------------------------------------------------------- */
 
 static void
@@ -282,7 +312,8 @@ START_TEST(test_parse_listen_good)
 END_TEST
 
 /* listen = ADDRESS [FLAG ...]: flags are parsed, checked for combinations and carried in
- * struct cfg_listen, then refused while their transport is not implemented. */
+ * struct cfg_listen; those whose transport is not implemented yet (proxy, redirect) are then
+ * refused. */
 static void
 listen_flags(const char *s, unsigned want_flags, const char *want_why)
 {
@@ -309,11 +340,15 @@ START_TEST(test_parse_listen_flags)
     listen_ok("  127.0.0.1:80  ", &l); /* blanks around the address */
     ck_assert_str_eq(l.text, "127.0.0.1:80");
 
-    /* Known flags and the legal combinations: parsed and carried, then refused for now. */
-    listen_flags("127.0.0.1:443 tls", CFG_LISTEN_TLS, "listen flag 'tls' is not implemented yet");
+    /* Known flags and the legal combinations: parsed and carried; tls is served, the others
+     * refused for now. */
+    listen_flags("127.0.0.1:443 tls", CFG_LISTEN_TLS, NULL);
+    listen_flags("[::1]:443\ttls", CFG_LISTEN_TLS, NULL);
+    listen_flags("unix:/run/s.sock tls", CFG_LISTEN_TLS, NULL);
     listen_flags("127.0.0.1:80 proxy", CFG_LISTEN_PROXY, "'proxy' is not implemented yet");
     listen_flags("127.0.0.1:80 redirect", CFG_LISTEN_REDIRECT, later);
-    listen_flags("127.0.0.1:443 proxy tls", CFG_LISTEN_PROXY | CFG_LISTEN_TLS, later);
+    listen_flags("127.0.0.1:443 proxy tls", CFG_LISTEN_PROXY | CFG_LISTEN_TLS,
+                 "listen flag 'proxy' is not implemented yet");
     listen_flags("127.0.0.1:443 tls\tproxy", CFG_LISTEN_PROXY | CFG_LISTEN_TLS, later);
     listen_flags("[::1]:80 proxy redirect", CFG_LISTEN_PROXY | CFG_LISTEN_REDIRECT, later);
     listen_flags("unix:/run/s.sock proxy", CFG_LISTEN_PROXY, later);
@@ -487,6 +522,7 @@ cfg_value_suite(void)
     tcase_add_test(parse, test_format_addr_round_trip);
     tcase_add_test(parse, test_format_addr_raw);
     tcase_add_test(parse, test_format_addr_small_buffer);
+    tcase_add_test(parse, test_parse_tls_protocols);
     suite_add_tcase(s, parse);
     return s;
 }
