@@ -799,6 +799,7 @@ supervise_fini(bool keep_files)
         unlink(sv.port_path);
     for (int i = 0; i < GEN_MAX; i++) {
         free(sv.gens[i].cfg);
+        tls_set_free(sv.gens[i].tls);
         gen_reset(&sv.gens[i]);
     }
 }
