@@ -517,6 +517,23 @@ listen_fd_for(int g, int slot, bool *shared)
     return grp->reuseport ? grp->fds[slot] : grp->fds[0];
 }
 
+/* Port 0 asks for any free port, so two lines with the same "host:0" are two sockets: the
+ * number of earlier lines with the same address as line i when its port is 0, else 0. */
+static int
+port_zero_rank(const struct cfg *cfg, int i)
+{
+    const struct cfg_listen *l = &cfg->listen[i];
+    const struct sockaddr_in *in4 = (const struct sockaddr_in *)&l->addr;
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&l->addr;
+    if (!(l->addr.ss_family == AF_INET && in4->sin_port == 0) &&
+        !(l->addr.ss_family == AF_INET6 && in6->sin6_port == 0))
+        return 0;
+    int n = 0;
+    for (int k = 0; k < i; k++)
+        n += strcmp(cfg->listen[k].text, l->text) == 0;
+    return n;
+}
+
 int
 listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen)
 {
@@ -525,7 +542,10 @@ listen_acquire(const struct cfg *cfg, int *idx, char *err, size_t errlen)
         const struct cfg_listen *l = &cfg->listen[i];
         bool reuse = cfg->reuseport && l->addr.ss_family != AF_UNIX;
         char key[160];
+        int nth = port_zero_rank(cfg, i);
         snprintf(key, sizeof(key), "%s %s", l->text, reuse ? "reuseport" : "shared");
+        if (nth > 0) /* the n-th "host:0" line: its own socket, matched by rank on reload */
+            snprintf(key + strlen(key), sizeof(key) - strlen(key), " #%d", nth);
 
         int g = -1, free_slot = -1;
         for (int j = 0; j < LISTEN_MAX_GROUPS; j++) {

@@ -53,6 +53,11 @@ Suite *integ_hardening_suite(void);
 Suite *integ_ports_suite(void);
 Suite *integ_seam_suite(void);
 Suite *integ_seam_body_suite(void);
+Suite *integ_tls_basic_suite(void);
+Suite *integ_tls_certs_suite(void);
+Suite *integ_tls_config_suite(void);
+Suite *integ_tls_transfer_suite(void);
+Suite *integ_tls_reload_suite(void);
 Suite *ipc_suite(void);
 Suite *relay_suite(void);
 
@@ -105,6 +110,11 @@ main(void)
     srunner_add_suite(sr, integ_ports_suite());
     srunner_add_suite(sr, integ_seam_suite());
     srunner_add_suite(sr, integ_seam_body_suite());
+    srunner_add_suite(sr, integ_tls_basic_suite());
+    srunner_add_suite(sr, integ_tls_certs_suite());
+    srunner_add_suite(sr, integ_tls_config_suite());
+    srunner_add_suite(sr, integ_tls_transfer_suite());
+    srunner_add_suite(sr, integ_tls_reload_suite());
     srunner_add_suite(sr, ipc_suite());
     srunner_add_suite(sr, relay_suite());
     if (t_skip_init() < 0) {

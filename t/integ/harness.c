@@ -338,16 +338,28 @@ srv_write_config(struct srv *s, const char *extra_cfg)
 int
 srv_read_port_file(const struct srv *s)
 {
+    return srv_read_port_line(s, 0);
+}
+
+int
+srv_read_port_line(const struct srv *s, int n)
+{
     char *text = read_file_all(s->port_file, NULL);
     if (text == NULL)
         return -1;
+    char *line = text;
+    for (int i = 0; i < n && line != NULL; i++) {
+        line = strchr(line, '\n');
+        if (line != NULL)
+            line++;
+    }
     int port = -1;
-    char *nl = strchr(text, '\n');
+    char *nl = line != NULL ? strchr(line, '\n') : NULL;
     if (nl != NULL) {
         /* A line is the address, then a space and its listen flags when it has any. */
         *nl = '\0';
-        text[strcspn(text, " ")] = '\0';
-        char *colon = strrchr(text, ':');
+        line[strcspn(line, " ")] = '\0';
+        char *colon = strrchr(line, ':');
         char *end;
         long v = colon != NULL ? strtol(colon + 1, &end, 10) : -1;
         if (colon != NULL && end != colon + 1 && *end == '\0' && v > 0 && v < 65536)

@@ -83,6 +83,10 @@ char *srv_path(const struct srv *s, const char *rel, char *buf, size_t buflen);
 /* Parse the first line ("host:port") of the port file; -1 when absent or incomplete. */
 int srv_read_port_file(const struct srv *s);
 
+/* The port of line n (0 = the first) of the port file: one line per listener, in config order;
+ * -1 when absent or incomplete. */
+int srv_read_port_line(const struct srv *s, int n);
+
 /* read_pid_at(s->pid_file). */
 pid_t srv_read_pid_file(const struct srv *s);
 

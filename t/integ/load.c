@@ -1,6 +1,7 @@
 /* Bounded load client and connection-ownership probes for the supervision tests (see load.h).
  * Threads, not processes: counters stay in one address space and the test joins them before it
- * asserts. Every socket call is bounded by poll() or a socket timeout. */
+ * asserts. Every socket call is bounded by poll() or a socket timeout; over TLS (OpenSSL's
+ * libssl on the same blocking sockets) the socket timeouts bound what poll() cannot see. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -13,8 +14,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,24 +51,177 @@ rq_fail(struct rq *r, enum load_fail kind, const char *fmt, const char *arg)
     return -1;
 }
 
-/* Wait for readability up to timeout_ms, then recv. Returns recv's result; -2 on timeout. */
-static ssize_t
-recv_wait(int fd, void *buf, size_t len, int timeout_ms)
+/* Poll fd for input until `deadline` (clock_mono_ms): true when it is readable (or at EOF). */
+static bool
+readable_by(int fd, int64_t deadline)
 {
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    int64_t deadline = clock_mono_ms() + timeout_ms;
     for (;;) {
         int left = (int)(deadline - clock_mono_ms());
         int n = poll(&pfd, 1, left > 0 ? left : 0);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n == 0)
+        return n > 0;
+    }
+}
+
+/* Wait for readability up to timeout_ms, then recv. Returns recv's result; -2 on timeout. */
+static ssize_t
+recv_wait(int fd, void *buf, size_t len, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        if (!readable_by(fd, deadline))
             return -2;
         ssize_t got = recv(fd, buf, len, MSG_DONTWAIT);
         if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         return got;
     }
+}
+
+/* ---- one connection: plain or TLS ---- */
+
+/* A client connection: its socket, and its TLS session when the load speaks TLS. */
+struct lconn {
+    int fd;
+    SSL *ssl; /* NULL: plain */
+};
+
+/* errno for a failed SSL_read/SSL_write (rc), from `sys` (errno right after it): a socket
+ * timeout is EAGAIN, a protocol error EPROTO, the peer's end ECONNRESET. */
+static int
+tls_errno(SSL *ssl, int rc, int sys)
+{
+    switch (SSL_get_error(ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return EAGAIN;
+    case SSL_ERROR_SYSCALL:
+        return sys != 0 ? sys : ECONNRESET;
+    case SSL_ERROR_SSL:
+        return EPROTO;
+    default:
+        return ECONNRESET;
+    }
+}
+
+/* send(2), or SSL_write: bytes sent, or -1 with errno. */
+static ssize_t
+lconn_send(const struct lconn *c, const void *buf, size_t len)
+{
+    if (c->ssl == NULL)
+        return send(c->fd, buf, len, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int n = SSL_write(c->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    errno = tls_errno(c->ssl, n, errno);
+    return -1;
+}
+
+/* recv_wait over TLS: bytes, 0 on the server's end (close_notify or EOF), -1 with errno, -2
+ * when no byte came within timeout_ms. A record that arrives in pieces, or a session ticket
+ * alone, blocks SSL_read at most the socket timeout. */
+static ssize_t
+tls_recv(SSL *ssl, void *buf, size_t len, int timeout_ms)
+{
+    int64_t deadline = clock_mono_ms() + timeout_ms;
+    for (;;) {
+        if (SSL_pending(ssl) == 0 && !readable_by(SSL_get_fd(ssl), deadline))
+            return -2;
+        ERR_clear_error();
+        int n = SSL_read(ssl, buf, (int)len);
+        if (n > 0)
+            return n;
+        int sys = errno, e = SSL_get_error(ssl, n);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            if (clock_mono_ms() >= deadline)
+                return -2;
+            continue;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && sys == 0))
+            return 0;
+        errno = tls_errno(ssl, n, sys);
+        return -1;
+    }
+}
+
+static ssize_t
+lconn_recv(const struct lconn *c, void *buf, size_t len, int timeout_ms)
+{
+    if (c->ssl == NULL)
+        return recv_wait(c->fd, buf, len, timeout_ms);
+    return tls_recv(c->ssl, buf, len, timeout_ms);
+}
+
+/* Ends a connection we are done with; over TLS with a close_notify first (best effort). */
+static void
+lconn_close(struct lconn *c)
+{
+    if (c->ssl != NULL) {
+        ERR_clear_error();
+        SSL_shutdown(c->ssl);
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    close(c->fd);
+    c->fd = -1;
+}
+
+/* The TLS handshake on a connected c->fd, bounded by its socket timeouts. 0, or -1 with err
+ * set (c->ssl stays NULL). */
+static int
+tls_handshake(SSL_CTX *ctx, const struct load_cfg *cfg, struct lconn *c, char *err, size_t errlen)
+{
+    c->ssl = SSL_new(ctx);
+    bool named = cfg->tls_name != NULL;
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1 ||
+        (named && SSL_set_tlsext_host_name(c->ssl, cfg->tls_name) != 1) ||
+        (named && cfg->tls_ca != NULL && SSL_set1_host(c->ssl, cfg->tls_name) != 1)) {
+        snprintf(err, errlen, "TLS handshake: cannot set up the session");
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+        return -1;
+    }
+    ERR_clear_error();
+    int rc = SSL_connect(c->ssl);
+    if (rc == 1)
+        return 0;
+    int sys = errno;
+    unsigned long e = ERR_peek_error();
+    long v = SSL_get_verify_result(c->ssl);
+    snprintf(err, errlen, "TLS handshake: %s",
+             v != X509_V_OK ? X509_verify_cert_error_string(v)
+             : e != 0       ? ERR_reason_error_string(e)
+             : sys != 0     ? strerror(sys)
+                            : "closed by the server");
+    ERR_clear_error();
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+    return -1;
+}
+
+/* The context every TLS connection of a load is made from. NULL when tls_ca cannot be read. */
+static SSL_CTX *
+tls_client_ctx(const struct load_cfg *cfg)
+{
+    static const unsigned char alpn[] = "\x08http/1.1";
+    signal(SIGPIPE, SIG_IGN); /* see load_start in load.h */
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL)
+        return NULL;
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    if (cfg->tls_ca != NULL) {
+        if (SSL_CTX_load_verify_locations(ctx, cfg->tls_ca, NULL) != 1) {
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    return ctx;
 }
 
 static const char *
@@ -85,15 +243,15 @@ find_header(const char *head, const char *name)
 /* Send one GET on fd and read its response as framed by Content-Length. A 200's body must be
  * `expect` (NULL: anything). With close_conn, also wait for the server's EOF after the body. */
 static int
-do_request(int fd, const char *target, bool close_conn, const char *expect, int timeout_ms,
-           struct rq *r)
+do_request(const struct lconn *c, const char *target, bool close_conn, const char *expect,
+           int timeout_ms, struct rq *r)
 {
     char req[512], head[HEAD_MAX + 1];
     memset(r, 0, sizeof(*r));
     int rlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", target,
                         close_conn ? "Connection: close\r\n" : "");
     for (int off = 0; off < rlen;) {
-        ssize_t n = send(fd, req + off, (size_t)(rlen - off), MSG_NOSIGNAL);
+        ssize_t n = lconn_send(c, req + off, (size_t)(rlen - off));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -109,7 +267,7 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
     while (end == NULL) {
         if (used == HEAD_MAX)
             return rq_fail(r, LOAD_F_TRUNCATED, "%s", "header block too large");
-        ssize_t n = recv_wait(fd, head + used, HEAD_MAX - used, timeout_ms);
+        ssize_t n = lconn_recv(c, head + used, HEAD_MAX - used, timeout_ms);
         if (n == -2)
             return rq_fail(r, LOAD_F_TIMEOUT, "%s", r->got_bytes ? "header stalled" : "no answer");
         if (n <= 0) {
@@ -144,7 +302,7 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
     char chunk[4096];
     while (have < want) {
         size_t ask = want - have < sizeof(chunk) ? want - have : sizeof(chunk);
-        ssize_t n = recv_wait(fd, chunk, ask, timeout_ms);
+        ssize_t n = lconn_recv(c, chunk, ask, timeout_ms);
         if (n == -2)
             return rq_fail(r, LOAD_F_TIMEOUT, "%s", "body stalled");
         if (n <= 0) {
@@ -158,7 +316,7 @@ do_request(int fd, const char *target, bool close_conn, const char *expect, int 
     }
     if (close_conn) {
         /* The server closes after a Connection: close response: it, not we, holds TIME_WAIT. */
-        ssize_t n = recv_wait(fd, chunk, sizeof(chunk), timeout_ms);
+        ssize_t n = lconn_recv(c, chunk, sizeof(chunk), timeout_ms);
         if (n > 0)
             return rq_fail(r, LOAD_F_TRUNCATED, "%s", "bytes after the body");
         if (n == -2)
@@ -213,6 +371,7 @@ struct lthread {
 
 struct load {
     struct load_cfg cfg;
+    SSL_CTX *tls; /* cfg.tls: every connection's TLS context */
     atomic_bool stop;
     int64_t deadline;
     int n;
@@ -250,15 +409,26 @@ running(struct lthread *t)
            (l->cfg.max_requests == 0 || atomic_load(&t->done) < l->cfg.max_requests);
 }
 
+/* A new connection into *c (with its TLS handshake when the load speaks TLS): 0, or -1 counted
+ * as a LOAD_F_CONNECT failure. */
 static int
-thread_connect(struct lthread *t)
+thread_connect(struct lthread *t, struct lconn *c)
 {
-    char err[96];
+    char err[112];
+    const struct load *l = t->l;
     t->conn_start = clock_mono_ms();
-    int fd = load_connect(t->l->cfg.port, t->l->cfg.io_timeout_ms, err, sizeof(err));
-    if (fd < 0)
+    c->ssl = NULL;
+    c->fd = load_connect(l->cfg.port, l->cfg.io_timeout_ms, err, sizeof(err));
+    if (c->fd >= 0 && l->tls != NULL && tls_handshake(l->tls, &l->cfg, c, err, sizeof(err)) < 0) {
+        int port = load_local_port(c->fd);
+        close(c->fd);
+        c->fd = -1;
+        note(t, false, LOAD_F_CONNECT, port, err);
+        return -1;
+    }
+    if (c->fd < 0)
         note(t, false, LOAD_F_CONNECT, 0, err);
-    return fd;
+    return c->fd < 0 ? -1 : 0;
 }
 
 static void
@@ -282,18 +452,18 @@ run_new(struct lthread *t)
 {
     const struct load_cfg *c = &t->l->cfg;
     while (running(t)) {
-        int fd = thread_connect(t);
-        if (fd < 0)
+        struct lconn conn;
+        if (thread_connect(t, &conn) < 0)
             continue;
-        int port = load_local_port(fd);
+        int port = load_local_port(conn.fd);
         struct rq r;
-        if (do_request(fd, c->target, true, c->expect_body, c->io_timeout_ms, &r) < 0) {
+        if (do_request(&conn, c->target, true, c->expect_body, c->io_timeout_ms, &r) < 0) {
             atomic_fetch_add(&t->done, 1);
             note(t, false, r.kind, port, r.what);
         } else {
             count_answer(t, &r, port);
         }
-        close(fd);
+        lconn_close(&conn);
     }
 }
 
@@ -315,32 +485,33 @@ static void
 run_keepalive(struct lthread *t)
 {
     const struct load_cfg *c = &t->l->cfg;
-    int fd = -1, port = 0;
+    struct lconn conn = {.fd = -1};
+    int port = 0;
     bool reused = false;
     while (running(t)) {
-        if (fd < 0) {
-            if ((fd = thread_connect(t)) < 0)
+        if (conn.fd < 0) {
+            if (thread_connect(t, &conn) < 0)
                 continue;
-            port = load_local_port(fd);
+            port = load_local_port(conn.fd);
             atomic_store(&t->port, port);
             reused = false;
         }
         struct rq r;
-        int rc = do_request(fd, c->target, false, c->expect_body, c->io_timeout_ms, &r);
+        int rc = do_request(&conn, c->target, false, c->expect_body, c->io_timeout_ms, &r);
         if (rc < 0 && c->strict && reused && r.ended)
             mark_dropped(&r);
         if (rc < 0 && !c->strict && reused && !r.got_bytes && r.kind == LOAD_F_RESET) {
             /* The server closed an idle kept connection as the request went out: retry once
              * on a new connection (RFC 9112 9.3.1; browsers and curl do the same). */
             note(t, true, r.kind, port, r.what);
-            close(fd);
+            lconn_close(&conn);
             atomic_store(&t->port, 0);
-            if ((fd = thread_connect(t)) < 0)
+            if (thread_connect(t, &conn) < 0)
                 continue;
-            port = load_local_port(fd);
+            port = load_local_port(conn.fd);
             atomic_store(&t->port, port);
             reused = false;
-            rc = do_request(fd, c->target, false, c->expect_body, c->io_timeout_ms, &r);
+            rc = do_request(&conn, c->target, false, c->expect_body, c->io_timeout_ms, &r);
         }
         if (rc < 0) {
             atomic_fetch_add(&t->done, 1);
@@ -350,15 +521,14 @@ run_keepalive(struct lthread *t)
         }
         if (rc < 0 || r.conn_close) {
             t->st.reconnects += rc == 0;
-            close(fd);
-            fd = -1;
+            lconn_close(&conn);
             atomic_store(&t->port, 0);
             continue;
         }
         reused = true;
     }
-    if (fd >= 0)
-        close(fd);
+    if (conn.fd >= 0)
+        lconn_close(&conn);
     atomic_store(&t->port, 0); /* no stale port for load_keepalive_ports once the thread ends */
 }
 
@@ -382,6 +552,10 @@ load_start(const struct load_cfg *cfg)
     if (l == NULL)
         return NULL;
     l->cfg = *cfg;
+    if (cfg->tls && (l->tls = tls_client_ctx(cfg)) == NULL) {
+        free(l);
+        return NULL;
+    }
     if (l->cfg.io_timeout_ms <= 0)
         l->cfg.io_timeout_ms = 5000;
     if (l->cfg.target == NULL)
@@ -396,6 +570,7 @@ load_start(const struct load_cfg *cfg)
             atomic_store(&l->stop, true);
             for (int j = 0; j < i; j++)
                 pthread_join(l->t[j].tid, NULL);
+            SSL_CTX_free(l->tls);
             free(l);
             return NULL;
         }
@@ -461,6 +636,7 @@ load_stop(struct load *l, struct load_stats *out)
             out->events[out->nevents++] = st->events[e];
     }
     qsort(out->events, (size_t)out->nevents, sizeof(out->events[0]), event_cmp);
+    SSL_CTX_free(l->tls);
     free(l);
 }
 
@@ -487,12 +663,12 @@ load_get_once(int port, const char *target, const char *expect_body, int timeout
         err = dummy;
         errlen = sizeof(dummy);
     }
-    int fd = load_connect(port, timeout_ms, err, errlen);
-    if (fd < 0)
+    struct lconn conn = {.fd = load_connect(port, timeout_ms, err, errlen)};
+    if (conn.fd < 0)
         return -1;
     struct rq r;
-    int rc = do_request(fd, target, true, expect_body, timeout_ms, &r);
-    close(fd);
+    int rc = do_request(&conn, target, true, expect_body, timeout_ms, &r);
+    close(conn.fd);
     if (rc < 0) {
         snprintf(err, errlen, "%s", r.what);
         return -1;
@@ -515,7 +691,8 @@ int
 load_keepalive_get(int fd, const char *target, const char *expect_body, char *err, size_t errlen)
 {
     struct rq r;
-    if (do_request(fd, target, false, expect_body, fd_timeout_ms(fd), &r) < 0) {
+    struct lconn conn = {.fd = fd};
+    if (do_request(&conn, target, false, expect_body, fd_timeout_ms(fd), &r) < 0) {
         snprintf(err, errlen, "%s", r.what);
         return -1;
     }

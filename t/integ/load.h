@@ -25,6 +25,11 @@ struct load_cfg {
     int io_timeout_ms;     /* per connect/send/receive; 0 = 5000 */
     bool strict; /* wrk-like: no retry; a kept connection the server ends without having said
                   * Connection: close is a failure (LOAD_F_DROPPED) */
+    bool tls;    /* HTTPS: a TLS handshake (OpenSSL, TLS 1.2 or 1.3) on every new connection, within
+                  * io_timeout_ms; one that fails counts as LOAD_F_CONNECT */
+    const char *tls_name; /* tls: server name sent (SNI) and checked; NULL: none */
+    const char *tls_ca;   /* tls: verify the server's chain against this PEM file (and tls_name
+                           * when set); NULL: no verification */
 };
 
 enum load_fail {
@@ -65,7 +70,9 @@ struct load_stats {
 
 struct load;
 
-/* Start the threads; NULL when a thread cannot be created. */
+/* Start the threads; NULL when a thread cannot be created, or with tls, when the OpenSSL context
+ * cannot be made (tls_ca unreadable). With tls, SIGPIPE is ignored from then on in the test
+ * process: OpenSSL writes with write(2), and a reset peer must fail a request, not the test. */
 struct load *load_start(const struct load_cfg *cfg);
 
 /* Wait until the threads together have at least `requests` answered (200 or not), or they have

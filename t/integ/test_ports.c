@@ -211,6 +211,34 @@ START_TEST(other_family_same_port_starts)
 }
 END_TEST
 
+/* A fixed address given on two listen lines is refused by start, naming the second line (flags
+ * do not make it another socket); "host:0" twice asks for two free ports, and gets them. */
+START_TEST(same_address_twice)
+{
+    struct srv a, b;
+    int port;
+    char line[SRV_PATH_MAX + 128], listen[128];
+    free_ports(&port, 1);
+    snprintf(listen, sizeof(listen), "listen = 127.0.0.1:%d\nlisten = 127.0.0.1:%d\n", port, port);
+    init_tagged(&a, "a", listen);
+    snprintf(line, sizeof(line), "sluice: %s:8: listen: 127.0.0.1:%d is given twice", a.cfg, port);
+    expect_refused(&a, false, line);
+    srv_finish(&a);
+
+    init_tagged(&b, "b", "listen = 127.0.0.1:0\nlisten = 127.0.0.1:0\n");
+    srv_spawn(&b);
+    int first = srv_read_port_line(&b, 0), second = srv_read_port_line(&b, 1);
+    ck_assert_msg(first > 0 && second > 0 && first != second, "ports %d and %d", first, second);
+    assert_all_from(first, "b", 2, "first :0 line");
+    assert_all_from(second, "b", 2, "second :0 line");
+    char out[256];
+    ck_assert_int_eq(srv_ctl(&b, "reload", out, sizeof(out)), 0);
+    ck_assert_int_eq(srv_read_port_line(&b, 0), first); /* each line kept its own socket */
+    ck_assert_int_eq(srv_read_port_line(&b, 1), second);
+    srv_stop(&b);
+}
+END_TEST
+
 Suite *
 integ_ports_suite(void)
 {
@@ -220,6 +248,7 @@ integ_ports_suite(void)
     tcase_add_test(tc, second_instance_refused);
     tcase_add_test(tc, first_instance_reloads_and_upgrades);
     tcase_add_test(tc, other_family_same_port_starts);
+    tcase_add_test(tc, same_address_twice);
     suite_add_tcase(s, tc);
     return s;
 }
