@@ -170,7 +170,7 @@ fuzz-run: fuzz
 # (requests/s and p99 with wrk, syscalls and instructions per request, idle memory per
 # connection, slow downloads, failed requests over reloads), sluice beside nginx, and prints
 # one table with the targets. `make bench` is the short version (under 2 minutes here, the
-# table also in build/bench/RESULTS-quick.md); `make bench FULL=1` the full one (about 12
+# table also in build/bench/RESULTS-quick.md); `make bench FULL=1` the full one (about 14
 # minutes), written to t/bench/RESULTS.md. The scripts install what they compare against
 # (nginx, wrk, h2load) when missing.
 FULL ?=

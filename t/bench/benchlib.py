@@ -1,6 +1,7 @@
 """Shared pieces of the t/bench scripts (syscalls, slow_downloads, throughput, reloads, table):
 starting ./sluice and nginx from generated configurations on loopback, stopping them by pid,
-/proc readings, the tool check, running wrk and reading its output, the --json output.
+/proc readings, the tool check, running wrk and reading its output, the --json output, a
+throwaway certificate for the TLS runs.
 (mem_idle predates this module and keeps its own copies.)
 
 Every server started here is recorded in SERVERS until stopped, so stop_all() in a finally:
@@ -14,6 +15,7 @@ import resource
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -305,6 +307,21 @@ def build_c(src, binary, extra=()):
         raise RunFailed("compiling failed: %s" % " ".join(cmd))
 
 
+def make_cert(openssl, dirpath):
+    """A throwaway self-signed ECDSA P-256 certificate and its key (cheap signatures: the TLS
+    runs make thousands of handshakes) for CN localhost and 127.0.0.1, written into dirpath by
+    the openssl command; returns (certificate path, key path). Valid 30 days: sluice warns at
+    start about a certificate that expires within 14."""
+    cert, key = os.path.join(dirpath, "cert.pem"), os.path.join(dirpath, "key.pem")
+    cmd = [openssl, "req", "-x509", "-new", "-newkey", "ec", "-pkeyopt",
+           "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "30",
+           "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+    r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RunFailed("%s failed:\n%s" % (" ".join(cmd), r.stderr))
+    return cert, key
+
+
 def free_port():
     """A loopback port that was free a moment ago (for nginx, which has no port file)."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -314,17 +331,29 @@ def free_port():
     return port
 
 
-def http_get(port, path, method="GET", timeout=5.0):
-    """One request on a fresh connection; returns (status, body length)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+def http_get(port, path, method="GET", timeout=5.0, tls=False):
+    """One request on a fresh connection (over TLS, certificate unchecked, with tls); returns
+    (status, body length)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            s = ctx.wrap_socket(s)  # takes the socket over
         s.sendall(("%s %s HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n"
                    % (method, path)).encode())
         data = b""
         while True:
-            chunk = s.recv(65536)
+            try:
+                chunk = s.recv(65536)
+            except ssl.SSLEOFError:  # closed without close_notify: the end all the same
+                chunk = b""
             if not chunk:
                 break
             data += chunk
+    finally:
+        s.close()
     head, _, body = data.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else 0
     return status, len(body)
@@ -407,13 +436,15 @@ class Sluice(Server):
     BAD = ("[crit]", "[alert]", "Sanitizer", "runtime error")
     NOTABLE = ("[warn]", "[error]")
 
-    def __init__(self, binary, name, dirpath, root, nworkers, keys, prefix=()):
+    def __init__(self, binary, name, dirpath, root, nworkers, keys, prefix=(),
+                 listen="127.0.0.1:0"):
+        """listen: the one listen line, flags included ("127.0.0.1:0 tls")."""
         super().__init__(name, dirpath, nworkers)
         self.binary, self.prefix = binary, list(prefix)
         self.port_file = os.path.join(self.dir, "sluice.port")
         self.pid_file = os.path.join(self.dir, "sluice.pid")
         self.config = os.path.join(self.dir, "sluice.ini")
-        lines = [("listen", "127.0.0.1:0"), ("workers", str(nworkers)), ("root", root),
+        lines = [("listen", listen), ("workers", str(nworkers)), ("root", root),
                  ("pid_file", self.pid_file), ("port_file", self.port_file),
                  ("error_log", self.error_log), ("log_level", "notice")] + list(keys)
         with open(self.config, "w") as f:

@@ -1,15 +1,18 @@
 /* slowdl: many slow downloads at once, for t/bench/slow_downloads. Loopback only.
  *
  * Phases, each announced by a line on stdout (key=value words after the first):
- *   ramp   open -n connections (at most -w connecting at a time), each with SO_RCVBUF -b set
- *          before connect, and send one GET for -u on each. Then
+ *   ramp   open -n connections (at most -w in the handshake at a time: TCP's, and TLS's with
+ *          -e), each with SO_RCVBUF -b set before connect, and send one GET for -u on each:
  *              ramp connected=C failed=F ms=T
- *   hold   for -H seconds, every -i ms read at most -r bytes from each connection, so every
- *          transfer is in flight but slow. Once a second
+ *          With -e, the first TLS handshake to complete also prints
+ *              tls version=V cipher=C group=G
+ *   hold   for -H seconds, every -i ms read at most -r bytes from each connection (decrypted
+ *          bytes with -e), so every transfer is in flight but slow. Once a second
  *              hold t=S headers=H inflight=I done=D failed=F bytes=B
  *          and at the end
  *              held inflight=I noheader=H done=D failed=F stalled=S max_gap_ms=G
- *                   max_ttfb_ms=T min_body=A max_body=B bytes=B
+ *                   max_ttfb_ms=T min_body=A max_body=B bytes=B client_rss_kib=K rounds=R
+ *                   max_round_ms=M
  *          A transfer is stalled when it has not completed and no byte came for -S seconds
  *          (or its header never came). The slow reads go on until a stdin line (or EOF)
  *          arrives, so the caller can take its readings of the loaded server; EOF on stdin
@@ -19,9 +22,15 @@
  *          with SO_RCVBUF and TCP_WINDOW_CLAMP raised to -B (1 MiB), at most -T seconds:
  *              drain t=S done=D left=L            (every 5 s)
  *              drained ms=T complete=C short=S failed=F bytes=B
+ *          With -e the bytes are decrypted into a buffer instead (SSL_read; no MSG_TRUNC).
  *          -x skips this phase: the connections are closed after the hold.
+ * TLS (-e 1.3 or -e 1.2, OpenSSL): that version only, non-blocking handshakes in the same
+ * epoll loop, no session resumption, no SNI, TCP_NODELAY, read-ahead (one read(2) per record,
+ * not two), SSL_MODE_RELEASE_BUFFERS (a client holds a read buffer, 17 KB, only while it holds
+ * unread bytes: 64 KB in the drain); the server's certificate is verified against -A CAFILE
+ * when given, not at all otherwise.
  * Meanwhile a second thread fetches -s on a fresh connection every second (5 s limit each)
- * and at the end prints, per phase,
+ * (over TLS with -e, handshake included) and at the end prints, per phase,
  *              probe phase=P n=N failed=F max_ms=M median_ms=M
  * and the client prints "failures REASON=COUNT ..." when any transfer failed, then "done" and
  * exits 0. The -t deadline or stdin closing early: exit 1. Usage errors: 2. */
@@ -31,8 +40,11 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -51,10 +63,11 @@
 #define HDR_MAX 1024 /* a response header must fit */
 #define EVENTS 1024
 #define DRAIN_READ (1 << 20)
+#define DRAIN_TLS_BUF (64 << 10) /* OpenSSL's read buffer in the drain: four records a read */
 #define PROBE_LIMIT_MS 5000
 #define MAX_PROBES 4096
 
-enum dl_state { D_IDLE, D_CONNECTING, D_HEADER, D_BODY, D_DONE, D_FAILED };
+enum dl_state { D_IDLE, D_CONNECTING, D_HANDSHAKE, D_HEADER, D_BODY, D_DONE, D_FAILED };
 enum phase { P_RAMP, P_HOLD, P_DRAIN, P_END, NPHASES };
 static const char *const phase_names[NPHASES] = {"ramp", "hold", "drain", "end"};
 
@@ -69,11 +82,12 @@ enum why {
     W_LENGTH,
     W_EXTRA,
     W_TIMEOUT,
+    W_TLS,
     NWHY
 };
-static const char *const why_names[NWHY] = {"connect", "send",        "reset",
-                                            "eof",     "status",      "header",
-                                            "length",  "extra_bytes", "drain_timeout"};
+static const char *const why_names[NWHY] = {"connect",       "send",   "reset",  "eof",
+                                            "status",        "header", "length", "extra_bytes",
+                                            "drain_timeout", "tls"};
 
 struct dl {
     int fd;
@@ -84,6 +98,7 @@ struct dl {
     int64_t start_ms; /* connect started */
     int64_t last_ms;  /* last time bytes arrived (or the request went out) */
     bool draining;    /* one of the drain_active transfers being read at full speed */
+    SSL *ssl;         /* with -e, from the TCP connect on; NULL otherwise */
 };
 
 static struct dl *dls;
@@ -102,6 +117,8 @@ static int n_failed, n_done;
 static int drain_active; /* transfers being drained now, at most drain_max */
 static int64_t max_gap_ms, max_ttfb_ms;
 static int64_t deadline_ms;
+static SSL_CTX *tls_ctx;              /* -e: the client context; NULL for plain TCP */
+static __thread char tls_reason[256]; /* why the last TLS call of this thread failed */
 
 static bool stdin_eof;
 static atomic_int phase = P_RAMP;
@@ -117,30 +134,102 @@ check_deadline(void)
     }
 }
 
-/* Mark a transfer failed; the first few say why on stderr. */
+/* ------------------------------------------------------------------------------------------ */
+/* TLS: the same reads and writes over OpenSSL, errors as errno values */
+
+/* The result of an SSL call that returned r <= 0, as an errno value: EAGAIN when it wants the
+ * socket again (SSL_want_write() says which way), 0 at the end of the stream (a close_notify, or
+ * a plain EOF: SSL_OP_IGNORE_UNEXPECTED_EOF), the socket's errno, or EPROTO for a TLS error with
+ * OpenSSL's reason in tls_reason. Leaves the thread's OpenSSL error queue empty. */
+static int
+tls_errno(SSL *ssl, int r)
+{
+    int err = errno;
+    switch (SSL_get_error(ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        return EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        ERR_clear_error();
+        return err ? err : EIO;
+    default:
+        ERR_error_string_n(ERR_peek_last_error(), tls_reason, sizeof(tls_reason));
+        ERR_clear_error();
+        return EPROTO;
+    }
+}
+
+/* recv(2), or SSL_read when ssl is set: bytes read, 0 at the end of the stream, or -1 with
+ * errno (EAGAIN: nothing now; EPROTO: a TLS error, see tls_errno). */
+static ssize_t
+io_recv(int fd, SSL *ssl, void *buf, size_t len, int flags)
+{
+    if (ssl == NULL)
+        return recv(fd, buf, len, flags);
+    errno = 0;
+    int n = SSL_read(ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0)
+        return n;
+    int err = tls_errno(ssl, n);
+    if (err == 0)
+        return 0;
+    errno = err;
+    return -1;
+}
+
+/* send(2), or SSL_write when ssl is set (all of buf or nothing: no partial-write mode). */
+static ssize_t
+io_send(int fd, SSL *ssl, const void *buf, size_t len)
+{
+    if (ssl == NULL)
+        return send(fd, buf, len, MSG_NOSIGNAL);
+    errno = 0;
+    int n = SSL_write(ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    errno = tls_errno(ssl, n);
+    if (errno == 0)
+        errno = EPIPE;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* transfers */
+
+static void
+dl_close(struct dl *d)
+{
+    SSL_free(d->ssl); /* NULL is fine; the socket is ours to close (SSL_set_fd: BIO_NOCLOSE) */
+    d->ssl = NULL;
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+}
+
+/* Mark a transfer failed; the first few say why on stderr (OpenSSL's reason for EPROTO). */
 static void
 fail(struct dl *d, enum why why, int err)
 {
     static int shown;
+    const char *what = err == EPROTO && tls_ctx ? tls_reason : err ? strerror(err) : "";
     if (shown++ < 10)
         fprintf(stderr, "slowdl: transfer %ld failed (%s) after %lld body bytes%s%s\n",
-                (long)(d - dls), why_names[why], d->got, err ? ": " : "", err ? strerror(err) : "");
+                (long)(d - dls), why_names[why], d->got, err ? ": " : "", what);
     why_count[why]++;
     n_failed++;
     if (d->draining)
         drain_active--;
     d->draining = false;
-    if (d->fd >= 0)
-        close(d->fd);
-    d->fd = -1;
+    dl_close(d);
     d->state = D_FAILED;
 }
 
 static void
 finish(struct dl *d)
 {
-    close(d->fd);
-    d->fd = -1;
+    dl_close(d);
     d->state = D_DONE;
     n_done++;
     if (d->draining)
@@ -162,6 +251,10 @@ dl_connect(int i)
     /* before connect, so the window advertised in the handshake is already small */
     if (rcvbuf > 0)
         setsockopt(d->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    /* TLS writes its Finished and then the request: Nagle would hold the second write for
+     * the server's delayed ACK (40 ms). Browsers set this too. */
+    if (tls_ctx)
+        setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
     d->state = D_CONNECTING;
     if (connect(d->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS) {
         fail(d, W_CONNECT, errno);
@@ -174,8 +267,52 @@ dl_connect(int i)
     }
 }
 
-/* The connection is up: send the request. No events are wanted until the drain (errors and
- * hangups still arrive and are handled by a read). */
+/* The request goes out, all of it in one write on the fresh connection (over TLS too: one
+ * small record; a write that would block is counted as a failed send). No events are wanted
+ * until the drain (errors and hangups still arrive and are handled by a read). */
+static void
+dl_send_request(struct dl *d)
+{
+    ssize_t n = io_send(d->fd, d->ssl, request, request_len);
+    if (n != (ssize_t)request_len) {
+        fail(d, n < 0 && errno == EPROTO ? W_TLS : W_SEND, n < 0 ? errno : 0);
+        return;
+    }
+    struct epoll_event ev = {.events = 0, .data.u32 = (uint32_t)(d - dls)};
+    epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
+    d->state = D_HEADER;
+    d->last_ms = clock_mono_ms();
+}
+
+/* One step of the TLS handshake; waits for the direction OpenSSL asks for, then sends the
+ * request once the handshake is done. */
+static void
+dl_handshake(struct dl *d)
+{
+    static bool shown;
+    errno = 0;
+    int r = SSL_do_handshake(d->ssl);
+    if (r != 1) {
+        int err = tls_errno(d->ssl, r);
+        if (err != EAGAIN) {
+            fail(d, err == 0 ? W_EOF : err == EPROTO ? W_TLS : W_RESET, err);
+            return;
+        }
+        uint32_t want = SSL_want_write(d->ssl) ? EPOLLOUT : EPOLLIN;
+        struct epoll_event ev = {.events = want, .data.u32 = (uint32_t)(d - dls)};
+        epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
+        return;
+    }
+    if (!shown) {
+        shown = true;
+        int group = SSL_get_negotiated_group(d->ssl);
+        printf("tls version=%s cipher=%s group=%s\n", SSL_get_version(d->ssl),
+               SSL_get_cipher_name(d->ssl), group > 0 ? OBJ_nid2sn(group) : "none");
+    }
+    dl_send_request(d);
+}
+
+/* The TCP connection is up: start the TLS handshake, or send the request. */
 static void
 dl_connected(struct dl *d)
 {
@@ -186,15 +323,20 @@ dl_connected(struct dl *d)
         fail(d, W_CONNECT, err);
         return;
     }
-    ssize_t n = send(d->fd, request, request_len, MSG_NOSIGNAL);
-    if (n != (ssize_t)request_len) {
-        fail(d, W_SEND, n < 0 ? errno : 0);
+    if (tls_ctx == NULL) {
+        dl_send_request(d);
         return;
     }
-    struct epoll_event ev = {.events = 0, .data.u32 = (uint32_t)(d - dls)};
-    epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
-    d->state = D_HEADER;
-    d->last_ms = clock_mono_ms();
+    d->ssl = SSL_new(tls_ctx);
+    if (d->ssl == NULL || SSL_set_fd(d->ssl, d->fd) != 1) {
+        ERR_error_string_n(ERR_peek_last_error(), tls_reason, sizeof(tls_reason));
+        ERR_clear_error();
+        fail(d, W_TLS, EPROTO);
+        return;
+    }
+    SSL_set_connect_state(d->ssl);
+    d->state = D_HANDSHAKE;
+    dl_handshake(d);
 }
 
 /* The header is complete in hdr[0..end): check it. Returns false when the transfer failed. */
@@ -259,8 +401,9 @@ dl_feed(struct dl *d, const char *buf, size_t n, int64_t now)
         finish(d);
 }
 
-/* One read of at most `max` bytes. Returns false when nothing more is to be had now. */
-static bool
+/* One read of at most `max` bytes. Returns the bytes read while the transfer goes on, 0 when
+ * nothing more is to be had now (nothing arrived, or the transfer ended). */
+static size_t
 dl_read(struct dl *d, size_t max, char *scratch)
 {
     ssize_t n;
@@ -269,18 +412,33 @@ dl_read(struct dl *d, size_t max, char *scratch)
         long long left = d->len - d->got;
         if ((long long)max > left)
             max = (size_t)left;
-        flags |= MSG_TRUNC; /* TCP discards instead of copying; the count is still returned */
+        /* TCP discards instead of copying; the count is still returned. TLS must decrypt. */
+        flags |= MSG_TRUNC;
     }
-    n = recv(d->fd, scratch, max, flags);
+    n = io_recv(d->fd, d->ssl, scratch, max, flags);
     if (n > 0) {
         dl_feed(d, scratch, (size_t)n, clock_mono_ms());
-        return d->state == D_HEADER || d->state == D_BODY;
+        return d->state == D_HEADER || d->state == D_BODY ? (size_t)n : 0;
     }
     if (n == 0)
         fail(d, W_EOF, 0);
     else if (errno != EAGAIN && errno != EINTR)
-        fail(d, W_RESET, errno);
-    return false;
+        fail(d, errno == EPROTO ? W_TLS : W_RESET, errno);
+    return 0;
+}
+
+/* One slow round: at most `budget` bytes. TCP gives what is there in one read; a TLS read
+ * stops at the end of a record, so the next waiting record is read too until the budget is
+ * spent. */
+static void
+dl_read_round(struct dl *d, size_t budget, char *scratch)
+{
+    while (budget > 0 && (d->state == D_HEADER || d->state == D_BODY)) {
+        size_t n = dl_read(d, budget, scratch);
+        if (n == 0 || d->ssl == NULL)
+            return;
+        budget -= n;
+    }
 }
 
 static int
@@ -310,7 +468,7 @@ struct probe_stats {
 };
 static struct probe_stats probes[NPHASES];
 
-/* One fetch; returns its latency in ms, or -1. */
+/* One fetch (over TLS with -e, its handshake included); returns its latency in ms, or -1. */
 static double
 probe_once(void)
 {
@@ -320,26 +478,52 @@ probe_once(void)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
+    SSL *ssl = NULL;
     char buf[4096];
     size_t got = 0;
-    bool sent = false;
+    bool connected = false, sent = false;
+    short want = POLLOUT;
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 && errno != EINPROGRESS)
         goto fail;
     for (;;) {
         int left = (int)(until - clock_mono_ms());
         if (left <= 0)
             goto fail;
-        struct pollfd p = {.fd = fd, .events = sent ? POLLIN : POLLOUT};
-        if (poll(&p, 1, left) <= 0)
+        /* a record OpenSSL already holds needs no wait on the socket */
+        struct pollfd p = {.fd = fd, .events = want};
+        if (!(ssl && SSL_has_pending(ssl)) && poll(&p, 1, left) <= 0)
             continue;
+        if (!connected) {
+            int err = 0;
+            socklen_t len = sizeof(err);
+            if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+                goto fail;
+            connected = true;
+            if (tls_ctx) {
+                ssl = SSL_new(tls_ctx);
+                if (ssl == NULL || SSL_set_fd(ssl, fd) != 1)
+                    goto fail;
+                SSL_set_connect_state(ssl);
+            }
+        }
+        if (ssl && !SSL_is_init_finished(ssl)) {
+            int r = SSL_do_handshake(ssl);
+            if (r != 1) {
+                if (tls_errno(ssl, r) != EAGAIN)
+                    goto fail;
+                want = SSL_want_write(ssl) ? POLLOUT : POLLIN;
+                continue;
+            }
+        }
         if (!sent) {
-            if (send(fd, probe_request, strlen(probe_request), MSG_NOSIGNAL) !=
-                (ssize_t)strlen(probe_request))
+            size_t len = strlen(probe_request);
+            if (io_send(fd, ssl, probe_request, len) != (ssize_t)len)
                 goto fail;
             sent = true;
+            want = POLLIN;
             continue;
         }
-        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        ssize_t n = io_recv(fd, ssl, buf + got, sizeof(buf) - 1 - got, 0);
         if (n < 0 && errno == EAGAIN)
             continue;
         if (n < 0)
@@ -355,10 +539,12 @@ probe_once(void)
         if (n == 0 || got == sizeof(buf) - 1)
             goto fail;
     }
+    SSL_free(ssl);
     close(fd);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     return (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6;
 fail:
+    SSL_free(ssl);
     close(fd);
     return -1;
 }
@@ -414,8 +600,57 @@ usage(void)
     fprintf(stderr, "usage: slowdl -p PORT -n N -u PATH -l LEN -s SMALL_PATH [-H hold_s] "
                     "[-r bytes] [-i ms] [-b rcvbuf] [-B drain_rcvbuf] [-D draining] "
                     "[-w connecting] [-S stall_s] "
-                    "[-T drain_s] [-x] [-t deadline_s]\n");
+                    "[-T drain_s] [-x] [-t deadline_s] [-e 1.3|1.2 [-A cafile]]\n");
     exit(2);
+}
+
+/* The client's TLS context for -e VERSION (1.3 or 1.2): that version only, no resumption
+ * (every connection a full handshake, as from 10,000 different clients), buffers released
+ * between reads; the server's certificate checked against cafile when given. */
+static SSL_CTX *
+tls_setup(const char *version, const char *cafile)
+{
+    int v = strcmp(version, "1.3") == 0   ? TLS1_3_VERSION
+            : strcmp(version, "1.2") == 0 ? TLS1_2_VERSION
+                                          : 0;
+    if (v == 0)
+        usage();
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, v) != 1 ||
+        SSL_CTX_set_max_proto_version(ctx, v) != 1)
+        goto fail;
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* without read-ahead every record costs a read of its 5-byte header and one of the rest:
+     * 10,000 connections read every 100 ms make that the client's bottleneck */
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (cafile) {
+        if (SSL_CTX_load_verify_locations(ctx, cafile, NULL) != 1)
+            goto fail;
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    return ctx;
+fail:
+    fprintf(stderr, "slowdl: TLS setup (%s%s): ", version, cafile ? ", -A" : "");
+    ERR_print_errors_fp(stderr);
+    exit(1);
+}
+
+/* This process's resident memory, KiB (statm's second field). */
+static long
+self_rss_kib(void)
+{
+    long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%*d %ld", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* Handle epoll events while connecting or draining; returns false on stdin activity. */
@@ -438,11 +673,17 @@ handle_events(int timeout_ms, int *connecting, char *scratch, bool *stdin_line)
         struct dl *d = &dls[evs[e].data.u32];
         if (d->fd < 0)
             continue;
-        if (d->state == D_CONNECTING) {
-            (*connecting)--;
-            dl_connected(d);
+        if (d->state == D_CONNECTING || d->state == D_HANDSHAKE) {
+            if (d->state == D_CONNECTING)
+                dl_connected(d);
+            else
+                dl_handshake(d);
+            if (d->state != D_CONNECTING && d->state != D_HANDSHAKE)
+                (*connecting)--; /* the request went out, or the transfer failed */
         } else if (phase == P_DRAIN) {
-            while (dl_read(d, DRAIN_READ, scratch))
+            /* level-triggered: read until the socket is empty, and with TLS no decrypted
+             * byte is left in OpenSSL's buffer either */
+            while (dl_read(d, DRAIN_READ, scratch) > 0)
                 ;
         } else {
             /* an error or hangup before the drain: let a read say what it is */
@@ -460,10 +701,16 @@ main(int argc, char **argv)
     int port = 0, hold_s = 30, per_round = 1024, interval_ms = 100, max_connecting = 256;
     int stall_s = 5, drain_s = 300, deadline_s = 900;
     bool drain = true;
-    const char *path = NULL, *small = NULL;
+    const char *path = NULL, *small = NULL, *tls_version = NULL, *cafile = NULL;
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:u:l:s:H:r:i:b:B:D:w:S:T:xt:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:u:l:s:H:r:i:b:B:D:w:S:T:xt:e:A:")) != -1) {
         switch (opt) {
+        case 'e':
+            tls_version = optarg;
+            break;
+        case 'A':
+            cafile = optarg;
+            break;
         case 'p':
             port = atoi(optarg);
             break;
@@ -519,8 +766,10 @@ main(int argc, char **argv)
     if (port <= 0 || port > 65535 || n_dl <= 0 || !path || !small || hold_s < 0 || per_round <= 0 ||
         per_round > 65536 || interval_ms <= 0 || max_connecting <= 0 || stall_s <= 0 ||
         drain_max <= 0 || drain_rcvbuf < 0 || drain_s <= 0 || deadline_s <= 0 ||
-        strlen(path) > 256 || strlen(small) > 256)
+        strlen(path) > 256 || strlen(small) > 256 || (cafile && !tls_version))
         usage();
+    if (tls_version)
+        tls_ctx = tls_setup(tls_version, cafile);
     deadline_ms = clock_mono_ms() + (int64_t)deadline_s * 1000;
 
     struct rlimit rl;
@@ -573,11 +822,14 @@ main(int argc, char **argv)
                 connecting++;
         }
         handle_events(10, &connecting, scratch, &line);
-        if (clock_mono_ms() >= next_round) {
+        int64_t now = clock_mono_ms();
+        if (now >= next_round) {
             next_round += interval_ms;
+            if (next_round < now) /* behind: no back-to-back rounds that starve the handshakes */
+                next_round = now + interval_ms;
             for (int i = 0; i < started; i++)
                 if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
-                    dl_read(&dls[i], (size_t)per_round, scratch);
+                    dl_read_round(&dls[i], (size_t)per_round, scratch);
         }
     }
     printf("ramp connected=%d failed=%d ms=%lld\n", n_dl - n_failed, n_failed,
@@ -588,6 +840,8 @@ main(int argc, char **argv)
     int64_t hold_start = clock_mono_ms(), hold_end = hold_start + (int64_t)hold_s * 1000;
     int64_t next_report = hold_start + 1000;
     bool reported = false;
+    int rounds = 0;           /* rounds in the hold, against hold_s * 1000 / interval_ms */
+    int64_t max_round_ms = 0; /* the slowest: a client that cannot keep up shows here */
     line = false;
     next_round = hold_start;
     while (!line) {
@@ -599,7 +853,12 @@ main(int argc, char **argv)
                 next_round = now + interval_ms;
             for (int i = 0; i < n_dl; i++)
                 if (dls[i].state == D_HEADER || dls[i].state == D_BODY)
-                    dl_read(&dls[i], (size_t)per_round, scratch);
+                    dl_read_round(&dls[i], (size_t)per_round, scratch);
+            if (now < hold_end) {
+                rounds++;
+                if (clock_mono_ms() - now > max_round_ms)
+                    max_round_ms = clock_mono_ms() - now;
+            }
         }
         now = clock_mono_ms();
         if (!reported && now >= next_report && now < hold_end) {
@@ -627,9 +886,11 @@ main(int argc, char **argv)
                 }
             }
             printf("held inflight=%d noheader=%d done=%d failed=%d stalled=%d max_gap_ms=%lld "
-                   "max_ttfb_ms=%lld min_body=%lld max_body=%lld bytes=%lld\n",
+                   "max_ttfb_ms=%lld min_body=%lld max_body=%lld bytes=%lld client_rss_kib=%ld "
+                   "rounds=%d max_round_ms=%lld\n",
                    count_state(D_BODY), noheader, n_done, n_failed, stalled, (long long)max_gap_ms,
-                   (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body, max_body, total_bytes());
+                   (long long)max_ttfb_ms, min_body < 0 ? 0 : min_body, max_body, total_bytes(),
+                   self_rss_kib(), rounds, (long long)max_round_ms);
             reported = true;
         }
         int wait = (int)(next_round - clock_mono_ms());
@@ -662,10 +923,17 @@ main(int argc, char **argv)
                     setsockopt(d->fd, IPPROTO_TCP, TCP_WINDOW_CLAMP, &drain_rcvbuf,
                                sizeof(drain_rcvbuf));
                 }
+                /* the next read buffer OpenSSL allocates (the current one is released once
+                 * empty) takes four records at a time */
+                if (d->ssl)
+                    SSL_set_default_read_buffer_len(d->ssl, DRAIN_TLS_BUF);
                 struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)next_drain};
                 epoll_ctl(epfd, EPOLL_CTL_MOD, d->fd, &ev);
                 d->draining = true;
                 drain_active++;
+                /* TLS: OpenSSL may hold the rest of a record already; no event would say so */
+                while (dl_read(d, DRAIN_READ, scratch) > 0)
+                    ;
             }
             handle_events(100, &connecting, scratch, &line);
             if (clock_mono_ms() >= next_report) {
@@ -686,10 +954,7 @@ main(int argc, char **argv)
                (long long)(clock_mono_ms() - drain_start), n_done, shortn, n_failed, total_bytes());
     } else {
         for (int i = 0; i < n_dl; i++)
-            if (dls[i].fd >= 0) {
-                close(dls[i].fd);
-                dls[i].fd = -1;
-            }
+            dl_close(&dls[i]);
         printf("drained skipped\n");
     }
     phase = P_END;
