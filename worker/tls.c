@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -19,6 +20,7 @@
 #define TLS_TURN_BYTES TLS_RECORD /* file bytes written per turn of the loop */
 #define TLS_NOTSENT_LOWAT (4 * TLS_RECORD)
 #define FAIL_LOG_PER_SEC 10 /* failed-handshake lines per second and worker */
+#define TRIM_MIN_DROP 256   /* connections gone since the peak before memory is given back */
 
 struct tls_conn {
     SSL *ssl;
@@ -27,6 +29,7 @@ struct tls_conn {
 
 static SSL_CTX *start_ctx;
 static struct shm_worker *stats;
+static int live, peak; /* TLS connections open now, and the most since memory was trimmed */
 static unsigned char chunk[TLS_RECORD]; /* file bytes on their way into SSL_write */
 
 void
@@ -176,6 +179,8 @@ tls_open(int fd, void **ctx)
         return -1;
     }
     SSL_set_accept_state(t->ssl);
+    if (++live > peak)
+        peak = live;
     /* Not on a unix socket: there, writes simply block at the buffer's end. */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
     *ctx = t;
@@ -304,12 +309,19 @@ tls_shutdown(int fd, void *ctx)
     shutdown(fd, SHUT_WR);
 }
 
+/* Each SSL object lives on the heap (about 7 KB idle, much more during its handshake), and
+ * malloc keeps what is freed: once half the connections of a peak are gone, the free pages go
+ * back to the kernel, so a burst of 10,000 clients does not stay in the worker's RSS. */
 static void
 tls_release(void *ctx)
 {
     struct tls_conn *t = ctx;
     SSL_free(t->ssl);
     free(t);
+    if (--live * 2 < peak && peak - live >= TRIM_MIN_DROP) {
+        malloc_trim(0);
+        peak = live;
+    }
 }
 
 const struct transport transport_tls = {
