@@ -11,7 +11,6 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +60,6 @@ struct guard {
 static struct guard *guard; /* shared with the watchdog */
 static pid_t guard_owner;   /* the process the watchdog watches */
 
-static void rm_tree(const char *dir);
 static const char *log_tail(const char *log, char *buf, size_t max);
 static void kill_tree(pid_t master);
 
@@ -85,7 +83,7 @@ guard_cleanup(void)
                 keep ? "kept" : "removed", guard->dirs[i].dir, guard->dirs[i].log,
                 log_tail(guard->dirs[i].log, tail, sizeof(tail)));
         if (!keep)
-            rm_tree(guard->dirs[i].dir);
+            rm_tree(guard->dirs[i].dir, "/sluice-test-");
     }
 }
 
@@ -530,32 +528,13 @@ srv_check_log(const struct srv *s)
     free(text);
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
-static void
-rm_tree(const char *dir)
-{
-    if (strstr(dir, "/sluice-test-") != NULL) /* never anything but our own temp dirs */
-        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 void
 srv_finish(struct srv *s)
 {
     srv_check_log(s);
     guard_remove_dir(s->dir);
     if (getenv("SLUICE_TEST_KEEP") == NULL)
-        rm_tree(s->dir);
+        rm_tree(s->dir, "/sluice-test-");
     s->dir[0] = '\0';
 }
 

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -267,16 +268,45 @@ proc_cpu_ticks(pid_t pid)
 
 /* ---- CLI ---- */
 
+/* An unlinked temp file for a child's output; -1 with errno when none can be made. */
 static int
-tmp_file(void)
+open_tmp(void)
 {
     const char *tmp = getenv("TMPDIR");
     char path[PROC_PATH_MAX];
     snprintf(path, sizeof(path), "%s/sluice-cmd-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     int fd = mkostemp(path, O_CLOEXEC);
-    ck_assert_msg(fd >= 0, "mkstemp %s: %s", path, strerror(errno));
-    unlink(path);
+    if (fd >= 0)
+        unlink(path);
     return fd;
+}
+
+static int
+tmp_file(void)
+{
+    int fd = open_tmp();
+    ck_assert_msg(fd >= 0, "mkstemp under $TMPDIR: %s", strerror(errno));
+    return fd;
+}
+
+/* Wait for `pid`, reaping exited masters meanwhile; past timeout_ms SIGKILL it. 0 with its
+ * wait status in *st, or -1 when it had to be killed. */
+static int
+wait_bounded(pid_t pid, int timeout_ms, int *st)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        pid_t w = waitpid(pid, st, WNOHANG);
+        if (w == pid)
+            return 0;
+        reap();
+        if (now_ms() >= deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, st, 0);
+            return -1;
+        }
+        sleep_ms(5);
+    }
 }
 
 static void
@@ -336,25 +366,13 @@ run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, size_t
     }
 
     int st = 0;
-    int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            break;
-        reap();
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            char text[2048], cmd[1024];
-            size_t used = 0;
-            for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
-                used +=
-                    (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
-            read_back(outfd, text, sizeof(text));
-            ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms,
-                         text);
-        }
-        sleep_ms(5);
+    if (wait_bounded(pid, timeout_ms, &st) < 0) {
+        char text[2048], cmd[1024];
+        size_t used = 0;
+        for (int i = 0; argv[i] != NULL && used < sizeof(cmd); i++)
+            used += (size_t)snprintf(cmd + used, sizeof(cmd) - used, "%s%s", i ? " " : "", argv[i]);
+        read_back(outfd, text, sizeof(text));
+        ck_abort_msg("'%s' still running after %d ms (killed); output:\n%s", cmd, timeout_ms, text);
     }
     reap();
     read_back(outfd, out, outlen);
@@ -370,4 +388,65 @@ int
 run_cmd(const char *const args[], char *out, size_t outlen)
 {
     return run_cmd_io(args, out, outlen, NULL, 0, 20000);
+}
+
+int
+run_tool(const char *cwd, const char *const argv[], const char *in, char *out, size_t outlen,
+         int timeout_ms)
+{
+    int outfd = open_tmp();
+    if (outfd < 0) {
+        snprintf(out, outlen, "%s: temp file: %s", argv[0], strerror(errno));
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(out, outlen, "%s: fork: %s", argv[0], strerror(errno));
+        close(outfd);
+        return -1;
+    }
+    if (pid == 0) {
+        child_setup_fds(outfd, outfd);
+        int infd = in != NULL ? open(in, O_RDONLY) : 0;
+        if (infd < 0 || dup2(infd, 0) < 0 || (cwd != NULL && chdir(cwd) != 0)) {
+            dprintf(2, "harness: stdin %s / cwd %s: %s\n", in ? in : "-", cwd ? cwd : "-",
+                    strerror(errno));
+            _exit(126);
+        }
+        if (infd != 0)
+            close(infd);
+        execvp(argv[0], (char *const *)argv);
+        dprintf(2, "harness: exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    int rc = wait_bounded(pid, timeout_ms, &st);
+    read_back(outfd, out, outlen);
+    if (rc < 0) {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "\nharness: %s killed after %d ms", argv[0],
+                 timeout_ms);
+        return -1;
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+void
+rm_tree(const char *dir, const char *marker)
+{
+    if (strstr(dir, marker) != NULL)
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

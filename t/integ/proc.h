@@ -87,6 +87,18 @@ int run_cmd_io(const char *const args[], char *out, size_t outlen, char *err, si
 /* run_cmd_io with stdout+stderr together and a 20 s limit. */
 int run_cmd(const char *const args[], char *out, size_t outlen);
 
+/* Run any program: argv[0] is looked up in PATH, run in `cwd` (NULL: here) with stdin from the
+ * file `in` (NULL: inherited), stdout and stderr together into `out` (NUL-terminated,
+ * truncated). Killed after timeout_ms. Returns the exit code or 128 + signal, or -1 (the reason
+ * appended to `out`) when it could not be started or had to be killed. Never fails the test
+ * itself. */
+int run_tool(const char *cwd, const char *const argv[], const char *in, char *out, size_t outlen,
+             int timeout_ms);
+
+/* Remove the tree `dir`, but only when its path holds `marker` (never anything but our own temp
+ * dirs). */
+void rm_tree(const char *dir, const char *marker);
+
 /* mkdir -p for the parents of `path` (not the last component); fails the test on error. */
 void mkdir_parents(const char *path);
 

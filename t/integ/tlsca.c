@@ -11,16 +11,12 @@
 
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define OPENSSL_TIMEOUT_MS 20000
@@ -88,100 +84,10 @@ static pid_t pki_owner; /* the process that made it, and removes it at exit */
 
 /* ---- running a tool ---- */
 
-static int
-out_file(void)
-{
-    const char *tmp = getenv("TMPDIR");
-    char path[PROC_PATH_MAX];
-    snprintf(path, sizeof(path), "%s/sluice-tool-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
-    int fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0)
-        unlink(path);
-    return fd;
-}
-
-static void
-read_back(int fd, char *buf, size_t len)
-{
-    size_t used = 0;
-    lseek(fd, 0, SEEK_SET);
-    while (used + 1 < len) {
-        ssize_t n = read(fd, buf + used, len - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        used += (size_t)n;
-    }
-    buf[used] = '\0';
-}
-
-/* Wait (a bounded poll) for pid; SIGKILL it past timeout_ms. Its wait status, -1 on timeout. */
-static int
-wait_bounded(pid_t pid, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    int st;
-    for (;;) {
-        pid_t w = waitpid(pid, &st, WNOHANG);
-        if (w == pid)
-            return st;
-        if (w < 0 && errno != EINTR)
-            return -1;
-        if (now_ms() >= deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            return -1;
-        }
-        sleep_ms(2);
-    }
-}
-
-static int
-run_in(const char *cwd, const char *const argv[], const char *in, char *out, size_t outlen,
-       int timeout_ms)
-{
-    int outfd = out_file();
-    if (outfd < 0) {
-        snprintf(out, outlen, "tlsca: temp file: %s", strerror(errno));
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(out, outlen, "tlsca: fork: %s", strerror(errno));
-        close(outfd);
-        return -1;
-    }
-    if (pid == 0) {
-        child_setup_fds(outfd, outfd);
-        int infd = in != NULL ? open(in, O_RDONLY) : 0;
-        if (infd < 0 || dup2(infd, 0) < 0 || (cwd != NULL && chdir(cwd) != 0)) {
-            dprintf(2, "tlsca: stdin %s / cwd %s: %s\n", in ? in : "-", cwd ? cwd : "-",
-                    strerror(errno));
-            _exit(126);
-        }
-        if (infd != 0)
-            close(infd);
-        execvp(argv[0], (char *const *)argv);
-        dprintf(2, "tlsca: exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st = wait_bounded(pid, timeout_ms);
-    read_back(outfd, out, outlen);
-    close(outfd);
-    if (st == -1) {
-        size_t used = strlen(out);
-        snprintf(out + used, outlen - used, "\ntlsca: %s killed after %d ms", argv[0], timeout_ms);
-        return -1;
-    }
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 int
 tlsca_run(const char *const argv[], const char *in, char *out, size_t outlen, int timeout_ms)
 {
-    return run_in(NULL, argv, in, out, outlen, timeout_ms);
+    return run_tool(NULL, argv, in, out, outlen, timeout_ms);
 }
 
 /* ---- making the PKI ---- */
@@ -206,7 +112,7 @@ ossl(const char *fmt, ...)
          w = strtok_r(NULL, " ", &save))
         argv[argc++] = w;
     argv[argc] = NULL;
-    int rc = run_in(pki_dir, argv, NULL, out, sizeof(out), OPENSSL_TIMEOUT_MS);
+    int rc = run_tool(pki_dir, argv, NULL, out, sizeof(out), OPENSSL_TIMEOUT_MS);
     if (rc != 0)
         snprintf(pki_err, sizeof(pki_err), "openssl %s: exit %d:\n%s", line, rc, out);
     return rc == 0 ? 0 : -1;
@@ -309,26 +215,13 @@ make_pki(void)
     return make_expired();
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP)
-        rmdir(path);
-    else
-        unlink(path);
-    return 0;
-}
-
 /* At the runner's exit; a forked test process inherits the handler but not the ownership. */
 static void
 remove_pki(void)
 {
     if (getpid() != pki_owner || pki_dir[0] == '\0' || getenv("SLUICE_TEST_KEEP") != NULL)
         return;
-    if (strstr(pki_dir, "/sluice-tlsca-") != NULL) /* never anything but our own dir */
-        nftw(pki_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    rm_tree(pki_dir, "/sluice-tlsca-");
 }
 
 void
