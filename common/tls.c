@@ -61,14 +61,6 @@ servername(SSL *ssl, int *alert, void *arg)
     return SSL_TLSEXT_ERR_OK;
 }
 
-static const char *
-ssl_reason(void)
-{
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    return r ? r : "unknown error";
-}
-
 /* "FILE:LINE: KEY" of a key with a recorded line, "FILE: KEY" for its default. */
 static void
 key_at(const struct cfg *cfg, int line, const char *key, char *buf, size_t len)
@@ -99,7 +91,7 @@ new_ctx(const struct cfg *cfg, struct tls_set *set, char *err, size_t errlen)
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         snprintf(err, errlen, "%s: TLS: cannot create a context (%s)",
-                 cfg->file[0] ? cfg->file : "built-in defaults", ssl_reason());
+                 cfg->file[0] ? cfg->file : "built-in defaults", tls_reason());
         return NULL;
     }
     /* A client that closes without close_notify ends its stream like any other: HTTP frames
@@ -130,7 +122,7 @@ new_ctx(const struct cfg *cfg, struct tls_set *set, char *err, size_t errlen)
             bad = cfg->tls_ciphersuites;
     if (bad == NULL)
         return ctx;
-    snprintf(err, errlen, "%s: OpenSSL accepts none of '%s' (%s)", at, bad, ssl_reason());
+    snprintf(err, errlen, "%s: OpenSSL accepts none of '%s' (%s)", at, bad, tls_reason());
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -173,7 +165,7 @@ add_cert(struct tls_set *set, const struct cfg *cfg, int i, const struct tls_cer
     if (ok)
         return 0;
     snprintf(err, errlen, "%s:%d: certificate: '%s': OpenSSL refuses it (%s)", cfg->file,
-             cfg->certificate[i].line, cfg->certificate[i].path, ssl_reason());
+             cfg->certificate[i].line, cfg->certificate[i].path, tls_reason());
     return -1;
 }
 

@@ -20,9 +20,8 @@ where(const struct cfg *cfg, const struct cfg_pem *pem, char *buf, size_t len)
     snprintf(buf, len, "%s:%d", cfg->file, pem->line);
 }
 
-/* OpenSSL's last error, for messages; "" when it kept none. */
-static const char *
-ssl_reason(void)
+const char *
+tls_reason(void)
 {
     unsigned long e = ERR_peek_last_error();
     const char *r = e ? ERR_reason_error_string(e) : NULL;
@@ -153,7 +152,7 @@ load_key(const struct cfg *cfg, int i, struct tls_cert *c, char *err, size_t err
                  at, pem->path);
     else if (c->key == NULL)
         snprintf(err, errlen, "%s: certificate_key: no private key in '%s' (%s)", at, pem->path,
-                 ssl_reason());
+                 tls_reason());
     else if (X509_check_private_key(c->leaf, c->key) != 1)
         snprintf(err, errlen, "%s: certificate_key: '%s' does not match certificate '%s' (line %d)",
                  at, pem->path, cfg->certificate[i].path, cfg->certificate[i].line);
@@ -181,7 +180,7 @@ tls_cert_load(const struct cfg *cfg, int i, struct tls_cert *c, tls_warn_fn *war
     fclose(fp);
     if (rc < 0)
         snprintf(err, errlen, "%s: certificate: no PEM certificate in '%s' (%s)", at, pem->path,
-                 ssl_reason());
+                 tls_reason());
     if (rc == 0)
         rc = check_order(c, at, pem->path, err, errlen);
     if (rc == 0)

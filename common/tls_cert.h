@@ -30,6 +30,10 @@ int tls_cert_load(const struct cfg *cfg, int i, struct tls_cert *c, tls_warn_fn 
 
 void tls_cert_free(struct tls_cert *c);
 
+/* The reason of OpenSSL's last error in this thread, for messages; "unknown error" when it kept
+ * none. */
+const char *tls_reason(void);
+
 /* Its notAfter as "Jan  2 03:04:05 2027 GMT" into buf. */
 void tls_cert_not_after(const X509 *x, char *buf, size_t len);
 

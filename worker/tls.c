@@ -15,6 +15,7 @@
 #include "common/cfg.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/tls_cert.h"
 
 #define TLS_RECORD 16384          /* the largest TLS record's plaintext */
 #define TLS_TURN_BYTES TLS_RECORD /* file bytes written per turn of the loop */
@@ -69,14 +70,12 @@ handshake_failed(int fd, const char *why)
     log_info("TLS handshake failed from %s: %s", peer, why);
 }
 
-/* OpenSSL's reason for the failure of the last call. */
+/* Why the last call failed: OpenSSL's reason, else what the socket said. */
 static const char *
 ssl_why(int err)
 {
-    unsigned long e = ERR_peek_last_error();
-    const char *r = e ? ERR_reason_error_string(e) : NULL;
-    if (r)
-        return r;
+    if (ERR_reason_error_string(ERR_peek_last_error()) != NULL)
+        return tls_reason();
     if (err == SSL_ERROR_SYSCALL)
         return errno ? strerror(errno) : "connection closed";
     return "protocol error";
