@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -88,6 +89,29 @@ gen_spawn(const struct gen_table *t, struct gen *g, int slot)
         log_error("watching worker %d", slot);
     log_info("worker %d (pid %d) started, generation %u", slot, (int)pid, g->id);
     return 0;
+}
+
+static void
+warn_reload(void *arg, const char *msg)
+{
+    (void)arg;
+    log_warnx("reload: %s", msg);
+}
+
+struct cfg *
+gen_load(const char *path, struct tls_set **tls, char *err, size_t errlen)
+{
+    struct cfg *cfg = malloc(sizeof(*cfg));
+    *tls = NULL;
+    if (cfg == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (cfg_load(cfg, path, err, errlen) == 0 &&
+        ((*tls = tls_set_build(cfg, warn_reload, NULL, err, errlen)) != NULL || err[0] == '\0'))
+        return cfg;
+    free(cfg);
+    return NULL;
 }
 
 static size_t

@@ -79,6 +79,12 @@ int gen_column(const struct gen_table *t, const struct gen *g, int slot);
  * socketpair or the fork failed. */
 int gen_spawn(const struct gen_table *t, struct gen *g, int slot);
 
+/* A reload's new generation: the configuration read from `path` (NULL: as at start) and its
+ * TLS contexts in *tls (NULL without certificates), the certificates and keys read here, by the
+ * master, still privileged; warnings (a certificate about to expire) are logged. Returns the
+ * configuration (malloc'd), or NULL with "FILE:LINE: KEY: ..." in err. */
+struct cfg *gen_load(const char *path, struct tls_set **tls, char *err, size_t errlen);
+
 /* The `sluice status` lines of `g` (its header line and one per worker slot) into buf; returns
  * the length they needed, as snprintf does. */
 size_t gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len,

@@ -460,35 +460,23 @@ cut_draining_short(void)
     return draining;
 }
 
-static void
-warn_reload(void *arg, const char *msg)
-{
-    (void)arg;
-    log_warnx("reload: %s", msg);
-}
-
 /* The new configuration for a reload and its TLS contexts (*tls, NULL without certificates),
- * or NULL (logged, reload_done told). The certificates and keys are read here, by the master,
- * still privileged; a bad one refuses the reload and the serving generation stays. */
+ * or NULL (logged, reload_done told): a bad certificate or key refuses the reload and the
+ * serving generation stays. */
 static struct cfg *
 reload_cfg(const struct gen *active, struct tls_set **tls)
 {
     char err[CFG_ERR_MAX];
-    struct cfg *cfg = malloc(sizeof(*cfg));
-    const char *why = cfg == NULL ? "out of memory" : NULL;
-    *tls = NULL;
-    if (cfg && gen_in(GEN_FREE) == NULL)
+    struct cfg *cfg = NULL;
+    const char *why = NULL;
+    if (gen_in(GEN_FREE) == NULL)
         why = "too many generations still draining";
-    else if (cfg && cfg_load(cfg, sv.cfg_path, err, sizeof(err)) < 0)
-        why = err;
-    else if (cfg && (*tls = tls_set_build(cfg, warn_reload, NULL, err, sizeof(err))) == NULL &&
-             err[0])
+    else if ((cfg = gen_load(sv.cfg_path, tls, err, sizeof(err))) == NULL)
         why = err;
     if (why == NULL)
         return cfg;
     log_errorx("reload: %s; keeping generation %u", why, active ? active->id : 0);
     reload_done(false, why);
-    free(cfg);
     return NULL;
 }
 
