@@ -293,16 +293,20 @@ def raise_nofile():
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def build_c(src, binary, extra=()):
-    """Compile src into binary with cc -O2 when it is missing or older than the source."""
-    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(src):
+def build_c(src, binary, extra=(), more=()):
+    """Compile src (and the C files in more; headers listed there only count for staleness)
+    into binary with cc -O2 when it is missing or older than any of them."""
+    files = [src] + list(more)
+    if os.path.exists(binary) and all(os.path.getmtime(binary) >= os.path.getmtime(f)
+                                      for f in files):
         return
     os.makedirs(os.path.dirname(binary), exist_ok=True)
     cc = os.environ.get("CC", "cc")
     # The clients use the program's one clock helper (common/clock.c).
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(src))))
-    cmd = [cc, "-O2", "-Wall", "-Wextra", "-I", repo, "-o", binary, src,
-           os.path.join(repo, "common", "clock.c")] + list(extra)
+    cmd = [cc, "-O2", "-Wall", "-Wextra", "-I", repo, "-o", binary, src] + \
+        [f for f in more if f.endswith(".c")] + \
+        [os.path.join(repo, "common", "clock.c")] + list(extra)
     if subprocess.call(cmd) != 0:
         raise RunFailed("compiling failed: %s" % " ".join(cmd))
 
