@@ -26,12 +26,15 @@ SRC_TEST   := $(sort $(wildcard t/*.c t/unit/*.c t/integ/*.c))
 OBJ_LIB  := $(patsubst %.c,$(BUILD)/%.o,$(SRC_COMMON) $(SRC_WORKER))
 OBJ_MAIN := $(patsubst %.c,$(BUILD)/%.o,$(SRC_MASTER))
 OBJ_TEST := $(patsubst %.c,$(BUILD)/%.o,$(SRC_TEST))
+# Application modules (shared objects): the examples, and the test suite's own.
+EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(sort $(wildcard examples/*.c)))
+TMODULES   := $(patsubst t/modules/%.c,$(BUILD)/t/modules/%.so,$(sort $(wildcard t/modules/*.c)))
 
 .PHONY: all deps test-deps check-deps check-test-deps check-fuzz-deps run test asan fuzz fuzz-run \
-  bench format format-check layers install-debs clean
+  bench format format-check layers install-debs clean asan-modules
 .DEFAULT_GOAL := all
 
-all: check-deps $(BIN)
+all: check-deps $(BIN) $(EXAMPLES)
 
 # One line naming the first missing package, and how to get it.
 check-deps:
@@ -74,20 +77,36 @@ $(BUILD)/%.o: %.c
 $(OBJ_TEST): PKGS += check
 $(OBJ_TEST): | check-test-deps
 
+# Application modules resolve their sl_* calls against the binary: those symbols (and only
+# those) are exported.
+LDEXPORT := -Wl,--export-dynamic-symbol=sl_*
+
 $(BIN): $(OBJ_MAIN) $(OBJ_LIB)
-	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
+	$(CC) $(EXTRA_CFLAGS) $(LDEXPORT) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser -ldl
+
+# Application modules: the examples (examples/*.c, built by `make`) and the test suite's
+# hostile ones (t/modules/*.c), each one shared object built against include/sluice.h alone,
+# as a user's module is.
+MOD_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -fPIC -shared -Iinclude
+$(BUILD)/examples/%.so: examples/%.c include/sluice.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MOD_CFLAGS) $(EXTRA_CFLAGS) $< -o $@
+$(BUILD)/t/modules/%.so: t/modules/%.c include/sluice.h
+	@mkdir -p $(dir $@)
+	$(CC) $(MOD_CFLAGS) $(EXTRA_CFLAGS) $< -o $@
 
 # The test build of the server: ./sluice plus the test-only handlers of t/app/ (routes under
 # /_t/, registered with route_builtin), for the request/response seam's integration tests.
 OBJ_APP := $(patsubst %.c,$(BUILD)/%.o,$(sort $(wildcard t/app/*.c)))
 $(BUILD)/sluice-t: $(OBJ_MAIN) $(OBJ_LIB) $(OBJ_APP)
-	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser
+	$(CC) $(EXTRA_CFLAGS) $(LDEXPORT) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs openssl inih) -lhttp_parser -ldl
 
-# The master's pure pieces the unit tests link (relay.c: mapping and relaying hand-overs).
-OBJ_UNIT_MASTER := $(BUILD)/master/relay.o
+# The master's pieces the unit tests link (relay.c: mapping and relaying hand-overs; modcheck.c:
+# reading the module check's report).
+OBJ_UNIT_MASTER := $(BUILD)/master/relay.o $(BUILD)/master/modcheck.o
 $(BUILD)/t/run: $(OBJ_TEST) $(OBJ_LIB) $(OBJ_UNIT_MASTER) | check-test-deps
-	$(CC) $(EXTRA_CFLAGS) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS) check) \
-	  -lhttp_parser
+	$(CC) $(EXTRA_CFLAGS) $(LDEXPORT) -o $@ $^ $(EXTRA_LDFLAGS) $(shell pkg-config --libs $(PKGS) check) \
+	  -lhttp_parser -ldl
 
 # Serves www/ on http://127.0.0.1:8080 in the foreground with the built-in defaults.
 run: deps
@@ -95,16 +114,20 @@ run: deps
 	./$(BIN)
 
 test: test-deps
-	@$(MAKE) --no-print-directory format-check layers all $(BUILD)/sluice-t $(BUILD)/t/run
-	SLUICE_BIN=./$(BIN) SLUICE_TEST_BIN=./$(BUILD)/sluice-t ./$(BUILD)/t/run
+	@$(MAKE) --no-print-directory format-check layers all $(BUILD)/sluice-t $(BUILD)/t/run $(TMODULES)
+	SLUICE_BIN=./$(BIN) SLUICE_TEST_BIN=./$(BUILD)/sluice-t SLUICE_BUILD=./$(BUILD) ./$(BUILD)/t/run
 	@$(MAKE) --no-print-directory fuzz-run
 
 asan: test-deps
 	@$(MAKE) --no-print-directory BUILD=build/asan BIN=build/asan/sluice \
 	  EXTRA_CFLAGS="$(SAN) -O1 -DSLUICE_CHECK_PROGRESS" EXTRA_LDFLAGS="$(SAN)" \
-	  build/asan/sluice build/asan/sluice-t build/asan/t/run
+	  build/asan/sluice build/asan/sluice-t build/asan/t/run asan-modules
 	ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	  SLUICE_BIN=./build/asan/sluice SLUICE_TEST_BIN=./build/asan/sluice-t ./build/asan/t/run
+	  SLUICE_BIN=./build/asan/sluice SLUICE_TEST_BIN=./build/asan/sluice-t SLUICE_BUILD=./build/asan \
+	  ./build/asan/t/run
+
+# The examples and test modules of a BUILD (the asan target builds them with the sanitizers).
+asan-modules: $(EXAMPLES) $(TMODULES)
 
 # The request-path fuzzer (t/fuzz/fuzz_http.c): common/, worker/ and the test build's handlers
 # (t/app/, routes under /_t/) built again with clang and the sanitizers, linked with libFuzzer.
@@ -180,6 +203,7 @@ bench: all
 # Every C file of the tree, formatted with the root .clang-format; `make test` fails on one
 # that is not, and names it.
 FORMAT_FILES = $(SRC_COMMON) $(SRC_WORKER) $(SRC_MASTER) $(SRC_TEST) $(wildcard t/fuzz/*.c t/app/*.c) \
+  $(wildcard examples/*.c t/modules/*.c) \
   $(wildcard */*.h t/*/*.h)
 
 format:

@@ -386,6 +386,8 @@ const struct key cfg_keys[] = {
         "longest time without write progress"),
     KEY("graceful_timeout", set_duration, graceful_timeout_ms, 0, HOUR_MS, "30s",
         "how long a graceful stop waits for in-flight requests"),
+    KEY("module_check_timeout", set_duration, module_check_timeout_ms, 100, HOUR_MS, "10s",
+        "how long the master lets the child that validates the application modules run"),
     KEY("idle_close_grace", set_duration, idle_close_grace_ms, 0, HOUR_MS, "1s",
         "a retiring worker that cannot hand a connection over closes it once idle this long"),
     KEY("body_timeout", set_duration, body_timeout_ms, 1, HOUR_MS, "60s",

@@ -17,6 +17,12 @@
 #define CFG_ERR_MAX 512
 #define CFG_PATH_MAX 4096
 #define CFG_MAX_CERTS 16
+#define CFG_MAX_APPS 8      /* [app "name"] sections */
+#define CFG_APP_ROUTES 8    /* route lines per application */
+#define CFG_APP_KEYS 32     /* an application's own keys */
+#define CFG_APP_POOL 4096   /* bytes for their names and values */
+#define CFG_APP_NAME_MAX 64 /* a name, NUL included */
+#define CFG_ROUTE_MAX 256   /* a route's path, NUL included */
 
 enum cfg_log_level {
     LOG_LVL_DEBUG,
@@ -45,6 +51,25 @@ enum cfg_log_level {
 struct cfg_pem {
     char path[CFG_PATH_MAX];
     int line;
+};
+
+/* One [app "name"] section: an application module, its routes and its own keys (handed to the
+ * module as strings through sluice.h's sl_config_*; a `struct sl_section` is one of these). */
+struct cfg_app {
+    char name[CFG_APP_NAME_MAX];
+    int line;                  /* the section header's */
+    char module[CFG_PATH_MAX]; /* absolute */
+    int module_line;
+    char route[CFG_APP_ROUTES][CFG_ROUTE_MAX]; /* with the leading '/' */
+    bool route_exact[CFG_APP_ROUTES];          /* "route = = /path": that path only */
+    int route_line[CFG_APP_ROUTES];
+    int nroute;
+    /* Own keys: "name\0value\0" at pool + key_off[i], in file order. */
+    uint16_t key_off[CFG_APP_KEYS];
+    int key_line[CFG_APP_KEYS];
+    int nkeys;
+    size_t pool_used;
+    char pool[CFG_APP_POOL];
 };
 
 /* One `listen` line, parsed but not yet bound. */
@@ -109,6 +134,11 @@ struct cfg {
     char tls_ciphers[1024];     /* TLS 1.2 cipher list, OpenSSL syntax */
     char tls_ciphersuites[512]; /* TLS 1.3 suites, OpenSSL syntax */
     bool tls_prefer_server_ciphers;
+
+    /* Application modules: the [app "name"] sections, in file order. */
+    struct cfg_app app[CFG_MAX_APPS];
+    int napps;
+    int64_t module_check_timeout_ms; /* the validating child's deadline */
 
     bool follow_symlinks; /* follow_symlinks = inside (true) | off */
     bool serve_dotfiles;
@@ -202,6 +232,14 @@ int cfg_absolute_path(const char *in, char *out, size_t outlen);
 
 /* Format a socket address as listen syntax: "127.0.0.1:80", "[::1]:80", "unix:/p". */
 void cfg_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
+
+/* The [app "name"] section header `s` (the whole line, '[' first): 0 with the name in `name`
+ * (CFG_APP_NAME_MAX), or -1 with `why`. */
+int cfg_parse_app_header(const char *s, char *name, const char **why);
+/* A route value: "/prefix" or "= /path". 0, or -1 with `why`. */
+int cfg_parse_route(const char *s, char *path, bool *exact, const char **why);
+/* The value of an application's own key, NULL when absent. */
+const char *cfg_app_get(const struct cfg_app *a, const char *key);
 
 /* Table access for docs and tests: the name, default text and one-line description of key i;
  * returns NULL past the last key. */

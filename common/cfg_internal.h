@@ -42,11 +42,22 @@ struct key {
 /* The table, one row per key (cfg.c). CFG_NKEYS sizes the loader's per-key state; a static
  * assertion in cfg.c holds it to the table's rows, so a new key fails the build until it is
  * raised. */
-#define CFG_NKEYS 60
+#define CFG_NKEYS 61
 extern const struct key cfg_keys[];
 
 /* The line of the value being set (0 for a default): a repeated key's parser records it in its
  * entry. */
 extern int cfg_set_line;
+
+/* [app "name"] sections (cfg_app.c), for the loader. Each returns 0, or -1 with the message
+ * after "FILE:LINE: " in msg. */
+/* Start a section: a new application called `name` (header at `line`). */
+int cfg_app_begin(struct cfg *cfg, const char *name, int line, char *msg, size_t msglen);
+/* A key of the current (last) section. */
+int cfg_app_key(struct cfg *cfg, const char *name, const char *value, int line, char *msg,
+                size_t msglen);
+/* After the file: every application has a module and a route, no route is taken twice. On -1,
+ * *line is the line to blame. */
+int cfg_app_finish(const struct cfg *cfg, int *line, char *msg, size_t msglen);
 
 #endif

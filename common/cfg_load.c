@@ -34,6 +34,7 @@ struct load {
     bool hard; /* see load_fail */
     cfg_warn_fn *warn;
     void *warn_arg;
+    bool in_app; /* past an [app "name"] header: keys are the application's */
 };
 
 /* A problem on the current line: fails the load, or in the lenient pass is a warning (unless
@@ -86,6 +87,32 @@ ini_line_ok(const char *s)
 
 #define SYNTAX_ERROR "syntax error (expected 'key = value', '[section]' or a comment)"
 
+/* A section header: the only sections are applications, [app "name"]. The lenient pass skips
+ * applications whole (it needs none of their keys). Returns 0 (the line goes on to inih), or
+ * -1 once load_fail said why. */
+static int
+section(struct load *ld, const char *s)
+{
+    char name[CFG_APP_NAME_MAX], msg[CFG_ERR_MAX];
+    const char *why;
+    if (strncmp(s, "[app", 4) != 0 || (s[4] != ' ' && s[4] != '\t')) {
+        const char *end = strchr(s, ']');
+        load_fail(ld, "unknown section [%.*s] (the only sections are [app \"name\"])",
+                  end ? (int)(end - s - 1) : (int)strlen(s) - 1, s + 1);
+        return -1;
+    }
+    if (cfg_parse_app_header(s, name, &why) < 0) {
+        load_fail(ld, "invalid section %s (%s)", s, why);
+        return -1;
+    }
+    ld->in_app = true;
+    if (!ld->lenient && cfg_app_begin(ld->cfg, name, ld->lineno, msg, sizeof(msg)) < 0) {
+        load_fail(ld, "%s", msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* inih's reader hook. One call = one whole line of the file, so inih's line count stays ours.
  * Leading white space is dropped here: inih would otherwise take an indented line as a
  * continuation of the previous key, which no sluice key wants; in sluice an indented line is
@@ -119,13 +146,9 @@ load_read_line(char *str, int num, void *stream)
         load_fail(ld, "line too long (%zd bytes, at most %d)", n, num - 4);
         return skip_line(ld, str);
     }
-    if (s[0] == '[') {
-        /* No section exists yet; later issues add them (certificates, applications). */
-        const char *end = strchr(s, ']');
-        load_fail(ld, "unknown section [%.*s]", end ? (int)(end - s - 1) : (int)n - 1, s + 1);
+    if (s[0] == '[' && section(ld, s) < 0)
         return skip_line(ld, str);
-    }
-    if (ld->lenient && !ini_line_ok(s)) {
+    if (ld->lenient && s[0] != '[' && !ini_line_ok(s)) {
         load_fail(ld, SYNTAX_ERROR);
         return skip_line(ld, str);
     }
@@ -184,9 +207,17 @@ static int
 load_handle(void *user, const char *section, const char *name, const char *value)
 {
     struct load *ld = user;
-    (void)section; /* the reader rejects every section header */
+    (void)section; /* the reader keeps track of sections (ld->in_app) */
     if (ld->failed)
         return 0;
+    if (ld->in_app) {
+        char msg[CFG_ERR_MAX];
+        if (ld->lenient)
+            return 1;
+        if (cfg_app_key(ld->cfg, name, value, ld->lineno, msg, sizeof(msg)) < 0)
+            load_fail(ld, "%s", msg);
+        return !ld->failed;
+    }
 
     int i;
     for (i = 0; i < CFG_NKEYS; i++)
@@ -288,6 +319,17 @@ cfg_check(const struct cfg *cfg, char *err, size_t errlen)
 }
 
 static int
+finish_apps(const struct cfg *cfg, const char *path, char *err, size_t errlen)
+{
+    char msg[CFG_ERR_MAX];
+    int line = 0;
+    if (cfg_app_finish(cfg, &line, msg, sizeof(msg)) == 0)
+        return 0;
+    snprintf(err, errlen, "%s:%d: %s", path, line, msg);
+    return -1;
+}
+
+static int
 read_file(struct cfg *cfg, const char *path, struct load *ldp)
 {
     struct load ld = *ldp;
@@ -308,6 +350,8 @@ read_file(struct cfg *cfg, const char *path, struct load *ldp)
         snprintf(ld.err, ld.errlen, "%s: read error", path);
         return -1;
     }
+    if (rc == 0 && !ld.lenient && finish_apps(cfg, path, ld.err, ld.errlen) < 0)
+        return -1;
     if (rc > 0 && ld.lenient) {
         /* A line inih refused that ini_line_ok let through: reported, not fatal. */
         ld.warn(ld.warn_arg, path, rc, SYNTAX_ERROR);

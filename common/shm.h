@@ -48,6 +48,9 @@ struct shm_worker {
     /* TLS: handshakes done in full, resumed (a ticket), and failed (worker/tls.c); file bytes
      * sent through the worker's buffer (no kTLS here, so no sendfile). */
     volatile uint64_t tls_full, tls_resumed, tls_failed, tls_file_bytes;
+    /* Application modules: 1 + the index (cfg->app) of the application whose code runs now,
+     * 0 outside module code; the master names it when the worker dies by a signal. */
+    volatile int32_t in_app;
 };
 
 /* Map and initialise the region (before fork). Returns NULL with errno on failure. */

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include "common/clock.h"
+#include "common/ipc.h"
 #include "common/log.h"
 #include "master/listen.h"
+#include "master/watchdog.h"
 #include "worker/worker.h"
 
 int
@@ -33,6 +35,14 @@ child_close_fds(const struct gen_table *t, const struct gen *g, int slot, struct
         for (int j = 0; j < CFG_MAX_WORKERS; j++)
             if (t->gens[i].procs[j].pid && t->gens[i].procs[j].io.fd >= 0)
                 close(t->gens[i].procs[j].io.fd);
+    /* Only its own generation's module snapshots: an older one's would pin stale code. */
+    for (int i = 0; i < GEN_MAX; i++)
+        if (&t->gens[i] != g)
+            for (int k = 0; k < t->gens[i].mods.n; k++)
+                if (t->gens[i].mods.fd[k] >= 0)
+                    close(t->gens[i].mods.fd[k]);
+    for (int k = 0; k < CFG_MAX_APPS; k++)
+        args->app_fd[k] = k < g->mods.n ? g->mods.fd[k] : -1;
     args->nlisten = 0;
     for (int k = 0; k < g->cfg->nlisten; k++) {
         bool shared;
@@ -146,4 +156,53 @@ gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len
     for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++)
         n += status_proc(t, g, s, buf + n, len - n, now);
     return n;
+}
+
+void
+gen_status_all(const struct gen_table *t, char *buf, size_t len, int64_t now)
+{
+    size_t n = 0;
+    if (len)
+        buf[0] = '\0';
+    for (int i = 0; i < GEN_MAX && n < len; i++)
+        if (t->gens[i].state != GEN_FREE)
+            n += gen_status(t, &t->gens[i], buf + n, len - n, now);
+}
+
+/* A worker cannot reopen the log by path itself once it runs as `user`, and must not: it would
+ * keep writing into the rotated file. */
+void
+gen_hand_log(const struct gen_table *t, int fd)
+{
+    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
+    for (int i = 0; i < GEN_MAX; i++)
+        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+            const struct proc *p = &t->gens[i].procs[s];
+            if (p->pid == 0 || p->io.fd < 0)
+                continue;
+            msg.slot = (uint32_t)s;
+            msg.generation = t->gens[i].id;
+            if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
+                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
+        }
+}
+
+/* The watchdog over g's ready workers (master/watchdog.h). */
+int64_t
+gen_watchdog(const struct gen_table *t, struct gen *g, int64_t now)
+{
+    int64_t limit = g->cfg->worker_watchdog_ms;
+    if (limit == 0)
+        return INT64_MAX;
+    int64_t next = watchdog_next_look(now, limit);
+    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+        struct proc *p = &g->procs[s];
+        if (!p->pid || !p->ready)
+            continue;
+        int64_t at = watchdog_check(s, p->pid, shm_worker(t->shm, gen_column(t, g, s)),
+                                    &p->watchdog_kill_at, now, limit);
+        if (at < next)
+            next = at;
+    }
+    return next;
 }

@@ -1,7 +1,8 @@
-/* Generations of workers, the types supervise.c keeps them in, and the two jobs on them that
- * need none of supervision's decisions: forking a worker into a slot, and the status lines of
- * a generation. The table itself (and every decision: when to spawn, reap, retire) belongs to
- * supervise.c, which hands these functions what they read through struct gen_table. */
+/* Generations of workers, the types supervise.c keeps them in, and the jobs on them that need
+ * none of supervision's decisions: loading a reload's configuration, forking a worker into a
+ * slot, the status lines, the watchdog's look, handing out the error log. The table itself (and
+ * every decision: when to spawn, reap, retire) belongs to supervise.c, which hands these functions
+ * what they read through struct gen_table. */
 #ifndef SLUICE_GEN_H
 #define SLUICE_GEN_H
 
@@ -14,6 +15,7 @@
 #include "common/ev.h"
 #include "common/shm.h"
 #include "common/tls.h"
+#include "master/modcheck.h"
 
 #define GEN_MAX 4 /* active, starting, and up to two being retired */
 
@@ -51,6 +53,7 @@ struct gen {
     unsigned id;
     struct cfg *cfg;
     struct tls_set *tls; /* its TLS contexts (NULL without certificates), freed with it */
+    struct mod_set mods; /* its application modules' snapshots, closed with it */
     int lidx[CFG_MAX_LISTEN];
     struct proc procs[CFG_MAX_WORKERS];
     int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
@@ -89,5 +92,14 @@ struct cfg *gen_load(const char *path, struct tls_set **tls, char *err, size_t e
  * the length they needed, as snprintf does. */
 size_t gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len,
                   int64_t now);
+
+/* The watchdog over g's ready workers (master/watchdog.h): returns its next deadline. */
+int64_t gen_watchdog(const struct gen_table *t, struct gen *g, int64_t now);
+
+/* gen_status for every generation in use, into buf (NUL-terminated, truncated to len). */
+void gen_status_all(const struct gen_table *t, char *buf, size_t len, int64_t now);
+
+/* Hand the error log's new descriptor `fd` to every live worker of every generation. */
+void gen_hand_log(const struct gen_table *t, int fd);
 
 #endif

@@ -167,6 +167,8 @@ test_config(const struct options *o)
         rc = -2; /* each problem was printed on its own line */
     if (rc == 0)
         rc = check_tls(cfg, NULL, err, sizeof(err));
+    if (rc == 0)
+        rc = modcheck_run(cfg, NULL, err, sizeof(err));
     if (rc == -1)
         fprintf(stderr, "sluice: %s\n", err);
     /* cfg->file is set once a file is chosen (even one that cannot be opened): with none, the
@@ -490,7 +492,7 @@ warn_daemon_log(const struct cfg *cfg)
  * error line names the file (and line) to blame. The pid file is taken before anything that
  * could disturb a running instance. Returns the locked pid file's fd, or -1 once it said why. */
 static int
-start_checks(const struct options *o, struct cfg *cfg, struct tls_set **tls)
+start_checks(const struct options *o, struct cfg *cfg, struct tls_set **tls, struct mod_set *mods)
 {
     char err[CFG_ERR_MAX], at[CFG_PATH_MAX + 16];
     pid_t other, stale;
@@ -500,7 +502,8 @@ start_checks(const struct options *o, struct cfg *cfg, struct tls_set **tls)
     }
     if (budget_check(cfg, BUDGET_START) > 0)
         return -1;
-    if (check_tls(cfg, tls, err, sizeof(err)) < 0) {
+    if (check_tls(cfg, tls, err, sizeof(err)) < 0 ||
+        modcheck_run(cfg, mods, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s\n", err);
         return -1;
     }
@@ -540,6 +543,7 @@ start(const struct options *o)
     static char reload_path[CFG_PATH_MAX];
     struct cfg *cfg = malloc(sizeof(*cfg));
     struct tls_set *tls = NULL;
+    struct mod_set mods = {0};
     char at[CFG_PATH_MAX + 16];
     int notify_fd = -1;
 
@@ -547,7 +551,7 @@ start(const struct options *o)
         fprintf(stderr, "sluice: out of memory\n");
         return 1;
     }
-    int pid_fd = start_checks(o, cfg, &tls);
+    int pid_fd = start_checks(o, cfg, &tls, &mods);
     if (pid_fd < 0)
         goto fail;
     snprintf(reload_path, sizeof(reload_path), "%s", cfg->file);
@@ -576,7 +580,7 @@ start(const struct options *o)
         goto fail;
     }
     master_set_argv(o->argv);
-    return master_run(cfg, tls, reload_path[0] ? reload_path : NULL, pid_fd, notify_fd);
+    return master_run(cfg, tls, &mods, reload_path[0] ? reload_path : NULL, pid_fd, notify_fd);
 
 fail:
     /* Taken but not written: leave no empty pid file behind. */
@@ -584,6 +588,7 @@ fail:
         pidfile_remove(cfg->pid_file, pid_fd);
     free(cfg);
     tls_set_free(tls);
+    mod_set_close(&mods);
     return 1;
 }
 

@@ -124,7 +124,7 @@ other_exit(void *ctx, pid_t pid, int status)
     char err[CFG_ERR_MAX];
     size_t n = strlen(m.pid_path);
     (void)ctx;
-    if (pid != m.upgrade_pid || pid == 0)
+    if (modcheck_reaped(pid, status) || pid != m.upgrade_pid || pid == 0)
         return;
     m.upgrade_pid = 0;
     if (n > 7 && strcmp(m.pid_path + n - 7, ".oldbin") == 0) {
@@ -399,11 +399,11 @@ acquire_sockets(struct cfg *cfg, int *lidx)
 /* Runs until every worker is gone after a stop; the ownership of `cfg` passes to
  * supervision. */
 static int
-serve(struct cfg *cfg, struct tls_set *tls, const int *lidx)
+serve(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods, const int *lidx)
 {
     proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
     log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
-    if (supervise_start(cfg, tls, lidx) < 0)
+    if (supervise_start(cfg, tls, mods, lidx) < 0)
         start_stop(STOP_FAST, 1);
     while (ev_run() < 0) /* epoll_wait failed (logged): stop, and keep reaping */
         start_stop(STOP_FAST, 1);
@@ -412,7 +412,8 @@ serve(struct cfg *cfg, struct tls_set *tls, const int *lidx)
 }
 
 int
-master_run(struct cfg *cfg, struct tls_set *tls, const char *cfg_path, int pid_fd, int notify_fd)
+master_run(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods, const char *cfg_path,
+           int pid_fd, int notify_fd)
 {
     char err[CFG_ERR_MAX];
     int lidx[CFG_MAX_LISTEN];
@@ -437,9 +438,10 @@ master_run(struct cfg *cfg, struct tls_set *tls, const char *cfg_path, int pid_f
         goto fail;
     }
     controlling = true;
-    status = serve(cfg, tls, lidx);
+    status = serve(cfg, tls, mods, lidx);
     cfg = NULL; /* supervision's now */
     tls = NULL;
+    mods = NULL;
 
 fail:
     /* After a binary upgrade the paths (control socket, port file, unix sockets) are the new
@@ -454,6 +456,7 @@ fail:
         listen_close_all(!m.upgraded);
     free(cfg);
     tls_set_free(tls);
+    mod_set_close(mods);
     if (m.notify_fd >= 0)
         close(m.notify_fd); /* without the byte: start-up failed */
     unlink(m.pid_path);

@@ -27,7 +27,6 @@
 #include "master/lend.h"
 #include "master/listen.h"
 #include "master/relay.h"
-#include "master/watchdog.h"
 
 static struct {
     struct gen gens[GEN_MAX];
@@ -38,8 +37,10 @@ static struct {
     struct supervise_events ev;
     bool stopping;
     int64_t stop_kill_at;
-    bool started;                 /* the first generation has been ready */
-    bool reload_pending;          /* a reload waits for a cut-short generation to exit */
+    bool started;             /* the first generation has been ready */
+    bool reload_pending;      /* a reload waits for a cut-short generation to exit */
+    struct cfg *checking_cfg; /* a reload waiting for its module check (modcheck.h) */
+    struct tls_set *checking_tls;
     bool winched;                 /* WINCH: workers stopped for the new master; none respawned */
     char port_path[CFG_PATH_MAX]; /* the port file last written */
 } sv;
@@ -94,16 +95,18 @@ gen_free(struct gen *g)
     listen_release(g->cfg, g->lidx);
     free(g->cfg);
     tls_set_free(g->tls);
+    mod_set_close(&g->mods);
     gen_reset(g);
 }
 
-/* A new generation on `cfg` and `tls` (owned from here on) in `g`, which is free. */
+/* A new generation on `cfg`, `tls` and `mods` (owned from here on) in `g`, which is free. */
 static void
-gen_begin(struct gen *g, struct cfg *cfg, struct tls_set *tls)
+gen_begin(struct gen *g, struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods)
 {
     g->state = GEN_STARTING;
     g->cfg = cfg;
     g->tls = tls;
+    g->mods = mods ? *mods : (struct mod_set){0};
     g->id = ++sv.next_gen_id;
     memset(g->adopter, -1, sizeof(g->adopter));
 }
@@ -287,6 +290,7 @@ void
 supervise_stop(bool graceful)
 {
     sv.stopping = true;
+    modcheck_cancel();
     int64_t grace = 0;
     for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state != GEN_FREE) {
@@ -355,22 +359,6 @@ proc_of(pid_t pid)
     return NULL;
 }
 
-static void
-log_exit(const struct proc *p, pid_t pid, int status, bool expected)
-{
-    unsigned id = p->gen->id;
-    if (WIFSIGNALED(status))
-        LOG_AT(expected ? LOG_LVL_NOTICE : LOG_LVL_ERROR, 0,
-               "worker %d (pid %d, generation %u) killed by signal %d%s", p->slot, (int)pid, id,
-               WTERMSIG(status), WCOREDUMP(status) ? " (core dumped)" : "");
-    else
-        LOG_AT(WEXITSTATUS(status) != 0 ? LOG_LVL_ERROR
-               : expected               ? LOG_LVL_INFO
-                                        : LOG_LVL_NOTICE,
-               0, "worker %d (pid %d, generation %u) exited with status %d", p->slot, (int)pid, id,
-               WEXITSTATUS(status));
-}
-
 /* What a worker's exit means for its generation: a retiring one may be gone now (and a reload
  * waiting for it may start), a live slot is respawned, a worker that never got ready fails its
  * generation's start. */
@@ -421,7 +409,8 @@ supervise_reap(void)
         }
         bool expected = sv.stopping || g->state == GEN_RETIRING || p->slot >= g->cfg->workers;
         if (expected || exitlog_allowed(now))
-            log_exit(p, pid, status, expected);
+            exitlog_line(p, pid, status, expected,
+                         shm_worker(sv.shm, gen_column(&sv.table, g, p->slot)));
         if (p->io.events)
             ev_set(&p->io, 0);
         close(p->io.fd);
@@ -460,11 +449,20 @@ cut_draining_short(void)
     return draining;
 }
 
+/* A reload that will not happen: the serving generation stays. */
+static void
+reload_refused(const char *why)
+{
+    const struct gen *active = gen_in(GEN_ACTIVE);
+    log_errorx("reload: %s; keeping generation %u", why, active ? active->id : 0);
+    reload_done(false, why);
+}
+
 /* The new configuration for a reload and its TLS contexts (*tls, NULL without certificates),
  * or NULL (logged, reload_done told): a bad certificate or key refuses the reload and the
  * serving generation stays. */
 static struct cfg *
-reload_cfg(const struct gen *active, struct tls_set **tls)
+reload_cfg(struct tls_set **tls)
 {
     char err[CFG_ERR_MAX];
     struct cfg *cfg = NULL;
@@ -475,29 +473,36 @@ reload_cfg(const struct gen *active, struct tls_set **tls)
         why = err;
     if (why == NULL)
         return cfg;
-    log_errorx("reload: %s; keeping generation %u", why, active ? active->id : 0);
-    reload_done(false, why);
+    reload_refused(why);
     return NULL;
 }
 
-/* Start generation `g` on `cfg` and `tls` (owned from here on): its sockets, its logging, its
- * workers. */
+/* What a reload built for a generation that will not start. */
 static void
-reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, const struct gen *active)
+drop_build(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods)
+{
+    free(cfg);
+    tls_set_free(tls);
+    mod_set_close(mods);
+}
+
+/* Start generation `g` on `cfg`, `tls` and `mods` (owned from here on): its sockets, its
+ * logging, its workers. */
+static void
+reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, struct mod_set *mods,
+             const struct gen *active)
 {
     char err[CFG_ERR_MAX];
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
-        log_errorx("reload: %s; keeping generation %u", err, active ? active->id : 0);
-        reload_done(false, err);
-        free(cfg);
-        tls_set_free(tls);
+        reload_refused(err);
+        drop_build(cfg, tls, mods);
         return;
     }
     if (strcmp(cfg->error_log, active ? active->cfg->error_log : "") != 0 &&
         log_open(cfg->error_log, err, sizeof(err)) < 0)
         log_errorx("reload: %s; logging stays where it was", err);
     log_set_level(cfg->log_level);
-    gen_begin(g, cfg, tls);
+    gen_begin(g, cfg, tls, mods);
     log_notice("reload: starting generation %u", g->id);
     sv.winched = false;
     sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
@@ -511,27 +516,59 @@ reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, const struct g
         }
 }
 
+/* The configuration is read and its modules checked: start the new generation now, or once
+ * the draining one has exited. */
+static void
+reload_go(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods)
+{
+    if (cut_draining_short()) {
+        log_notice("reload: the new generation starts once the draining one has exited");
+        sv.reload_pending = true;
+        drop_build(cfg, tls, mods);
+        return;
+    }
+    reload_start(gen_in(GEN_FREE), cfg, tls, mods, gen_in(GEN_ACTIVE));
+}
+
+/* The reload's module check is over (modcheck_start). */
+static void
+reload_checked(void *arg, struct mod_set *mods, const char *err)
+{
+    struct cfg *cfg = sv.checking_cfg;
+    struct tls_set *tls = sv.checking_tls;
+    (void)arg;
+    sv.checking_cfg = NULL;
+    sv.checking_tls = NULL;
+    if (mods && !sv.stopping) {
+        reload_go(cfg, tls, mods);
+        return;
+    }
+    reload_refused(err ? err : "stopping");
+    drop_build(cfg, tls, mods);
+}
+
 void
 supervise_reload(void)
 {
-    struct gen *active = gen_in(GEN_ACTIVE);
     struct tls_set *tls;
-    if (gen_in(GEN_STARTING)) {
+    char err[CFG_ERR_MAX];
+    if (gen_in(GEN_STARTING) || modcheck_busy()) {
         log_warnx("reload: a reload is already in progress; ignored");
         reload_done(false, "a reload is already in progress");
         return;
     }
-    struct cfg *cfg = reload_cfg(active, &tls);
+    struct cfg *cfg = reload_cfg(&tls);
     if (cfg == NULL)
         return;
-    if (cut_draining_short()) {
-        log_notice("reload: the new generation starts once the draining one has exited");
-        sv.reload_pending = true;
-        free(cfg);
-        tls_set_free(tls);
+    if (cfg->napps == 0) {
+        reload_go(cfg, tls, NULL);
         return;
     }
-    reload_start(gen_in(GEN_FREE), cfg, tls, active);
+    /* The modules are checked by a child, on the loop: the master goes on serving meanwhile. */
+    sv.checking_cfg = cfg;
+    sv.checking_tls = tls;
+    if (modcheck_start(cfg, reload_checked, NULL, err, sizeof(err)) < 0)
+        reload_checked(NULL, NULL, err);
 }
 
 static void
@@ -604,33 +641,13 @@ supervise_winched(void)
 
 /* ---- deadlines ---- */
 
-/* The watchdog over g's ready workers (master/watchdog.h). */
-static int64_t
-watchdog(struct gen *g, int64_t now)
-{
-    int64_t limit = g->cfg->worker_watchdog_ms;
-    if (limit == 0)
-        return INT64_MAX;
-    int64_t next = watchdog_next_look(now, limit);
-    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-        struct proc *p = &g->procs[s];
-        if (!p->pid || !p->ready)
-            continue;
-        int64_t at = watchdog_check(s, p->pid, shm_worker(sv.shm, gen_column(&sv.table, g, s)),
-                                    &p->watchdog_kill_at, now, limit);
-        if (at < next)
-            next = at;
-    }
-    return next;
-}
-
 /* A live generation's deadlines: due respawns and the watchdog. */
 static int64_t
 tick_live(struct gen *g, int64_t now)
 {
     if (sv.stopping)
         return INT64_MAX;
-    int64_t next = watchdog(g, now);
+    int64_t next = gen_watchdog(&sv.table, g, now);
     for (int s = 0; s < g->cfg->workers && !sv.stopping; s++) {
         if (g->respawn_at[s] == 0)
             continue;
@@ -713,10 +730,10 @@ supervise_init(const char *cfg_path, const struct supervise_events *events)
 }
 
 int
-supervise_start(struct cfg *cfg, struct tls_set *tls, const int *lidx)
+supervise_start(struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods, const int *lidx)
 {
     struct gen *g = &sv.gens[0];
-    gen_begin(g, cfg, tls);
+    gen_begin(g, cfg, tls, mods);
     memcpy(g->lidx, lidx, sizeof(int) * (size_t)cfg->nlisten);
     for (int s = 0; s < cfg->workers; s++)
         if (gen_spawn(&sv.table, g, s) < 0)
@@ -733,34 +750,16 @@ supervise_live(void)
     return n;
 }
 
-/* A worker cannot reopen the log by path itself once it runs as `user`, and must not: it would
- * keep writing into the rotated file. */
 void
 supervise_hand_log(int fd)
 {
-    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
-    for (int i = 0; i < GEN_MAX; i++)
-        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-            struct proc *p = &sv.gens[i].procs[s];
-            if (p->pid == 0 || p->io.fd < 0)
-                continue;
-            msg.slot = (uint32_t)s;
-            msg.generation = sv.gens[i].id;
-            if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
-                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
-        }
+    gen_hand_log(&sv.table, fd);
 }
 
 void
 supervise_status(char *buf, size_t len)
 {
-    int64_t now = clock_mono_ms();
-    size_t n = 0;
-    if (len)
-        buf[0] = '\0';
-    for (int i = 0; i < GEN_MAX && n < len; i++)
-        if (sv.gens[i].state != GEN_FREE)
-            n += gen_status(&sv.table, &sv.gens[i], buf + n, len - n, now);
+    gen_status_all(&sv.table, buf, len, clock_mono_ms());
 }
 
 const struct cfg *
@@ -788,6 +787,7 @@ supervise_fini(bool keep_files)
     for (int i = 0; i < GEN_MAX; i++) {
         free(sv.gens[i].cfg);
         tls_set_free(sv.gens[i].tls);
+        mod_set_close(&sv.gens[i].mods);
         gen_reset(&sv.gens[i]);
     }
 }

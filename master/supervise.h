@@ -14,6 +14,7 @@
 #include "common/cfg.h"
 #include "common/ev.h"
 #include "common/tls.h"
+#include "master/modcheck.h"
 
 #define SUPERVISE_CUT_SHORT_KILL_MS 1000  /* a generation cut short by a reload gets this long */
 #define SUPERVISE_FAST_STOP_KILL_MS 10000 /* TERM'd workers still alive after this are killed */
@@ -43,11 +44,12 @@ struct supervise_events {
  * (logged). */
 int supervise_init(const char *cfg_path, const struct supervise_events *events);
 
-/* Start the first generation on `cfg` and its TLS contexts `tls` (may be NULL; ownership of
- * both passes here) with its listen groups `lidx`
+/* Start the first generation on `cfg`, its TLS contexts `tls` (may be NULL) and its modules'
+ * snapshots `mods` (may be NULL; ownership of all three passes here) with its listen groups `lidx`
  * (cfg->nlisten entries, from listen_acquire). Returns 0, or -1 when a worker could not be
  * forked (logged): the caller stops. */
-int supervise_start(struct cfg *cfg, struct tls_set *tls, const int *lidx);
+int supervise_start(struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods,
+                    const int *lidx);
 
 /* SIGHUP / `sluice reload`: read the config again and start a new generation; the old one
  * retires once every new worker is ready. The outcome goes to events.reload_done, now or

@@ -58,8 +58,13 @@ Suite *integ_tls_certs_suite(void);
 Suite *integ_tls_config_suite(void);
 Suite *integ_tls_transfer_suite(void);
 Suite *integ_tls_reload_suite(void);
+Suite *integ_apps_api_suite(void);
+Suite *integ_apps_ops_suite(void);
+Suite *integ_apps_reload_suite(void);
+Suite *integ_apps_loop_suite(void);
 Suite *ipc_suite(void);
 Suite *relay_suite(void);
+Suite *modcheck_suite(void);
 
 int
 main(void)
@@ -115,8 +120,13 @@ main(void)
     srunner_add_suite(sr, integ_tls_config_suite());
     srunner_add_suite(sr, integ_tls_transfer_suite());
     srunner_add_suite(sr, integ_tls_reload_suite());
+    srunner_add_suite(sr, integ_apps_api_suite());
+    srunner_add_suite(sr, integ_apps_ops_suite());
+    srunner_add_suite(sr, integ_apps_reload_suite());
+    srunner_add_suite(sr, integ_apps_loop_suite());
     srunner_add_suite(sr, ipc_suite());
     srunner_add_suite(sr, relay_suite());
+    srunner_add_suite(sr, modcheck_suite());
     if (t_skip_init() < 0) {
         perror("t_skip_init");
         return EXIT_FAILURE;

@@ -508,6 +508,18 @@ req_on_cancel(struct req *r, req_cancel_cb *cb, void *arg)
     return 0;
 }
 
+void
+req_set_word(struct req *r, void *word)
+{
+    req_cold(r)->cold.word = word;
+}
+
+void *
+req_word(const struct req *r)
+{
+    return r->cold_ready ? r->cold.word : NULL;
+}
+
 /* ---- The log phase ---- */
 
 int

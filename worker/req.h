@@ -120,6 +120,11 @@ int req_stream_wake(struct req *r);
 typedef void req_cancel_cb(struct req *r, void *arg);
 int req_on_cancel(struct req *r, req_cancel_cb *cb, void *arg);
 
+/* One pointer of the handler's own bookkeeping on `r` (application modules keep the module's
+ * cancel callback there), NULL until set; it lives as long as `r`. */
+void req_set_word(struct req *r, void *word);
+void *req_word(const struct req *r);
+
 /* ---- The log phase ---- */
 
 enum req_end {

@@ -83,6 +83,7 @@ struct req {
     struct {
         req_cancel_cb *cancel;
         void *cancel_arg;
+        void *word; /* the handler's (req_set_word) */
         void (*mem_done)(void *arg);
         void *mem_arg;
         req_body_cb *body_cb;

@@ -3,8 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,7 +17,9 @@
 #include "common/ev.h"
 #include "common/ipc.h"
 #include "common/log.h"
+#include "common/privs.h"
 #include "common/proctitle.h"
+#include "worker/app.h"
 #include "worker/bufpool.h"
 #include "worker/conn.h"
 #include "worker/handover.h"
@@ -351,29 +351,16 @@ on_ipc(struct ev_io *io, uint32_t events)
     }
 }
 
-/* Started as root with `user` set: supplementary groups, group, then user, and a check that
- * root cannot be taken back. The master keeps root (to bind and reopen logs); workers never
- * serve as root. */
+/* The master keeps root (to bind and reopen logs); workers never serve as root. */
 static void
 drop_privileges(const struct cfg *cfg)
 {
-    if (cfg->user[0] == '\0' || geteuid() != 0)
-        return;
-    struct passwd *pw = getpwnam(cfg->user);
-    if (pw == NULL)
-        fatalx("user '%s' does not exist", cfg->user);
-    gid_t gid = pw->pw_gid;
-    if (cfg->group[0]) {
-        struct group *gr = getgrnam(cfg->group);
-        if (gr == NULL)
-            fatalx("group '%s' does not exist", cfg->group);
-        gid = gr->gr_gid;
-    }
-    if (initgroups(pw->pw_name, gid) < 0 || setgid(gid) < 0 || setuid(pw->pw_uid) < 0)
-        fatal("dropping privileges to user '%s'", cfg->user);
-    if (setuid(0) == 0 || seteuid(0) == 0)
-        fatalx("still able to become root after dropping to '%s'", cfg->user);
-    log_info("running as %s (uid %d, gid %d)", cfg->user, (int)pw->pw_uid, (int)gid);
+    char err[CFG_ERR_MAX];
+    bool was_root = geteuid() == 0;
+    if (privs_drop(cfg, err, sizeof(err)) < 0)
+        fatalx("%s", err);
+    if (cfg->user[0] && was_root)
+        log_info("running as %s (uid %d, gid %d)", cfg->user, (int)getuid(), (int)getgid());
 }
 
 /* cpu_affinity = auto: worker i on the i-th online CPU (mod their count). */
@@ -572,8 +559,13 @@ setup(const struct worker_args *args)
     static_resp_init(root_fd, args->cfg);
     if (args->cfg->mime_types[0] && mime_load(args->cfg->mime_types) < 0)
         fatal("loading mime_types '%s'", args->cfg->mime_types);
-    /* Precedence is the table's (route.h): exact paths, the longest prefix, then "/". */
-    if (route_add_builtins() < 0 || route_add("/", &static_handler, NULL, false) < 0)
+    /* Precedence is the table's (route.h): exact paths, the longest prefix, then "/" (static
+     * files, unless an application took it). Modules start after the privilege drop. */
+    if (route_add_builtins() < 0)
+        fatalx("route table full");
+    if (app_init(args->cfg, args->app_fd, worker.stats, args->slot, args->generation) < 0)
+        exit(1);
+    if (!app_has_root() && route_add("/", &static_handler, NULL, false) < 0)
         fatalx("route table full");
     if (req_log_add(count_request, NULL) < 0)
         fatalx("log phase observers full");
@@ -645,7 +637,7 @@ worker_main(const struct worker_args *args)
      *  5. dispatch events: listeners accept, connections read/parse/send, signals, the master;
      *  6. after dispatch: the state the watchdog reads says "timers";
      *  7. timeouts expire, each queue from its head (conn.c's callbacks). */
-    if (ev_run() < 0)
-        exit(1);
-    exit(0);
+    int rc = ev_run();
+    app_fini();
+    exit(rc < 0 ? 1 : 0);
 }

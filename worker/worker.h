@@ -22,6 +22,7 @@ struct worker_args {
     const struct tls_set *tls; /* the generation's TLS contexts, NULL without certificates */
     struct shm *shm;           /* the master's shared region */
     int shm_column;            /* this process's column in it (see shm.h) */
+    int app_fd[CFG_MAX_APPS];  /* the snapshot of cfg->app[i]'s module (a sealed memfd) */
 };
 
 /* Run worker `args->slot` in the freshly forked child: drop privileges, build the per-worker

@@ -50,7 +50,10 @@
  *             that are not a TLS record nothing, a ClientHello (whole, truncated or mangled)
  *             only TLS records; the tls_* seeds (' ' for byte 2, NUL with bit 5) start here
  *   bit 5     with bit 4: the client half-closes after its bytes
- *   bits 6-7  unused
+ *   bit 6     application-config mode (t/fuzz/app_cfg.c): the rest of the input is an
+ *             [app "name"] header line then route values, checked against the route table
+ *             (the app_* seeds: 'p' for byte 2)
+ *   bit 7     unused
  * Besides static files, requests reach the test build's handlers (t/app, under /_t/): answers
  * that come later from heap timers (/_t/later, streamed; /_t/hang, never), buffered bodies
  * (/_t/echo, /_t/tiny), streamed uploads paused and resumed (/_t/upload, /_t/tinyup) and early
@@ -85,6 +88,7 @@
 
 #include "common/log.h"
 #include "t/app/pattern.h"
+#include "t/fuzz/app_cfg.h"
 #include "t/fuzz/docroot.h"
 #include "t/fuzz/fuzz.h"
 #include "t/fuzz/tls_first.h"
@@ -125,6 +129,7 @@
 #define H_FINE_CLOCK 0x08
 #define H_TLS 0x10
 #define H_TLS_EOF 0x20
+#define H_APP_CFG 0x40
 
 struct limits {
     int64_t header, line;
@@ -702,6 +707,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 3;
     if (ctl3 & H_TLS) {
         tls_first_run(in, len, ctl3 & H_TLS_EOF);
+        return 0;
+    }
+    if (ctl3 & H_APP_CFG) {
+        app_cfg_run(in, len);
         return 0;
     }
     if (ctl3 & H_EXPAND) {

@@ -29,7 +29,7 @@ want_broken_warnings(const struct srv *s, char *buf, size_t len)
 {
     snprintf(buf, len,
              "sluice: %s:8: warning: unknown key 'wrokers' (did you mean 'workers'?)\n"
-             "sluice: %s:9: warning: unknown section [foo]\n"
+             "sluice: %s:9: warning: unknown section [foo] (the only sections are [app \"name\"])\n"
              "sluice: %s:10: warning: syntax error (expected 'key = value', '[section]' or a "
              "comment)\n",
              s->cfg, s->cfg, s->cfg);

@@ -166,6 +166,7 @@ static const struct {
     {"header_timeout", "15s"},
     {"send_timeout", "60s"},
     {"graceful_timeout", "30s"},
+    {"module_check_timeout", "10s"},
     {"idle_close_grace", "1s"},
     {"pid_file", "sluice.pid"},
     {"port_file", "sluice.port"},

@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "include/sluice.h"
 #include "t/unit/cfg_fixture.h"
 
 #define GOLDEN_DIR "t/unit/cfg"
@@ -266,6 +267,100 @@ START_TEST(test_load_tls_keys)
     ck_assert_int_eq(cfg.tls_ciphers_line, 2);
     ck_assert_str_eq(cfg.tls_ciphersuites, "TLS_AES_128_GCM_SHA256");
     ck_assert(cfg.tls_prefer_server_ciphers);
+}
+END_TEST
+
+static void
+no_warning(void *arg, const char *file, int line, const char *what)
+{
+    (void)arg;
+    ck_abort_msg("unexpected warning %s:%d: %s", file, line, what);
+}
+
+/* [app "name"] sections: the server's keys (module, route), the module's own in file order,
+ * and the public calls that read them (sl_config_*). */
+START_TEST(test_load_apps)
+{
+    static struct cfg cfg;
+    char path[PATH_MAX], want[PATH_MAX];
+    const char *k, *v;
+    enter_tmp();
+    write_cfgf(path, "workers = 1\n"
+                     "module_check_timeout = 2s\n"
+                     "[app \"api\"]  ; the API\n"
+                     "module = mods/api.so\n"
+                     "route = /api/\n"
+                     "route = = /status\n"
+                     "greeting = hello world\n"
+                     "  empty =\n"
+                     "\n"
+                     "[app \"files.v2\"]\n"
+                     "route = /\n"
+                     "module = /opt/f.so\n");
+    load_ok(&cfg, path);
+    ck_assert_int_eq(cfg.workers, 1);
+    ck_assert_int_eq(cfg.module_check_timeout_ms, 2000);
+    ck_assert_int_eq(cfg.napps, 2);
+    const struct cfg_app *a = &cfg.app[0];
+    ck_assert_str_eq(a->name, "api");
+    ck_assert_int_eq(a->line, 3);
+    snprintf(want, sizeof(want), "%s/mods/api.so", tmp_dir);
+    ck_assert_str_eq(a->module, want);
+    ck_assert_int_eq(a->module_line, 4);
+    ck_assert_int_eq(a->nroute, 2);
+    ck_assert_str_eq(a->route[0], "/api/");
+    ck_assert(!a->route_exact[0]);
+    ck_assert_str_eq(a->route[1], "/status");
+    ck_assert(a->route_exact[1]);
+    ck_assert_int_eq(a->route_line[1], 6);
+
+    const struct sl_section *sec = (const struct sl_section *)a;
+    ck_assert_str_eq(sl_config_name(sec), "api");
+    ck_assert_str_eq(sl_config_get(sec, "greeting"), "hello world");
+    ck_assert_str_eq(sl_config_get(sec, "empty"), "");
+    ck_assert_ptr_null(sl_config_get(sec, "module")); /* the server's, not the module's */
+    ck_assert_ptr_null(sl_config_get(sec, "nope"));
+    ck_assert_int_eq(sl_config_line(sec, "empty"), 8);
+    ck_assert_int_eq(sl_config_line(sec, "nope"), 0);
+    int i = 0;
+    ck_assert_int_eq(sl_config_next(sec, &i, &k, &v), 1);
+    ck_assert_str_eq(k, "greeting");
+    ck_assert_int_eq(sl_config_next(sec, &i, &k, &v), 1);
+    ck_assert_str_eq(k, "empty");
+    ck_assert_int_eq(sl_config_next(sec, &i, &k, &v), 0);
+
+    ck_assert_str_eq(cfg.app[1].name, "files.v2");
+    ck_assert_str_eq(cfg.app[1].module, "/opt/f.so");
+    ck_assert_str_eq(cfg.app[1].route[0], "/");
+    ck_assert_int_eq(cfg.app[1].nkeys, 0);
+
+    /* The commands that only find the master skip applications whole, without a warning. */
+    char err[CFG_ERR_MAX];
+    ck_assert_int_eq(cfg_read_lenient(&cfg, path, no_warning, NULL, err, sizeof(err)), 0);
+    ck_assert_int_eq(cfg.napps, 0);
+}
+END_TEST
+
+/* An application's own keys are bounded: 32 of them, 4096 bytes of names and values. */
+START_TEST(test_load_app_limits)
+{
+    static struct cfg cfg;
+    static char body[16384];
+    char path[PATH_MAX], err[CFG_ERR_MAX];
+    size_t n = (size_t)snprintf(body, sizeof(body), "[app \"x\"]\nmodule = /x.so\nroute = /\n");
+    for (int i = 0; i < 33; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "k%d = v\n", i);
+    enter_tmp();
+    write_cfgf(path, "%s", body);
+    ck_assert_int_eq(load_err(&cfg, path, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, ":36: k32: app \"x\" has too many keys (at most 32, 4096 bytes)"),
+                  "%s", err);
+    n = (size_t)snprintf(body, sizeof(body), "[app \"x\"]\nmodule = /x.so\nroute = /\n");
+    for (int i = 0; i < 30; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "k%d = %0180d\n", i, 0);
+    write_cfgf(path, "%s", body);
+    ck_assert_int_eq(load_err(&cfg, path, err, sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "has too many keys"), "%s", err);
 }
 END_TEST
 
@@ -645,6 +740,8 @@ cfg_load_suite(void)
     tcase_add_test(load, test_load_listen_max);
     tcase_add_test(load, test_load_index_max);
     tcase_add_test(load, test_load_tls_keys);
+    tcase_add_test(load, test_load_apps);
+    tcase_add_test(load, test_load_app_limits);
     tcase_add_test(load, test_load_indented);
     tcase_add_test(load, test_load_comments);
     tcase_add_test(load, test_load_crlf);
