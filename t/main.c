@@ -62,6 +62,7 @@ Suite *integ_apps_api_suite(void);
 Suite *integ_apps_ops_suite(void);
 Suite *integ_apps_reload_suite(void);
 Suite *integ_apps_loop_suite(void);
+Suite *integ_apps_state_suite(void);
 Suite *ipc_suite(void);
 Suite *relay_suite(void);
 Suite *modcheck_suite(void);
@@ -124,6 +125,7 @@ main(void)
     srunner_add_suite(sr, integ_apps_ops_suite());
     srunner_add_suite(sr, integ_apps_reload_suite());
     srunner_add_suite(sr, integ_apps_loop_suite());
+    srunner_add_suite(sr, integ_apps_state_suite());
     srunner_add_suite(sr, ipc_suite());
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, modcheck_suite());

@@ -5,6 +5,7 @@
 #endif
 
 #include "apps.h"
+#include "harness.h"
 
 #include <check.h>
 #include <errno.h>
@@ -38,4 +39,30 @@ apps_section(char *cfg, size_t cap, const char *name, const char *rel, const cha
                      apps_module(rel, path, sizeof(path)), lines != NULL ? lines : "");
     ck_assert_msg(n > 0 && (size_t)n < cap - used, "config for app \"%s\" does not fit", name);
     return cfg;
+}
+
+char *
+apps_config(char *cfg, size_t cap, const char *server, const struct app_def *apps)
+{
+    snprintf(cfg, cap, "%s", server != NULL ? server : "");
+    for (; apps->name != NULL; apps++)
+        apps_section(cfg, cap, apps->name, apps->rel, apps->lines);
+    return cfg;
+}
+
+void
+apps_start(struct srv *s, const char *server, const struct app_def *apps)
+{
+    char cfg[4096];
+    srv_start(s, apps_config(cfg, sizeof(cfg), server, apps));
+}
+
+void
+apps_expect_status(int port, const char *method, const char *target, int want)
+{
+    struct http_resp r;
+    int st = http_fetch(port, method, target, NULL, &r);
+    ck_assert_msg(st == want, "%s %s: status %d, want %d (body: %s)", method, target, st, want,
+                  r.body ? r.body : "");
+    http_resp_free(&r);
 }
