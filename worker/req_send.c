@@ -47,14 +47,23 @@ value_ok(const char *v)
 
 /* Fields the server writes itself: a handler's copy would contradict the framing. */
 static bool
-reserved(const char *name)
+reserved(const char *name, size_t len)
 {
-    static const char *const own[] = {"content-length", "transfer-encoding", "connection", "date",
-                                      "server"};
-    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-        if (strcasecmp(name, own[i]) == 0)
-            return true;
-    return false;
+    /* By length first: at most one comparison per field. */
+    switch (len) {
+    case 4:
+        return strcasecmp(name, "date") == 0;
+    case 6:
+        return strcasecmp(name, "server") == 0;
+    case 10:
+        return strcasecmp(name, "connection") == 0;
+    case 14:
+        return strcasecmp(name, "content-length") == 0;
+    case 17:
+        return strcasecmp(name, "transfer-encoding") == 0;
+    default:
+        return false;
+    }
 }
 
 int
@@ -62,13 +71,13 @@ req_header_add(struct req *r, const char *name, const char *value)
 {
     if (req_usable(r) < 0)
         return -1;
-    if (!http_is_token(name, strlen(name)) || !value_ok(value) || reserved(name)) {
+    size_t nl = strlen(name), vl = strlen(value);
+    if (!http_is_token(name, nl) || !value_ok(value) || reserved(name, nl)) {
         errno = EINVAL;
         return -1;
     }
     if (!r->status_set && req_status(r, 200) < 0)
         return -1;
-    size_t nl = strlen(name), vl = strlen(value);
     struct resp *out = r->out;
     if (r->head_full || out->len + nl + vl + 4 > (size_t)req_env()->max_response_header) {
         r->head_full = true;
@@ -103,7 +112,7 @@ finish_head(struct req *r, long long length)
     if (out->status == 204 || out->status == 304)
         ; /* no body, and no length of one (RFC 9110 8.6) */
     else if (length >= 0)
-        resp_header(out, "Content-Length: %lld", length);
+        resp_content_length(out, length);
     else if (r->http.minor >= 1)
         resp_header(out, "Transfer-Encoding: chunked");
     else

@@ -241,6 +241,24 @@ resp_header(struct resp *out, const char *fmt, ...)
 }
 
 void
+resp_content_length(struct resp *out, long long n)
+{
+    char line[48] = "Content-Length: ", digits[24];
+    size_t len = 16;
+    int k = 0;
+    unsigned long long v = n < 0 ? 0 : (unsigned long long)n;
+    do {
+        digits[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (k)
+        line[len++] = digits[--k];
+    line[len++] = '\r';
+    line[len++] = '\n';
+    resp_body(out, line, len);
+}
+
+void
 resp_end(struct resp *out, const struct http_req *req)
 {
     static const char closing[] = "Connection: close\r\n\r\n";

@@ -61,6 +61,8 @@ const char *resp_reason(int status);
  * the request does not allow keep-alive); resp_body appends body bytes. */
 void resp_start(struct resp *out, int status);
 void resp_header(struct resp *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "Content-Length: N\r\n" without printf (handlers' answers write it on every response). */
+void resp_content_length(struct resp *out, long long n);
 void resp_end(struct resp *out, const struct http_req *req);
 void resp_body_slow(struct resp *out, const char *p, size_t n);
 /* Inline for the common case, a few bytes that fit: the header lines of every response. */

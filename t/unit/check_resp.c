@@ -91,6 +91,21 @@ START_TEST(test_status_line_keep_alive)
 }
 END_TEST
 
+/* Handlers' framing, written without printf: every width, and the extremes. */
+START_TEST(test_content_length)
+{
+    static const long long values[] = {0, 7, 13, 10, 99, 100, 1234567890123LL, INT64_MAX};
+    char want[64];
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        struct resp *out = resp_new(512, 512);
+        resp_content_length(out, values[i]);
+        snprintf(want, sizeof(want), "Content-Length: %lld\r\n", values[i]);
+        ck_assert_str_eq(text(out), want);
+        resp_free(out);
+    }
+}
+END_TEST
+
 /* The request does not allow another one (HTTP/1.0, Connection: close), or the handler says
  * the connection must close: Connection: close, and out->close tells conn.c. */
 START_TEST(test_close_rules)
@@ -311,6 +326,7 @@ resp_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_date);
     tcase_add_test(tc, test_status_line_keep_alive);
+    tcase_add_test(tc, test_content_length);
     tcase_add_test(tc, test_close_rules);
     tcase_add_test(tc, test_reasons);
     tcase_add_test(tc, test_error_pages);
