@@ -285,6 +285,7 @@ child_setup(void *ctx)
 {
     (void)ctx;
     control_forget();
+    modcheck_forget();
     close(m.sig_io.fd);
     close(m.pid_fd);
     if (m.notify_fd >= 0)

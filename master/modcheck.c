@@ -538,3 +538,10 @@ modcheck_cancel(void)
     if (chk.done)
         finish(NULL, "stopping");
 }
+
+void
+modcheck_forget(void)
+{
+    if (chk.io.fd >= 0)
+        close(chk.io.fd);
+}

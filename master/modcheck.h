@@ -65,6 +65,10 @@ struct modcheck_msg {
 int modcheck_receive(int fd, const struct cfg *cfg, int *app, struct mod_set *set, char *err,
                      size_t errlen);
 
+/* In a freshly forked worker: close the socket of a check in flight (close(2) only: the loop
+ * is the master's), so no worker can read or hold the master's end. */
+void modcheck_forget(void);
+
 /* A child exited with wait status `status` (SIGCHLD): true when it was a checking child (then
  * it is forgotten, or, when it closed its socket without a result, the check ends now). */
 bool modcheck_reaped(pid_t pid, int status);
