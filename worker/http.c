@@ -11,6 +11,7 @@
  * Body bytes come out one piece per call (HTTP_BODY), after the chunked framing around them has
  * been checked. */
 #include "worker/http.h"
+#include "worker/http_lex.h"
 #include "worker/path.h"
 
 #include <http_parser.h>
@@ -42,106 +43,6 @@ pause_parser(http_parser *p, bool paused)
     p->http_errno = paused ? HPE_PAUSED : HPE_OK;
 }
 
-/* Character classes, one table lookup per byte on the hot path (no strchr). */
-enum {
-    CH_TCHAR = 1,   /* RFC 9110 tchar */
-    CH_REGNAME = 2, /* uri-host reg-name / IPv4 byte: unreserved or sub-delims (not '%') */
-};
-
-static const unsigned char char_class[256] = {
-#define T CH_TCHAR
-#define R CH_REGNAME
-    ['0' ... '9'] = T | R,
-    ['a' ... 'z'] = T | R,
-    ['A' ... 'Z'] = T | R,
-    ['!'] = T | R,
-    ['#'] = T,
-    ['$'] = T | R,
-    ['%'] = T,
-    ['&'] = T | R,
-    ['\''] = T | R,
-    ['*'] = T | R,
-    ['+'] = T | R,
-    ['-'] = T | R,
-    ['.'] = T | R,
-    ['^'] = T,
-    ['_'] = T | R,
-    ['`'] = T,
-    ['|'] = T,
-    ['~'] = T | R,
-    ['('] = R,
-    [')'] = R,
-    [','] = R,
-    [';'] = R,
-    ['='] = R,
-#undef T
-#undef R
-};
-
-static bool
-is_tchar(unsigned char c)
-{
-    return char_class[c] & CH_TCHAR;
-}
-
-bool
-http_is_token(const char *p, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)p[i]))
-            return false;
-    return true;
-}
-
-static bool
-is_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static bool
-is_hex(char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* uri-host [ ":" port ]: IP-literal in brackets, or reg-name / IPv4 (unreserved, pct-encoded,
- * sub-delims). Empty is allowed (RFC 9112 3.2: a target without authority). */
-bool
-http_host_valid(const char *p, size_t n)
-{
-    size_t i = 0;
-    if (n > 0 && p[0] == '[') {
-        for (i = 1; i < n && p[i] != ']'; i++)
-            if (!(is_digit(p[i]) || (p[i] != '\0' && strchr("abcdefABCDEF:.vV", p[i]))))
-                return false;
-        if (i == n || i == 1)
-            return false;
-        i++;
-    } else {
-        for (; i < n && p[i] != ':'; i++) {
-            unsigned char c = (unsigned char)p[i];
-            if (c == '%') {
-                if (i + 2 >= n || !is_hex(p[i + 1]) || !is_hex(p[i + 2]))
-                    return false;
-                i += 2;
-            } else if (!(char_class[c] & CH_REGNAME)) {
-                return false;
-            }
-        }
-    }
-    if (i == n)
-        return true;
-    if (p[i] != ':')
-        return false;
-    for (i++; i < n; i++)
-        if (!is_digit(p[i]))
-            return false;
-    return true;
-}
-
 static int
 fail(struct http_req *req, int status)
 {
@@ -155,7 +56,7 @@ static bool
 request_line_ok(const char *s, size_t n)
 {
     size_t i = 0;
-    while (i < n && is_tchar((unsigned char)s[i]))
+    while (i < n && http_is_tchar((unsigned char)s[i]))
         i++;
     if (i == 0 || i == n || s[i] != ' ')
         return false;
@@ -165,8 +66,8 @@ request_line_ok(const char *s, size_t n)
     if (i == t || i == n || s[i] != ' ')
         return false;
     i++;
-    return n - i == 8 && memcmp(s + i, "HTTP/", 5) == 0 && is_digit(s[i + 5]) && s[i + 6] == '.' &&
-           is_digit(s[i + 7]);
+    return n - i == 8 && memcmp(s + i, "HTTP/", 5) == 0 && http_is_digit(s[i + 5]) &&
+           s[i + 6] == '.' && http_is_digit(s[i + 7]);
 }
 
 /* Where the byte-by-byte rules below have something to say, from `i`: the first NUL, CR or LF
@@ -383,7 +284,7 @@ on_header_field(http_parser *p, const char *at, size_t n)
     /* http-parser takes "Host :" as a field called "Host "; RFC 9112 5.1 makes that a 400.
      * A name split across reads arrives in pieces, the last one possibly empty. */
     for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)at[i]))
+        if (!http_is_tchar((unsigned char)at[i]))
             return fail(req, 400);
     span_extend(&req->headers[req->nheaders - 1].name, at, n);
     return 0;
@@ -702,7 +603,7 @@ unknown_method(struct http_req *req, const char *data, size_t len, size_t *used)
     while (p < end && (*p == '\r' || *p == '\n'))
         p++;
     const char *start = p;
-    while (p < end && is_tchar((unsigned char)*p))
+    while (p < end && http_is_tchar((unsigned char)*p))
         p++;
     if (p == end) {
         *used = len;

@@ -144,8 +144,4 @@ const struct http_span *http_header_get(const struct http_req *req, const char *
  * the target has no path ("*", authority-form). */
 int http_target_path(const struct http_req *req, struct http_span *path, struct http_span *query);
 
-/* Pure checks, exposed for the unit tests. */
-bool http_is_token(const char *p, size_t n);
-bool http_host_valid(const char *p, size_t n); /* uri-host [ ":" port ], may be empty */
-
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "worker/http_lex.h"
 #include "worker/ofc.h"
 #include "worker/req_internal.h"
 #include "worker/resp.h"

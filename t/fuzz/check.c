@@ -13,6 +13,7 @@
 #include "t/fuzz/docroot.h"
 #include "t/fuzz/fuzz.h"
 #include "worker/http.h"
+#include "worker/http_lex.h"
 
 #define MARKER DOCROOT_MARKER
 #define CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"

@@ -4,6 +4,7 @@
  * check_http_errors.c (with http_host_valid); both use the driver in http_driver.c. */
 #include "http_driver.h"
 #include "worker/http.h"
+#include "worker/http_lex.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * offset, and byte by byte); and http_host_valid. */
 #include "http_driver.h"
 #include "worker/http.h"
+#include "worker/http_lex.h"
 
 #include <check.h>
 #include <stdio.h>
