@@ -8,10 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* One record of `len` bytes with `nfds` descriptors, without blocking. */
-static int
-send_record(int sock, const void *rec, size_t len, const int *fds, int nfds)
+int
+ipc_send_record(int sock, const void *rec, size_t len, const int *fds, int nfds)
 {
+    if (nfds < 0 || nfds > IPC_CONNS_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
     struct iovec iov = {(void *)rec, len};
     union {
         char buf[CMSG_SPACE(sizeof(int) * IPC_CONNS_MAX)];
@@ -47,7 +50,7 @@ ipc_send(int sock, const struct ipc_msg *msg, const int *fds, int nfds)
         errno = EINVAL;
         return -1;
     }
-    return send_record(sock, msg, sizeof(*msg), fds, nfds);
+    return ipc_send_record(sock, msg, sizeof(*msg), fds, nfds);
 }
 
 static size_t
@@ -64,7 +67,7 @@ ipc_send_conns(int sock, const struct ipc_conns *rec, const int *fds)
         errno = EINVAL;
         return -1;
     }
-    return send_record(sock, rec, conns_size(n), fds, n);
+    return ipc_send_record(sock, rec, conns_size(n), fds, n);
 }
 
 /* How many descriptors a message of `type` carries: [min, max]. False for an unknown type. */
@@ -100,10 +103,10 @@ fds_allowed(uint32_t type, int *min, int *max)
 }
 
 /* Every descriptor the kernel installed, whatever else is wrong with the record: none may leak
- * into the receiver. The first IPC_CONNS_MAX go to `fds`, any more are closed at once. Returns
- * how many arrived in all. */
+ * into the receiver. The first `max` go to `fds`, any more are closed at once. Returns how many
+ * arrived in all. */
 static int
-collect_fds(struct msghdr *mh, int *fds, int *nfds)
+collect_fds(struct msghdr *mh, int *fds, int max, int *nfds)
 {
     int total = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -114,13 +117,48 @@ collect_fds(struct msghdr *mh, int *fds, int *nfds)
             int fd;
             memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
             total++;
-            if (*nfds < IPC_CONNS_MAX)
+            if (*nfds < max)
                 fds[(*nfds)++] = fd;
             else
                 close(fd);
         }
     }
     return total;
+}
+
+ssize_t
+ipc_recv_record(int sock, void *rec, size_t len, int *fds, int max, int *nfds, int *total,
+                bool *cut)
+{
+    /* One byte more than the record, and room for one descriptor more than `max`, so an
+     * oversized record shows up as MSG_TRUNC or as a size mismatch, and an extra descriptor as
+     * such (and is closed) rather than as MSG_CTRUNC alone. */
+    char spare;
+    struct iovec iov[2] = {{rec, len}, {&spare, 1}};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * (IPC_CONNS_MAX + 1))];
+        struct cmsghdr align;
+    } ctl;
+    struct msghdr mh = {.msg_iov = iov,
+                        .msg_iovlen = 2,
+                        .msg_control = ctl.buf,
+                        .msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)(max + 1))};
+    *nfds = *total = 0;
+    *cut = false;
+    if (max < 0 || max > IPC_CONNS_MAX) {
+        errno = EINVAL;
+        return -1;
+    }
+    ssize_t n;
+    while ((n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        ;
+    if (n <= 0)
+        return n;
+    *total = collect_fds(&mh, fds, max, nfds);
+    /* MSG_TRUNC: the record was longer than ours; MSG_CTRUNC: more descriptors than there is
+     * room for (the kernel closed those itself), or none could be installed. */
+    *cut = (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+    return n;
 }
 
 /* The record's size and contents fit its type: `n` bytes arrived, `nfds` descriptors. */
@@ -145,29 +183,13 @@ record_valid(const struct ipc_conns *rec, ssize_t n, int nfds)
 int
 ipc_recv(int sock, struct ipc_conns *rec, int *fds, int *nfds)
 {
-    /* One byte more than the largest record, and room for one descriptor more than any carries,
-     * so an oversized record shows up as MSG_TRUNC or as a size mismatch, and an extra
-     * descriptor as such (and is closed) rather than as MSG_CTRUNC alone. */
-    char spare;
-    struct iovec iov[2] = {{rec, sizeof(*rec)}, {&spare, 1}};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * (IPC_CONNS_MAX + 1))];
-        struct cmsghdr align;
-    } ctl;
-    struct msghdr mh = {
-        .msg_iov = iov, .msg_iovlen = 2, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+    int got, total;
+    bool cut;
+    ssize_t n = ipc_recv_record(sock, rec, sizeof(*rec), fds, IPC_CONNS_MAX, &got, &total, &cut);
     *nfds = 0;
-    ssize_t n;
-    while ((n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
-        ;
     if (n <= 0)
         return n == 0 ? 0 : -1;
-    int got = 0;
-    int total = collect_fds(&mh, fds, &got);
-    /* MSG_TRUNC: the record was longer than ours; MSG_CTRUNC: more descriptors than we have
-     * room for (the kernel closed those itself), or none could be installed. */
-    bool ok = !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) && record_valid(rec, n, total);
-    if (!ok) {
+    if (cut || !record_valid(rec, n, total)) {
         for (int i = 0; i < got; i++)
             close(fds[i]);
         if (n < (ssize_t)sizeof(rec->msg))

@@ -6,7 +6,10 @@
 #ifndef SLUICE_IPC_H
 #define SLUICE_IPC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IPC_MAX_FDS 16    /* descriptors of a small message: CFG_MAX_LISTEN */
 #define IPC_CONNS_MAX 253 /* connections of one hand-over record: SCM_MAX_FD */
@@ -71,6 +74,18 @@ struct ipc_conns {
     struct ipc_msg msg;
     struct ipc_conn conn[IPC_CONNS_MAX];
 };
+
+/* The framing under every message here, for other records of fixed size (the master's module
+ * check, master/modcheck.c). Send one record of `len` bytes with `nfds` descriptors (0 ..
+ * IPC_CONNS_MAX) without blocking. Returns 0, or -1 with errno. */
+int ipc_send_record(int sock, const void *rec, size_t len, const int *fds, int nfds);
+/* Receive one record of at most `len` bytes without blocking. Descriptors that came with it:
+ * the first `max` (0 .. IPC_CONNS_MAX) land in `fds` (close-on-exec, the caller's, their count
+ * in *nfds), any more are closed; *total is how many arrived in all. *cut is set when the
+ * record was longer than `len` or not all its descriptors could be received. Returns the bytes
+ * read, 0 at end of stream, or -1 with errno (EAGAIN: nothing waiting). */
+ssize_t ipc_recv_record(int sock, void *rec, size_t len, int *fds, int max, int *nfds, int *total,
+                        bool *cut);
 
 /* Send `msg` with `nfds` descriptors (0 for none) without blocking: a worker that does not read
  * must not stall the master. Returns 0, or -1 with errno (EAGAIN: its socket is full). */

@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/ev.h"
+#include "common/ipc.h"
 #include "common/log.h"
 #include "common/privs.h"
 #include "include/sluice.h"
@@ -67,7 +68,7 @@ child_send(int type, int app, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m.text, sizeof(m.text), fmt, ap);
     va_end(ap);
-    (void)send(MODCHECK_CHILD_FD, &m, sizeof(m), MSG_NOSIGNAL);
+    (void)ipc_send_record(MODCHECK_CHILD_FD, &m, sizeof(m), NULL, 0);
 }
 
 /* Copy the module at `path` into a sealed memfd. Returns it, or -1 with the reason in why. */
@@ -163,22 +164,7 @@ child_sendfds(const int *fds, int n)
 {
     struct modcheck_msg m = {
         .magic = MODCHECK_MAGIC, .type = MODCHECK_RESULT, .app = -1, .nfd = (uint32_t)n};
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * CFG_MAX_APPS)];
-        struct cmsghdr align;
-    } u;
-    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (n > 0) {
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)n);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)n);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)n);
-    }
-    (void)sendmsg(MODCHECK_CHILD_FD, &mh, MSG_NOSIGNAL);
+    (void)ipc_send_record(MODCHECK_CHILD_FD, &m, sizeof(m), fds, n);
 }
 
 /* The child: nothing of the master's but its stdio and the socket, default signals, `user`. */
@@ -302,35 +288,16 @@ modcheck_receive(int fd, const struct cfg *cfg, int *app, struct mod_set *set, c
                  size_t errlen)
 {
     struct modcheck_msg m;
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * (CFG_MAX_APPS + 1))];
-        struct cmsghdr align;
-    } u;
-    int fds[CFG_MAX_APPS + 1], nfds = 0;
-    struct iovec iov = {.iov_base = &m, .iov_len = sizeof(m)};
-    struct msghdr mh = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    int fds[CFG_MAX_APPS], nfds, total;
+    bool cut;
+    ssize_t n = ipc_recv_record(fd, &m, sizeof(m), fds, CFG_MAX_APPS, &nfds, &total, &cut);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); n >= 0 && c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-            for (int i = 0; i < k; i++) {
-                int f;
-                memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-                if (nfds < CFG_MAX_APPS + 1)
-                    fds[nfds++] = f;
-                else
-                    close(f);
-            }
-        }
-    bool ok_shape = n == (ssize_t)sizeof(m) && !(mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) &&
-                    m.magic == MODCHECK_MAGIC;
+    bool ok_shape = n == (ssize_t)sizeof(m) && !cut && m.magic == MODCHECK_MAGIC;
     char text[CFG_ERR_MAX];
     if (ok_shape)
         clean_text(m.text, text, sizeof(text));
-    if (ok_shape && m.type == MODCHECK_PROGRESS && m.app >= 0 && m.app < cfg->napps && nfds == 0) {
+    if (ok_shape && m.type == MODCHECK_PROGRESS && m.app >= 0 && m.app < cfg->napps && total == 0) {
         *app = m.app;
         return 1;
     }
@@ -339,10 +306,10 @@ modcheck_receive(int fd, const struct cfg *cfg, int *app, struct mod_set *set, c
         snprintf(err, errlen, "EOF");
     } else if (!ok_shape || m.type != MODCHECK_RESULT) {
         snprintf(err, errlen, "%s: the module check sent a malformed report", cfg->file);
-    } else if (m.app >= 0 && m.app < cfg->napps && nfds == 0) {
+    } else if (m.app >= 0 && m.app < cfg->napps && total == 0) {
         app_error(cfg, m.app, text, err, errlen);
         rc = 0;
-    } else if (m.app == -1 && m.nfd == (uint32_t)cfg->napps && nfds == cfg->napps) {
+    } else if (m.app == -1 && m.nfd == (uint32_t)cfg->napps && total == cfg->napps) {
         rc = 0;
         for (int i = 0; i < nfds && rc == 0; i++)
             if (!sealed_memfd(fds[i])) {
