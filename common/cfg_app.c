@@ -91,17 +91,6 @@ cfg_parse_route(const char *s, char *path, bool *exact, const char **why)
     return 0;
 }
 
-const char *
-cfg_app_get(const struct cfg_app *a, const char *key)
-{
-    for (int i = 0; i < a->nkeys; i++) {
-        const char *k = a->pool + a->key_off[i];
-        if (strcmp(k, key) == 0)
-            return k + strlen(k) + 1;
-    }
-    return NULL;
-}
-
 static int
 key_index(const struct cfg_app *a, const char *key)
 {
@@ -109,6 +98,16 @@ key_index(const struct cfg_app *a, const char *key)
         if (strcmp(a->pool + a->key_off[i], key) == 0)
             return i;
     return -1;
+}
+
+const char *
+cfg_app_get(const struct cfg_app *a, const char *key)
+{
+    int i = key_index(a, key);
+    if (i < 0)
+        return NULL;
+    const char *k = a->pool + a->key_off[i];
+    return k + strlen(k) + 1;
 }
 
 int

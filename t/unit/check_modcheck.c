@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/ipc.h"
 #include "t/unit/fds.h"
 
 static struct cfg cfg;
@@ -39,26 +40,11 @@ teardown(void)
         close(sv[1]);
 }
 
-/* Send `len` bytes of `m` with `nfd` descriptors attached. */
+/* Send `len` bytes of `m` with `nfd` descriptors attached, as the child does. */
 static void
 send_rec(const void *m, size_t len, const int *fds, int nfd)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int) * 16)];
-        struct cmsghdr align;
-    } u;
-    struct iovec iov = {.iov_base = (void *)m, .iov_len = len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (nfd > 0) {
-        mh.msg_control = u.buf;
-        mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
-        memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfd);
-    }
-    ck_assert_int_eq(sendmsg(sv[1], &mh, 0), (ssize_t)len);
+    ck_assert_int_eq(ipc_send_record(sv[1], m, len, fds, nfd), 0);
 }
 
 static struct modcheck_msg
