@@ -16,7 +16,7 @@ EXTRA_LDFLAGS ?=
 # Debian packages: what building and running ./sluice need (`make deps`, which `make run`
 # calls), then the test tools (`make test-deps`, which `make test` and `make asan` call).
 DEB_BUILD := gcc libc6-dev make pkg-config libssl-dev libhttp-parser-dev libinih-dev
-DEB_TEST  := check curl openssl procps clang libclang-rt-14-dev clang-format
+DEB_TEST  := check curl openssl procps clang libclang-rt-14-dev clang-format haproxy
 
 SRC_COMMON := $(sort $(wildcard common/*.c))
 SRC_WORKER := $(sort $(wildcard worker/*.c))

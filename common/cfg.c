@@ -271,6 +271,100 @@ set_media_type(struct cfg *cfg, const struct key *k, const char *val, const char
     return -1;
 }
 
+/* status_allow, real_ip_from: blank-separated blocks, appended (the loader resets the count at
+ * the file's first line of the key). The default "" is none. */
+static int
+set_cidrs(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    int *n = (int *)((char *)cfg + k->count_off);
+    struct cidr *set = field_of(cfg, k);
+    char copy[1024];
+    char *save = NULL;
+    int added = 0;
+    if (*val == '\0' && cfg_set_line == 0)
+        return 0;
+    if (snprintf(copy, sizeof(copy), "%s", val) >= (int)sizeof(copy)) {
+        *why = "value too long";
+        return -1;
+    }
+    for (char *tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+        if (*n == CFG_MAX_CIDRS) {
+            *why = "at most 32 address blocks in all";
+            return -1;
+        }
+        if (cidr_parse(tok, &set[*n], why) < 0)
+            return -1;
+        (*n)++;
+        added++;
+    }
+    if (added == 0) {
+        *why = "expected address blocks such as 10.0.0.0/8 ::1/128";
+        return -1;
+    }
+    return 0;
+}
+
+/* status_path, health_path: "off" or an exact path as the normalised request path reads it. */
+static int
+set_exact_path(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    bool exact;
+    char *out = field_of(cfg, k);
+    if (set_verbatim(cfg, k, val))
+        return 0;
+    if (val[0] == '=' || cfg_parse_route(val, out, &exact, why) < 0) {
+        *why = "expected off or a path such as /status (no //, /./, /../, '?' or '%')";
+        return -1;
+    }
+    size_t n = strlen(out);
+    if (n > 1 && out[n - 1] == '/') {
+        *why = "a path that ends with '/' would never match (requests are normalised)";
+        return -1;
+    }
+    return 0;
+}
+
+/* real_ip_header: a field name (an HTTP token). */
+static int
+set_field_name(struct cfg *cfg, const struct key *k, const char *val, const char **why)
+{
+    size_t n = strlen(val);
+    if (n == 0 || n >= k->size ||
+        strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                    "0123456789!#$%&'*+-.^_`|~") != n) {
+        *why = k->expect;
+        return -1;
+    }
+    strcpy(field_of(cfg, k), val);
+    return 0;
+}
+
+/* The status and health paths are exact routes of their own: not the same path, and not an
+ * application's exact route (a prefix route that covers them is fine: exact paths win). */
+static int
+check_ops_paths(const struct cfg *cfg, char *err, size_t errlen)
+{
+    if (cfg->status_path[0] && strcmp(cfg->status_path, cfg->health_path) == 0) {
+        snprintf(err, errlen, "%s:%d: health_path: %s is the status_path already", cfg->file,
+                 cfg->health_path_line, cfg->health_path);
+        return -1;
+    }
+    for (int i = 0; i < cfg->napps; i++)
+        for (int j = 0; j < cfg->app[i].nroute; j++) {
+            const char *route = cfg->app[i].route[j];
+            bool is_status = cfg->status_path[0] && strcmp(route, cfg->status_path) == 0;
+            bool is_health = cfg->health_path[0] && strcmp(route, cfg->health_path) == 0;
+            if (!cfg->app[i].route_exact[j] || !(is_status || is_health))
+                continue;
+            snprintf(err, errlen, "%s:%d: %s: %s is also app \"%s\"'s route (line %d)", cfg->file,
+                     is_status ? cfg->status_path_line : cfg->health_path_line,
+                     is_status ? "status_path" : "health_path", route, cfg->app[i].name,
+                     cfg->app[i].route_line[j]);
+            return -1;
+        }
+    return 0;
+}
+
 static int
 check_request_line(const struct cfg *cfg, char *err, size_t errlen)
 {
@@ -350,6 +444,8 @@ static const char *const stderr_word[] = {"stderr", NULL};
 static const char *const off_word[] = {"off", NULL};
 static const char *const inside_off[] = {"off", "inside", NULL};
 static const char *const auto_off[] = {"off", "auto", NULL};
+static const char *const off_stdout[] = {"off", "stdout", NULL};
+static const char *const access_formats[] = {"combined", "json", NULL};
 
 /* A row: name, parser, field, min, max, default, doc, then what only some rows need. */
 #define KEY(n, fn, field, min, max, def, doc, ...)                                                 \
@@ -362,8 +458,8 @@ static const char *const auto_off[] = {"off", "auto", NULL};
 
 const struct key cfg_keys[] = {
     KEY("listen", set_listen, listen, 0, CFG_MAX_LISTEN, "127.0.0.1:8080",
-        "address to accept on: host:port, [v6addr]:port or unix:/path, then flags (tls); repeat "
-        "for more",
+        "address to accept on: host:port, [v6addr]:port or unix:/path, then flags (tls, proxy); "
+        "repeat for more",
         .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, nlisten)),
     KEY("root", set_path, root, 0, 0, "./www", "document root directory", LINE(root_line)),
     KEY("index", set_index, index, 0, 0, "index.html",
@@ -457,6 +553,35 @@ const struct key cfg_keys[] = {
     KEY("cpu_affinity", set_choice, cpu_affinity, 0, 0, "off",
         "auto: pin worker i to CPU i mod N; off: let the scheduler place them",
         .expect = "expected auto or off", .words = auto_off),
+    KEY("access_log", set_path, access_log, 0, 0, "off",
+        "off, stdout, or a file path: one line per request, written from a per-worker buffer",
+        .expect = "expected off, stdout or a path", .words = off_stdout, LINE(access_log_line)),
+    KEY("access_log_format", set_choice, access_log_format, 0, 0, "combined",
+        "combined (nginx's and Apache's) or json (one object per line)",
+        .expect = "expected combined or json", .words = access_formats),
+    KEY("access_log_buffer", set_size, access_log_buffer, 0, 16 << 20, "64k",
+        "access log lines a worker gathers before it writes them (also every second and at "
+        "exit); 0 = write each line"),
+    KEY("status_path", set_exact_path, status_path, 0, 0, "off",
+        "path of the status page (JSON; ?format=prometheus for metrics); off = none",
+        .words = off_word, LINE(status_path_line), .check = check_ops_paths),
+    KEY("status_allow", set_cidrs, status_allow, 0, CFG_MAX_CIDRS, "127.0.0.1/32 ::1/128",
+        "client address blocks allowed the status page, blank-separated; others get 403",
+        .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, nstatus_allow)),
+    KEY("health_path", set_exact_path, health_path, 0, 0, "off",
+        "path answering 200 while serving and 503 once a graceful stop began; off = none",
+        .words = off_word, LINE(health_path_line)),
+    KEY("drain_delay", set_duration, drain_delay_ms, 0, HOUR_MS, "0s",
+        "a graceful stop (quit) first serves on this long with 503 on health_path, so a load "
+        "balancer takes the instance out before its listeners close"),
+    KEY("real_ip_from", set_cidrs, real_ip_from, 0, CFG_MAX_CIDRS, "",
+        "peers (load balancers) trusted to name the client in real_ip_header; blank-separated "
+        "address blocks, repeatable",
+        .flags = KEY_REPEAT, .count_off = offsetof(struct cfg, nreal_ip_from)),
+    KEY("real_ip_header", set_field_name, real_ip_header, 0, 0, "X-Forwarded-For",
+        "the field a trusted peer names the client in: its right-most address not itself "
+        "trusted",
+        .expect = "expected a header field name such as X-Forwarded-For or X-Real-IP"),
     KEY("follow_symlinks", set_choice, follow_symlinks, 0, 0, "inside",
         "inside: follow symlinks that stay under root; off: follow none",
         .expect = "expected inside or off", .words = inside_off),

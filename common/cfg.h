@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "common/cidr.h"
+
 #define SLUICE_VERSION "0.1.0"
 
 #define CFG_MAX_LISTEN 16
@@ -23,6 +25,7 @@
 #define CFG_APP_POOL 4096   /* bytes for their names and values */
 #define CFG_APP_NAME_MAX 64 /* a name, NUL included */
 #define CFG_ROUTE_MAX 256   /* a route's path, NUL included */
+#define CFG_MAX_CIDRS 32    /* blocks of status_allow, of real_ip_from */
 
 enum cfg_log_level {
     LOG_LVL_DEBUG,
@@ -41,7 +44,13 @@ enum cfg_log_level {
 #define CFG_LISTEN_PROXY 0x2    /* proxy: a PROXY-protocol header comes first */
 #define CFG_LISTEN_REDIRECT 0x4 /* redirect: every request is redirected to https */
 /* The flags whose transport exists; cfg_parse_listen refuses the others. */
-#define CFG_LISTEN_IMPLEMENTED CFG_LISTEN_TLS
+#define CFG_LISTEN_IMPLEMENTED (CFG_LISTEN_TLS | CFG_LISTEN_PROXY)
+
+/* access_log_format */
+enum cfg_access_format {
+    CFG_ACCESS_COMBINED, /* nginx's and Apache's "combined" */
+    CFG_ACCESS_JSON,     /* one JSON object per line */
+};
 
 /* tls_protocols: the TLS versions a TLS listener accepts. */
 #define CFG_TLS_V12 0x1
@@ -140,6 +149,19 @@ struct cfg {
     int napps;
     int64_t module_check_timeout_ms; /* the validating child's deadline */
 
+    /* Operations. */
+    char access_log[CFG_PATH_MAX];   /* "" = off, "stdout", or absolute */
+    int access_log_format;           /* enum cfg_access_format */
+    int64_t access_log_buffer;       /* bytes a worker gathers before it writes; 0 = every line */
+    char status_path[CFG_ROUTE_MAX]; /* "" = off */
+    struct cidr status_allow[CFG_MAX_CIDRS];
+    int nstatus_allow;
+    char health_path[CFG_ROUTE_MAX];         /* "" = off */
+    int64_t drain_delay_ms;                  /* a graceful stop serves on this long, health 503 */
+    struct cidr real_ip_from[CFG_MAX_CIDRS]; /* peers trusted to name the client */
+    int nreal_ip_from;
+    char real_ip_header[64]; /* the field they name it in */
+
     bool follow_symlinks; /* follow_symlinks = inside (true) | off */
     bool serve_dotfiles;
     bool autoindex;
@@ -170,6 +192,9 @@ struct cfg {
     int tls_protocols_line;
     int tls_ciphers_line;
     int tls_ciphersuites_line;
+    int access_log_line;
+    int status_path_line;
+    int health_path_line;
 };
 
 /* Fill `cfg` with the built-in defaults (the same strings the key table documents), resolving

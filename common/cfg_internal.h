@@ -42,7 +42,7 @@ struct key {
 /* The table, one row per key (cfg.c). CFG_NKEYS sizes the loader's per-key state; a static
  * assertion in cfg.c holds it to the table's rows, so a new key fails the build until it is
  * raised. */
-#define CFG_NKEYS 61
+#define CFG_NKEYS 70
 extern const struct key cfg_keys[];
 
 /* The line of the value being set (0 for a default): a repeated key's parser records it in its

@@ -27,6 +27,7 @@ struct queue {
 };
 
 int64_t ev_now_ms_;
+uint64_t ev_now_us_;
 static int epfd = -1;
 static bool stop;
 static int64_t wake_by; /* ev_wake_by for this turn; INT64_MAX = none */
@@ -283,7 +284,8 @@ ev_run(void)
             }
             n = 0;
         }
-        ev_now_ms_ = clock_mono_ms();
+        ev_now_us_ = clock_mono_us();
+        ev_now_ms_ = (int64_t)(ev_now_us_ / 1000);
         batch = events;
         batch_len = n;
         run_hooks(EV_BEFORE_BATCH);

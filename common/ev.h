@@ -114,6 +114,15 @@ ev_now(void)
 {
     return ev_now_ms_;
 }
+
+extern uint64_t ev_now_us_; /* private: read it through ev_now_us() */
+/* The same reading in microseconds (0 before the loop's first turn), for the loop's lag. */
+static inline uint64_t
+ev_now_us(void)
+{
+    return ev_now_us_;
+}
+
 /* Tests and the fuzzer drive the clock by hand. */
 void ev_set_now(int64_t now_ms);
 

@@ -81,6 +81,7 @@ fds_allowed(uint32_t type, int *min, int *max)
     case IPC_RETIRING:
     case IPC_CREDIT:
     case IPC_TAKEN:
+    case IPC_DRAIN:
         *min = *max = 0;
         return true;
     case IPC_ADOPT:

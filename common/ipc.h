@@ -41,6 +41,8 @@ enum ipc_type {
     IPC_RETURN,   /* master -> worker: these come back, and the IPC_HANDOFF is settled (its
                    * credit returns). IPC_CONN_RETRY on one: try it again later, else it can
                    * never move (it closes after its next response) */
+    IPC_DRAIN,    /* master -> worker: a graceful stop began (drain_delay): health_path
+                   * answers 503 from now on; nothing else changes (no descriptors) */
     IPC_TYPE_END, /* not a message: one past the last type */
 };
 
@@ -49,7 +51,8 @@ enum ipc_type {
  * reopen; a worker never opens a log by path. */
 enum ipc_log {
     IPC_LOG_ERROR = 1, /* the error log (common/log.c) */
-    IPC_LOG_END,       /* one past the last id: the access log will take the next one */
+    IPC_LOG_ACCESS,    /* the access log of the worker's generation (worker/accesslog.c) */
+    IPC_LOG_END,       /* one past the last id */
 };
 
 struct ipc_msg {

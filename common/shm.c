@@ -56,7 +56,8 @@ struct ip_entry {
 };
 
 struct shm {
-    uint64_t seed; /* hash key, set before fork: clients cannot aim at one probe window */
+    uint64_t seed;   /* hash key, set before fork: clients cannot aim at one probe window */
+    int64_t created; /* wall clock, Unix seconds (the master's start) */
     struct ip_entry ip[SHM_IP_ENTRIES];
     struct shm_worker workers[SHM_COLUMNS];
 };
@@ -67,6 +68,12 @@ struct shm_worker *
 shm_worker(struct shm *shm, int column)
 {
     return &shm->workers[column];
+}
+
+int64_t
+shm_created(const struct shm *shm)
+{
+    return shm->created;
 }
 
 const char *
@@ -93,6 +100,7 @@ shm_create(void)
                (uint64_t)getpid() << 32;
     }
     shm->seed = seed;
+    shm->created = (int64_t)time(NULL);
     return shm;
 }
 

@@ -33,8 +33,40 @@ enum shm_worker_state {
     SHM_W_TIMERS,  /* expiring timeouts */
 };
 
+/* Timeouts that end a connection or a request, by clock (keep-alive idleness is no error and
+ * is not counted). */
+enum shm_timeout {
+    SHM_TO_HANDSHAKE, /* handshake_timeout */
+    SHM_TO_HEADER,    /* header_timeout */
+    SHM_TO_BODY,      /* body_timeout */
+    SHM_TO_SEND,      /* send_timeout */
+    SHM_TO_REQUEST,   /* request_timeout: the handler did not answer (504) */
+    SHM_TO_SEND_RATE, /* send_min_rate */
+    SHM_TO_BODY_RATE, /* body_min_rate (408) */
+    SHM_TIMEOUTS
+};
+
+/* Limits that turned something away. */
+enum shm_limit {
+    SHM_LIM_MAX_CONNECTIONS, /* max_connections reached: accepting paused */
+    SHM_LIM_PER_IP,          /* max_connections_per_ip: a connection refused (503) */
+    SHM_LIM_MEMORY,          /* worker_memory_limit reached: accepting paused */
+    SHM_LIM_413,             /* body too large */
+    SHM_LIM_414,             /* request line too long */
+    SHM_LIM_431,             /* header section too large */
+    SHM_LIMITS
+};
+
+/* The accept queue of one listening socket (TCP_INFO on a LISTEN socket: tcpi_unacked is the
+ * queue's length, tcpi_sacked its backlog); -1 when unknown (a unix socket, no such line). */
+struct shm_queue {
+    volatile int32_t queued, backlog;
+};
+
 /* One per column, written only by the process that owns the column (plain stores of aligned
- * words; readers tolerate a torn view of the counters). */
+ * words; readers tolerate a torn view of the counters). The counters start at zero with each
+ * process (a respawned worker starts over, like any per-process counter); the figures marked
+ * "heartbeat" are refreshed at most once a second, the others as they change. */
 struct shm_worker {
     volatile int32_t pid;
     volatile uint32_t generation;
@@ -51,6 +83,18 @@ struct shm_worker {
     /* Application modules: 1 + the index (cfg->app) of the application whose code runs now,
      * 0 outside module code; the master names it when the worker dies by a signal. */
     volatile int32_t in_app;
+    /* Live figures (the status endpoint, `sluice status`). */
+    volatile int64_t started;                                   /* wall clock, Unix seconds */
+    volatile uint32_t conns_reading, conns_writing, conns_idle; /* heartbeat */
+    volatile uint64_t accepted;     /* connections accepted by this worker */
+    volatile uint64_t bytes_out;    /* response bytes sent, headers included */
+    volatile uint64_t responses[5]; /* by class: [0] 1xx ... [4] 5xx */
+    volatile uint64_t timeouts[SHM_TIMEOUTS];
+    volatile uint64_t limits[SHM_LIMITS];
+    volatile uint64_t ofc_hits, ofc_misses;  /* heartbeat: the open file cache's lookups */
+    volatile uint32_t loop_lag_us;           /* heartbeat: longest loop turn of the last period */
+    volatile uint32_t nqueues;               /* entries of queues[] in use (listen lines) */
+    struct shm_queue queues[CFG_MAX_LISTEN]; /* heartbeat: listen line i's accept queue */
 };
 
 /* Map and initialise the region (before fork). Returns NULL with errno on failure. */
@@ -76,6 +120,9 @@ void shm_ip_release(struct shm *shm, int column, const struct sockaddr *sa);
 /* The process owning `column` is gone: forget its counts. Called by the master: no lock, no
  * wait, at most SHM_IP_ENTRIES iterations whatever the region holds; a bad column is ignored. */
 void shm_ip_clear_column(struct shm *shm, int column);
+
+/* When the region was made (wall clock, Unix seconds): the master's start. */
+int64_t shm_created(const struct shm *shm);
 
 /* The worker slot of `column`. */
 struct shm_worker *shm_worker(struct shm *shm, int column);

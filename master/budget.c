@@ -290,6 +290,13 @@ check_root_user(const struct cfg *cfg)
         fprintf(stderr, "sluice: %s: warning: %s\n", where(cfg), budget_root_warning);
 }
 
+/* access_log names a file (not off, not stdout). */
+static bool
+access_log_file(const struct cfg *cfg)
+{
+    return cfg->access_log[0] && strcmp(cfg->access_log, "stdout") != 0;
+}
+
 /* Files the master writes must not be links someone planted: start refuses them, so -t does.
  * (The port file is replaced by rename, which replaces a link itself, never its target.) */
 static int
@@ -301,6 +308,13 @@ check_links(const struct cfg *cfg)
     if (log_check_path(cfg->error_log, err, sizeof(err)) < 0) {
         fprintf(stderr, "sluice: %s: %s\n", where_key(cfg, cfg->error_log_line, at, sizeof(at)),
                 err);
+        errors++;
+    }
+    if (access_log_file(cfg) && lstat(cfg->access_log, &st) == 0 && S_ISLNK(st.st_mode)) {
+        fprintf(stderr,
+                "sluice: %s: access_log: '%s' is a symbolic link; sluice does not write through "
+                "links (name the file itself)\n",
+                where_key(cfg, cfg->access_log_line, at, sizeof(at)), cfg->access_log);
         errors++;
     }
     if (lstat(cfg->pid_file, &st) == 0 && S_ISLNK(st.st_mode)) {
@@ -342,6 +356,12 @@ check_paths(const struct cfg *cfg)
         writable(cfg->error_log) < 0) {
         fprintf(stderr, "sluice: %s: error_log: cannot open '%s': %s\n",
                 where_key(cfg, cfg->error_log_line, at, sizeof(at)), cfg->error_log,
+                strerror(errno));
+        errors++;
+    }
+    if (access_log_file(cfg) && writable(cfg->access_log) < 0) {
+        fprintf(stderr, "sluice: %s: access_log: cannot open '%s': %s\n",
+                where_key(cfg, cfg->access_log_line, at, sizeof(at)), cfg->access_log,
                 strerror(errno));
         errors++;
     }

@@ -145,9 +145,9 @@ control_reload_done(bool ok, const char *text)
 static void
 command(struct client *c)
 {
-    char buf[4096];
-    if (strcmp(c->line, "status") == 0) {
-        ctl.ops->status(buf, sizeof(buf));
+    static char buf[CONTROL_ANSWER_MAX]; /* off the stack: status may be long */
+    if (strcmp(c->line, "status") == 0 || strcmp(c->line, "status json") == 0) {
+        ctl.ops->status(buf, sizeof(buf), c->line[6] != '\0');
         answer(c, buf);
     } else if (strcmp(c->line, "reload") == 0) {
         c->waiting_reload = true;

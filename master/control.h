@@ -11,11 +11,16 @@
 
 #include "common/cfg.h"
 
+/* The longest answer (status of two generations of CFG_MAX_WORKERS; master/mstatus.h). */
+#define CONTROL_ANSWER_MAX (2 * CFG_MAX_WORKERS * 512 + 6 * CFG_PATH_MAX + 4096)
+
 struct control_ops {
     void (*reload)(void); /* must end in control_reload_done, now or later */
     void (*stop)(bool graceful);
     void (*reopen)(void);
-    void (*status)(char *buf, size_t len); /* status lines, "ok" first */
+    /* "status": text lines, "ok: running (pid N)" first; "status json": "ok" and a line of
+     * JSON. Into buf, at most len (CONTROL_ANSWER_MAX) bytes. */
+    void (*status)(char *buf, size_t len, bool json);
 };
 
 /* Bind `path` (a stale socket file is replaced: the pid file lock says no other master runs)

@@ -1,9 +1,11 @@
-/* Forking a worker into a slot, and the status lines of a generation (see gen.h). */
+/* Forking a worker into a slot (see gen.h). */
 #include "master/gen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,6 +45,11 @@ child_close_fds(const struct gen_table *t, const struct gen *g, int slot, struct
                     close(t->gens[i].mods.fd[k]);
     for (int k = 0; k < CFG_MAX_APPS; k++)
         args->app_fd[k] = k < g->mods.n ? g->mods.fd[k] : -1;
+    /* Only its own generation's access log: an older one's may be a file a reload left. */
+    for (int i = 0; i < GEN_MAX; i++)
+        if (&t->gens[i] != g && t->gens[i].access_log_fd >= 0 &&
+            t->gens[i].access_log_fd != g->access_log_fd)
+            close(t->gens[i].access_log_fd);
     args->nlisten = 0;
     for (int k = 0; k < g->cfg->nlisten; k++) {
         bool shared;
@@ -84,6 +91,8 @@ gen_spawn(const struct gen_table *t, struct gen *g, int slot)
             .master_pid = master_pid,
             .shm = t->shm,
             .shm_column = gen_column(t, g, slot),
+            .draining = t->draining,
+            .access_log_fd = g->access_log_fd,
         };
         close(sv_fds[0]);
         child_close_fds(t, g, slot, &args);
@@ -124,49 +133,20 @@ gen_load(const char *path, struct tls_set **tls, char *err, size_t errlen)
     return NULL;
 }
 
-static size_t
-status_proc(const struct gen_table *t, const struct gen *g, int s, char *buf, size_t len,
-            int64_t now)
-{
-    const struct proc *p = &g->procs[s];
-    const struct shm_worker *w = shm_worker(t->shm, gen_column(t, g, s));
-    if (p->pid)
-        return (size_t)snprintf(
-            buf, len,
-            "  worker %d pid %d %s, %llu connections, %llu requests, heartbeat %lld ms ago\n", s,
-            (int)p->pid,
-            p->stopped ? "stopped"
-            : p->ready ? "serving"
-                       : "starting",
-            (unsigned long long)w->connections, (unsigned long long)w->requests,
-            (long long)(w->pid == p->pid ? now - w->heartbeat_ms : -1));
-    if (g->respawn_at[s] && s < g->cfg->workers)
-        return (size_t)snprintf(buf, len,
-                                "  worker %d backing off, respawn in %lld ms (degraded)\n", s,
-                                (long long)(g->respawn_at[s] - now));
-    return 0;
-}
-
-size_t
-gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len, int64_t now)
-{
-    static const char *const states[] = {"free", "starting", "active", "retiring"};
-    size_t n = (size_t)snprintf(buf, len, "generation %u %s, %d workers\n", g->id, states[g->state],
-                                g->cfg->workers);
-    for (int s = 0; s < CFG_MAX_WORKERS && n < len; s++)
-        n += status_proc(t, g, s, buf + n, len - n, now);
-    return n;
-}
-
 void
-gen_status_all(const struct gen_table *t, char *buf, size_t len, int64_t now)
+gen_drain(const struct gen_table *t)
 {
-    size_t n = 0;
-    if (len)
-        buf[0] = '\0';
-    for (int i = 0; i < GEN_MAX && n < len; i++)
-        if (t->gens[i].state != GEN_FREE)
-            n += gen_status(t, &t->gens[i], buf + n, len - n, now);
+    struct ipc_msg msg = {.type = IPC_DRAIN};
+    for (int i = 0; i < GEN_MAX; i++)
+        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+            const struct proc *p = &t->gens[i].procs[s];
+            if (p->pid == 0 || p->io.fd < 0)
+                continue;
+            msg.slot = (uint32_t)s;
+            msg.generation = t->gens[i].id;
+            if (ipc_send(p->io.fd, &msg, NULL, 0) < 0)
+                log_warn("drain: cannot tell worker %d (pid %d)", s, (int)p->pid);
+        }
 }
 
 /* A worker cannot reopen the log by path itself once it runs as `user`, and must not: it would
@@ -205,4 +185,77 @@ gen_watchdog(const struct gen_table *t, struct gen *g, int64_t now)
             next = at;
     }
     return next;
+}
+
+/* ---- The access log ---- */
+
+/* As the error log's (common/log.c): O_NOFOLLOW, so a link planted in a writable log directory
+ * cannot make a root master append to the file it points at. */
+static int
+access_log_file(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
+}
+
+static void
+access_log_error(const struct cfg *cfg, int errnum, char *err, size_t errlen)
+{
+    char at[CFG_PATH_MAX + 16]; /* "FILE:LINE", as every config error names it */
+    if (cfg->access_log_line > 0 && cfg->file[0])
+        snprintf(at, sizeof(at), "%s:%d", cfg->file, cfg->access_log_line);
+    else
+        snprintf(at, sizeof(at), "%s", cfg->file[0] ? cfg->file : "built-in defaults");
+    if (errnum == ELOOP)
+        snprintf(err, errlen,
+                 "%s: access_log: '%s' is a symbolic link; sluice does not write through links "
+                 "(name the file itself)",
+                 at, cfg->access_log);
+    else
+        snprintf(err, errlen, "%s: access_log: cannot open '%s': %s", at, cfg->access_log,
+                 strerror(errnum));
+}
+
+int
+gen_access_log_open(const struct cfg *cfg, int *fd, char *err, size_t errlen)
+{
+    *fd = -1;
+    if (cfg->access_log[0] == '\0')
+        return 0;
+    if (strcmp(cfg->access_log, "stdout") == 0)
+        *fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    else
+        *fd = access_log_file(cfg->access_log);
+    if (*fd >= 0)
+        return 0;
+    int saved = errno;
+    access_log_error(cfg, saved, err, errlen);
+    errno = saved;
+    return -1;
+}
+
+void
+gen_reopen_access_log(struct gen *g)
+{
+    char err[CFG_PATH_MAX * 2 + 128];
+    if (g->access_log_fd < 0 || strcmp(g->cfg->access_log, "stdout") == 0)
+        return;
+    int fd = access_log_file(g->cfg->access_log);
+    if (fd < 0) {
+        access_log_error(g->cfg, errno, err, sizeof(err));
+        log_warnx("reopen: %s; generation %u's workers keep the old file", err, g->id);
+        return;
+    }
+    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ACCESS, .generation = g->id};
+    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+        const struct proc *p = &g->procs[s];
+        if (p->pid == 0 || p->io.fd < 0)
+            continue;
+        msg.slot = (uint32_t)s;
+        if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
+            log_warn("reopen: cannot hand the access log to worker %d (pid %d); it keeps the "
+                     "old file",
+                     s, (int)p->pid);
+    }
+    close(g->access_log_fd);
+    g->access_log_fd = fd; /* a worker forked from now on starts on the new file */
 }

@@ -1,6 +1,6 @@
 /* Generations of workers, the types supervise.c keeps them in, and the jobs on them that need
  * none of supervision's decisions: loading a reload's configuration, forking a worker into a
- * slot, the status lines, the watchdog's look, handing out the error log. The table itself (and
+ * slot, the watchdog's look, handing out the error log. The table itself (and
  * every decision: when to spawn, reap, retire) belongs to supervise.c, which hands these functions
  * what they read through struct gen_table. */
 #ifndef SLUICE_GEN_H
@@ -54,10 +54,12 @@ struct gen {
     struct cfg *cfg;
     struct tls_set *tls; /* its TLS contexts (NULL without certificates), freed with it */
     struct mod_set mods; /* its application modules' snapshots, closed with it */
+    int access_log_fd;   /* its access log (gen_access_log_open), closed with it; -1 = off */
     int lidx[CFG_MAX_LISTEN];
     struct proc procs[CFG_MAX_WORKERS];
     int64_t backoff_ms[CFG_MAX_WORKERS]; /* crash back-off level (common/backoff.h) */
     int64_t respawn_at[CFG_MAX_WORKERS]; /* 0 = none due */
+    unsigned respawns[CFG_MAX_WORKERS];  /* workers started again in the slot (status) */
     int64_t kill_at;                     /* retiring: SIGKILL what is left at this time */
     /* Per-slot sockets with no worker of their own (down, stopped, or past `workers` after a
      * TTOU or a smaller reload) are lent to a live worker: adopter[s] is its slot, or -1. */
@@ -72,6 +74,7 @@ struct gen_table {
     /* In the child, before worker_main: close the master's own descriptors (may be NULL). */
     void (*child_setup)(void *ctx);
     void *ctx;
+    bool draining; /* a graceful stop is draining: workers forked now answer health 503 */
 };
 
 /* The shared-region column of worker `slot` of `g`: its generation slot and worker slot. */
@@ -88,18 +91,26 @@ int gen_spawn(const struct gen_table *t, struct gen *g, int slot);
  * configuration (malloc'd), or NULL with "FILE:LINE: KEY: ..." in err. */
 struct cfg *gen_load(const char *path, struct tls_set **tls, char *err, size_t errlen);
 
-/* The `sluice status` lines of `g` (its header line and one per worker slot) into buf; returns
- * the length they needed, as snprintf does. */
-size_t gen_status(const struct gen_table *t, const struct gen *g, char *buf, size_t len,
-                  int64_t now);
-
 /* The watchdog over g's ready workers (master/watchdog.h): returns its next deadline. */
 int64_t gen_watchdog(const struct gen_table *t, struct gen *g, int64_t now);
 
-/* gen_status for every generation in use, into buf (NUL-terminated, truncated to len). */
-void gen_status_all(const struct gen_table *t, char *buf, size_t len, int64_t now);
+/* Tell every live worker of every generation that a drain began (IPC_DRAIN). A worker whose
+ * socket takes no message (full: it reads none) is logged and left out: it answers its health
+ * checks as before, and stops like the others when the drain is over. */
+void gen_drain(const struct gen_table *t);
 
 /* Hand the error log's new descriptor `fd` to every live worker of every generation. */
 void gen_hand_log(const struct gen_table *t, int fd);
+
+/* Open cfg's access log as the master (O_APPEND, O_NOFOLLOW: a link is refused; "stdout": a
+ * copy of the master's stdout) into *fd, -1 when it is off. Returns 0, or -1 with errno and
+ * "FILE:LINE: access_log: ..." in err. */
+int gen_access_log_open(const struct cfg *cfg, int *fd, char *err, size_t errlen);
+
+/* Reopen (USR1): open g's access log file again by path and hand it to g's live workers
+ * (IPC_LOG_FD, IPC_LOG_ACCESS), which write what they buffered to the old one first; the
+ * master's copy is then the new one. A failure is logged and the workers keep the old file.
+ * Nothing to do for stdout or off. */
+void gen_reopen_access_log(struct gen *g);
 
 #endif

@@ -28,13 +28,15 @@
 #define RELOAD_WAIT_MS 60000 /* reload: the new generation ready, or the error */
 
 static const char usage[] =
-    "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status|upgrade] [-d] [-t] [-v] [-h]\n"
+    "usage: sluice [-c FILE] [start|stop|quit|reload|reopen|status [--json]|upgrade] [-d] [-t]\n"
+    "              [-v] [-h]\n"
     "  start    run the server (default); in the foreground unless -d\n"
     "  stop     fast stop (SIGTERM) and wait until the master has exited\n"
     "  quit     graceful stop (SIGQUIT): in-flight requests finish; wait for the exit\n"
     "  reload   check the configuration, then SIGHUP: new workers, old ones drain\n"
     "  reopen   reopen log files (SIGUSR1)\n"
-    "  status   exit 0 when running, 3 when not; lists generations and workers\n"
+    "  status   exit 0 when running, 3 when not; lists generations and a table of the workers\n"
+    "           (--json: the same as JSON)\n"
     "  upgrade  run the (new) binary as a new master on the same sockets, then retire the old\n"
     "           one (USR2, WINCH, QUIT); rolls back if the new master does not come up\n"
     "  -c FILE  configuration file (default: ./sluice.ini if present, else built-in defaults)\n"
@@ -60,12 +62,32 @@ struct options {
     const char *cfg_path;
     int cmd; /* index into commands */
     bool daemon, test;
+    bool json;      /* status --json */
+    char *json_arg; /* its argv string (proctitle's copy), kept reachable */
 };
+
+/* `--json` (status only) is taken out of argv before getopt, which knows no long options. */
+static void
+take_json_flag(int *argc, char **argv, struct options *o)
+{
+    int j = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], "--json") == 0) {
+            o->json = true;
+            o->json_arg = argv[i];
+        } else {
+            argv[j++] = argv[i];
+        }
+    }
+    argv[j] = NULL;
+    *argc = j;
+}
 
 static void
 parse_args(int argc, char **argv, struct options *o)
 {
     int c;
+    take_json_flag(&argc, argv, o);
     while ((c = getopt(argc, argv, "c:dtvh")) != -1) {
         switch (c) {
         case 'c':
@@ -99,6 +121,11 @@ parse_args(int argc, char **argv, struct options *o)
             exit(2);
         }
         o->cmd = (int)i;
+    }
+    if (o->json && commands[o->cmd].cmd != CMD_STATUS) {
+        fprintf(stderr, "sluice: --json goes with status only\n");
+        fputs(usage, stderr);
+        exit(2);
     }
 }
 
@@ -364,7 +391,9 @@ stop_master(const struct cfg *cfg, enum command cmd, pid_t pid, int fd, const ch
 {
     char answer[4096];
     int sig = cmd == CMD_QUIT ? SIGQUIT : SIGTERM;
-    int wait_ms = cmd == CMD_QUIT ? (int)cfg->graceful_timeout_ms + 5000 : STOP_WAIT_MS;
+    /* quit: the drain, then the in-flight requests' grace, then a margin for the exit. */
+    int wait_ms = cmd == CMD_QUIT ? (int)(cfg->drain_delay_ms + cfg->graceful_timeout_ms) + 5000
+                                  : STOP_WAIT_MS;
     int rc = control_query(ctl_path, cmd == CMD_QUIT ? "quit" : "stop", answer, sizeof(answer),
                            CONTROL_WAIT_MS);
     if (rc == 1) {
@@ -383,6 +412,36 @@ stop_master(const struct cfg *cfg, enum command cmd, pid_t pid, int fd, const ch
     return wait_gone(fd, pid, wait_ms);
 }
 
+/* status: the master's table ("ok: running (pid N)" printed as "sluice: running (pid N)"), or
+ * with --json its JSON (the "ok" line dropped). Without an answer, only that it runs. */
+static int
+show_status(const struct options *o, pid_t pid, const char *ctl_path)
+{
+    char *buf = malloc(CONTROL_ANSWER_MAX);
+    int rc = CONTROL_NONE;
+    if (buf)
+        rc = control_query(ctl_path, o->json ? "status json" : "status", buf, CONTROL_ANSWER_MAX,
+                           CONTROL_WAIT_MS);
+    if (rc == 0) {
+        const char *text = o->json ? strchr(buf, '\n') : buf + 2;
+        text = text == NULL ? "" : o->json ? text + 1 : *text == ':' ? text + 2 : text;
+        printf("%s%s", o->json ? "" : "sluice: ", text);
+    } else if (rc == 1) {
+        fprintf(stderr, "sluice: %s", strchr(buf, ':') ? strchr(buf, ':') + 2 : buf);
+    } else {
+        if (rc == CONTROL_NO_ANSWER)
+            fprintf(stderr, "sluice: no answer from the master (pid %d) within %d s\n", (int)pid,
+                    CONTROL_WAIT_MS / 1000);
+        if (o->json)
+            printf("{\"master\":{\"pid\":%d,\"answered\":false}}\n", (int)pid);
+        else
+            printf("sluice: running (pid %d)\n", (int)pid);
+        rc = 0;
+    }
+    free(buf);
+    return rc;
+}
+
 /* reload, reopen, status: the master's answer, or without one the signal. */
 static int
 ask_master(const struct options *o, struct cfg *cfg, pid_t pid, const char *ctl_path)
@@ -391,6 +450,8 @@ ask_master(const struct options *o, struct cfg *cfg, pid_t pid, const char *ctl_
     enum command cmd = commands[o->cmd].cmd;
     const char *name = commands[o->cmd].name;
     int timeout_ms = cmd == CMD_RELOAD ? RELOAD_WAIT_MS : CONTROL_WAIT_MS;
+    if (cmd == CMD_STATUS)
+        return show_status(o, pid, ctl_path);
     int answer = control_request(ctl_path, name, timeout_ms);
     if (answer >= 0)
         return answer;
@@ -419,9 +480,10 @@ ask_master(const struct options *o, struct cfg *cfg, pid_t pid, const char *ctl_
 }
 
 /* The control commands find the master through pid_file and control_socket. All but reload
- * read only those (and graceful_timeout) from the file, warning about anything else wrong in
- * it, so that a file broken since the master started cannot leave the operator unable to stop
- * it; reload refuses a broken file, as the master would. */
+ * read only those (and graceful_timeout, drain_delay: how long quit waits) from the file,
+ * warning about anything else wrong in it, so that a file broken since the master started
+ * cannot leave the operator unable to stop it; reload refuses a broken file, as the master
+ * would. */
 static int
 control(const struct options *o)
 {
@@ -486,6 +548,11 @@ warn_daemon_log(const struct cfg *cfg)
                 "sluice: %s: warning: error_log = %s: a daemon's stdout is /dev/null, so its log "
                 "is lost; set error_log to a file\n",
                 budget_where(cfg, cfg->error_log_line, at, sizeof(at)), to);
+    if (strcmp(cfg->access_log, "stdout") == 0)
+        fprintf(stderr,
+                "sluice: %s: warning: access_log = stdout: a daemon's stdout is /dev/null, so "
+                "its access log is lost; set access_log to a file\n",
+                budget_where(cfg, cfg->access_log_line, at, sizeof(at)));
 }
 
 /* Everything `-t` checks, in its order and with its text, then what only start can do; every

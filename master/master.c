@@ -18,15 +18,18 @@
 #include "common/proctitle.h"
 #include "common/sdnotify.h"
 #include "master/control.h"
+#include "master/gen.h"
 #include "master/listen.h"
 #include "master/supervise.h"
 
-enum stop_mode { RUNNING, STOP_GRACEFUL, STOP_FAST };
+/* DRAINING: a graceful stop waits drain_delay, serving, before it stops the workers. */
+enum stop_mode { RUNNING, DRAINING, STOP_GRACEFUL, STOP_FAST };
 
 /* The master's own state; the workers' is supervise.c's. */
 static struct {
     struct ev_io sig_io;      /* the signalfd */
     struct ev_timer deadline; /* supervise_tick's next deadline */
+    struct ev_timer drain;    /* DRAINING: drain_delay ends, the graceful stop proper begins */
     int pid_fd, notify_fd;
     enum stop_mode stopping;
     int exit_status;
@@ -47,20 +50,62 @@ master_set_argv(char **argv)
     m.argv = argv;
 }
 
+/* After an upgrade the service goes on in the new master; a new master stopping while the
+ * old one still runs is a rollback: neither ends the service. */
+static bool
+service_goes_on(void)
+{
+    return m.upgraded || (m.from_upgrade && getppid() == m.parent_master);
+}
+
+/* The stop proper: the workers get SIGQUIT (finish in flight, close idle connections) or
+ * SIGTERM, and none is respawned. */
+static void
+stop_workers(enum stop_mode mode)
+{
+    m.stopping = mode;
+    ev_timer_disarm(&m.drain);
+    supervise_stop(mode == STOP_GRACEFUL);
+    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    if (!service_goes_on())
+        sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
+}
+
+/* drain_delay is over: the graceful stop proper. */
+static void
+on_drain_end(struct ev_timer *t)
+{
+    (void)t;
+    if (m.stopping == DRAINING)
+        stop_workers(STOP_GRACEFUL);
+}
+
+/* A graceful stop that ends the service first drains: every worker (and any forked from now
+ * on) answers 503 on health_path, and for drain_delay the instance serves on as before, so a
+ * load balancer takes it out before its listeners close. Not when the service goes on in
+ * another master (the end of an upgrade, a rollback): that one serves the same sockets and
+ * answers the health checks, so a drain would only delay. A second QUIT does not restart the
+ * drain; TERM/INT during it stops at once. */
 static void
 start_stop(enum stop_mode mode, int status)
 {
-    if (m.stopping == STOP_FAST || m.stopping == mode)
+    if (m.stopping == STOP_FAST || m.stopping == mode ||
+        (m.stopping == DRAINING && mode == STOP_GRACEFUL))
         return;
-    m.stopping = mode;
     m.exit_status = status;
-    supervise_stop(mode == STOP_GRACEFUL);
-    log_notice("%s stop", mode == STOP_FAST ? "fast" : "graceful");
-    /* After an upgrade the service goes on in the new master; a new master stopping while the
-     * old one still runs is a rollback: neither ends the service. */
-    bool service_goes_on = m.upgraded || (m.from_upgrade && getppid() == m.parent_master);
-    if (!service_goes_on)
-        sd_notifyf("STOPPING=1\nSTATUS=%s stop", mode == STOP_FAST ? "fast" : "graceful");
+    const struct cfg *cfg = supervise_cfg();
+    if (mode == STOP_GRACEFUL && m.stopping == RUNNING && !service_goes_on()) {
+        supervise_drain();
+        if (cfg && cfg->drain_delay_ms > 0) {
+            m.stopping = DRAINING;
+            log_notice("draining for %lld ms before stopping", (long long)cfg->drain_delay_ms);
+            sd_notifyf("STOPPING=1\nSTATUS=draining for %lld ms", (long long)cfg->drain_delay_ms);
+            if (ev_timer_arm(&m.drain, ev_now() + cfg->drain_delay_ms) == 0)
+                return;
+            log_error("arming the drain timer; stopping now");
+        }
+    }
+    stop_workers(mode);
 }
 
 /* ---- binary upgrade ---- */
@@ -242,7 +287,8 @@ ctl_stop(bool graceful)
 
 /* Reopen (USR1, `sluice reopen`): the master reopens the error log by path, as root when it
  * started as root, and hands the new descriptor to every live worker over its socketpair. A
- * worker forked later inherits the master's descriptor, whose number the reopen keeps. */
+ * worker forked later inherits the master's descriptor, whose number the reopen keeps. Each
+ * generation's access log file goes the same way (a worker flushes into the old one first). */
 static void
 ctl_reopen(void)
 {
@@ -250,15 +296,17 @@ ctl_reopen(void)
     int fd = log_reopen() == 0 ? log_file_fd() : -1;
     if (fd >= 0) /* else stderr, or the reopen failed and was logged: workers keep theirs */
         supervise_hand_log(fd);
+    supervise_reopen_access_logs();
 }
 
 static void
-ctl_status(char *buf, size_t len)
+ctl_status(char *buf, size_t len, bool json)
 {
-    size_t n = (size_t)snprintf(buf, len, "ok: running (pid %d)%s\n", (int)getpid(),
-                                m.stopping ? ", stopping" : "");
+    size_t n = json ? (size_t)snprintf(buf, len, "ok\n")
+                    : (size_t)snprintf(buf, len, "ok: running (pid %d)%s\n", (int)getpid(),
+                                       m.stopping ? ", stopping" : "");
     if (n < len)
-        supervise_status(buf + n, len - n);
+        supervise_status(buf + n, len - n, json, m.stopping);
 }
 
 static const struct control_ops ctl_ops = {
@@ -343,7 +391,7 @@ before_sleep(void *arg)
 {
     (void)arg;
     int64_t next = supervise_tick(clock_mono_ms());
-    if (m.stopping && supervise_live() == 0) {
+    if (m.stopping >= STOP_GRACEFUL && supervise_live() == 0) {
         ev_stop();
         return;
     }
@@ -360,6 +408,7 @@ setup_loop(void)
         return -1;
     m.sig_io = (struct ev_io){.fd = setup_signals(), .cb = on_signal};
     m.deadline = (struct ev_timer){.cb = on_deadline};
+    m.drain = (struct ev_timer){.cb = on_drain_end};
     if (m.sig_io.fd < 0 || ev_set(&m.sig_io, EV_READ) < 0 ||
         ev_hook_add(EV_BEFORE_SLEEP, before_sleep, NULL) < 0) {
         log_error("setting up the master loop");
@@ -400,11 +449,12 @@ acquire_sockets(struct cfg *cfg, int *lidx)
 /* Runs until every worker is gone after a stop; the ownership of `cfg` passes to
  * supervision. */
 static int
-serve(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods, const int *lidx)
+serve(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods, const int *lidx,
+      int access_log_fd)
 {
     proctitle_set("sluice: master%s%s", cfg->file[0] ? " -c " : "", cfg->file);
     log_notice("sluice %s starting %d workers (root %s)", SLUICE_VERSION, cfg->workers, cfg->root);
-    if (supervise_start(cfg, tls, mods, lidx) < 0)
+    if (supervise_start(cfg, tls, mods, lidx, access_log_fd) < 0)
         start_stop(STOP_FAST, 1);
     while (ev_run() < 0) /* epoll_wait failed (logged): stop, and keep reaping */
         start_stop(STOP_FAST, 1);
@@ -439,7 +489,12 @@ master_run(struct cfg *cfg, struct tls_set *tls, struct mod_set *mods, const cha
         goto fail;
     }
     controlling = true;
-    status = serve(cfg, tls, mods, lidx);
+    int access_log_fd; /* opened as the master, like every log (common/ipc.h) */
+    if (gen_access_log_open(cfg, &access_log_fd, err, sizeof(err)) < 0) {
+        start_error(cfg, NULL, err);
+        goto fail;
+    }
+    status = serve(cfg, tls, mods, lidx, access_log_fd);
     cfg = NULL; /* supervision's now */
     tls = NULL;
     mods = NULL;

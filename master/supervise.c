@@ -26,6 +26,7 @@
 #include "master/gen.h"
 #include "master/lend.h"
 #include "master/listen.h"
+#include "master/mstatus.h"
 #include "master/relay.h"
 
 static struct {
@@ -81,6 +82,7 @@ gen_reset(struct gen *g)
 {
     memset(g, 0, offsetof(struct gen, procs));
     memset(&g->backoff_ms, 0, sizeof(*g) - offsetof(struct gen, backoff_ms));
+    g->access_log_fd = -1;
     for (int s = 0; s < CFG_MAX_WORKERS; s++)
         g->procs[s] = (struct proc){
             .io = {.fd = -1, .cb = on_ipc},
@@ -96,6 +98,8 @@ gen_free(struct gen *g)
     free(g->cfg);
     tls_set_free(g->tls);
     mod_set_close(&g->mods);
+    if (g->access_log_fd >= 0)
+        close(g->access_log_fd);
     gen_reset(g);
 }
 
@@ -301,6 +305,13 @@ supervise_stop(bool graceful)
     sv.stop_kill_at = clock_mono_ms() + (graceful ? grace + 1000 : SUPERVISE_FAST_STOP_KILL_MS);
 }
 
+void
+supervise_drain(void)
+{
+    sv.table.draining = true;
+    gen_drain(&sv.table);
+}
+
 /* A worker of `g` exited before it ever reported ready. */
 static void
 start_failed(struct gen *g, struct proc *p)
@@ -330,6 +341,7 @@ schedule_respawn(struct gen *g, struct proc *p, int64_t now, bool retired)
 {
     int s = p->slot;
     int64_t lived = now - p->started_ms;
+    g->respawns[s]++;
     if (retired) {
         /* Exit status 0 from a serving worker: it retired (max_requests), no crash. */
         g->respawn_at[s] = now;
@@ -420,6 +432,7 @@ supervise_reap(void)
         p->retiring = false;
         p->retire_asked = false;
         shm_ip_clear_column(sv.shm, gen_column(&sv.table, g, p->slot));
+        shm_worker(sv.shm, gen_column(&sv.table, g, p->slot))->pid = 0; /* status: gone */
         if (sv.stopping)
             continue;
         after_exit(g, p, status, now);
@@ -493,7 +506,16 @@ reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, struct mod_set
              const struct gen *active)
 {
     char err[CFG_ERR_MAX];
+    int access_log_fd;
+    /* The new generation logs to the access log of its own configuration. */
+    if (gen_access_log_open(cfg, &access_log_fd, err, sizeof(err)) < 0) {
+        reload_refused(err);
+        drop_build(cfg, tls, mods);
+        return;
+    }
     if (listen_acquire(cfg, g->lidx, err, sizeof(err)) < 0) {
+        if (access_log_fd >= 0)
+            close(access_log_fd);
         reload_refused(err);
         drop_build(cfg, tls, mods);
         return;
@@ -503,6 +525,7 @@ reload_start(struct gen *g, struct cfg *cfg, struct tls_set *tls, struct mod_set
         log_errorx("reload: %s; logging stays where it was", err);
     log_set_level(cfg->log_level);
     gen_begin(g, cfg, tls, mods);
+    g->access_log_fd = access_log_fd;
     log_notice("reload: starting generation %u", g->id);
     sv.winched = false;
     sd_notifyf("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading to generation %u",
@@ -730,10 +753,12 @@ supervise_init(const char *cfg_path, const struct supervise_events *events)
 }
 
 int
-supervise_start(struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods, const int *lidx)
+supervise_start(struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods, const int *lidx,
+                int access_log_fd)
 {
     struct gen *g = &sv.gens[0];
     gen_begin(g, cfg, tls, mods);
+    g->access_log_fd = access_log_fd;
     memcpy(g->lidx, lidx, sizeof(int) * (size_t)cfg->nlisten);
     for (int s = 0; s < cfg->workers; s++)
         if (gen_spawn(&sv.table, g, s) < 0)
@@ -757,9 +782,21 @@ supervise_hand_log(int fd)
 }
 
 void
-supervise_status(char *buf, size_t len)
+supervise_reopen_access_logs(void)
 {
-    gen_status_all(&sv.table, buf, len, clock_mono_ms());
+    for (int i = 0; i < GEN_MAX; i++)
+        if (sv.gens[i].state != GEN_FREE)
+            gen_reopen_access_log(&sv.gens[i]);
+}
+
+void
+supervise_status(char *buf, size_t len, bool json, bool stopping)
+{
+    struct mstatus_master m = {.pid = (int)getpid(), .stopping = stopping};
+    if (json)
+        mstatus_json(&sv.table, &m, buf, len, clock_mono_ms());
+    else
+        mstatus_text(&sv.table, &m, buf, len, clock_mono_ms());
 }
 
 const struct cfg *
@@ -788,6 +825,8 @@ supervise_fini(bool keep_files)
         free(sv.gens[i].cfg);
         tls_set_free(sv.gens[i].tls);
         mod_set_close(&sv.gens[i].mods);
+        if (sv.gens[i].access_log_fd >= 0)
+            close(sv.gens[i].access_log_fd);
         gen_reset(&sv.gens[i]);
     }
 }

@@ -46,10 +46,11 @@ int supervise_init(const char *cfg_path, const struct supervise_events *events);
 
 /* Start the first generation on `cfg`, its TLS contexts `tls` (may be NULL) and its modules'
  * snapshots `mods` (may be NULL; ownership of all three passes here) with its listen groups `lidx`
- * (cfg->nlisten entries, from listen_acquire). Returns 0, or -1 when a worker could not be
+ * (cfg->nlisten entries, from listen_acquire), and its access log `access_log_fd` (-1: off;
+ * owned from here on, gen_access_log_open). Returns 0, or -1 when a worker could not be
  * forked (logged): the caller stops. */
 int supervise_start(struct cfg *cfg, struct tls_set *tls, const struct mod_set *mods,
-                    const int *lidx);
+                    const int *lidx, int access_log_fd);
 
 /* SIGHUP / `sluice reload`: read the config again and start a new generation; the old one
  * retires once every new worker is ready. The outcome goes to events.reload_done, now or
@@ -74,6 +75,11 @@ void supervise_reap(void);
  * killed. May be called again to turn a graceful stop into a fast one. */
 void supervise_stop(bool graceful);
 
+/* A graceful stop begins with a drain: every live worker is told (IPC_DRAIN) that health_path
+ * answers 503 from now on, and so is every worker forked later (a respawn, a reload's). Nothing
+ * else changes: supervision goes on as before until supervise_stop. */
+void supervise_drain(void);
+
 /* Run every deadline due at `now` (respawns, watchdog, kills, the exit-log summary). Returns
  * the next deadline, INT64_MAX when none. */
 int64_t supervise_tick(int64_t now);
@@ -84,9 +90,13 @@ int supervise_live(void);
 /* Hand the error log's new descriptor `fd` to every live worker (USR1 / `sluice reopen`). */
 void supervise_hand_log(int fd);
 
-/* Append one line per generation and one per worker to buf (NUL-terminated, truncated to
- * len). */
-void supervise_status(char *buf, size_t len);
+/* USR1 / `sluice reopen`: each generation's access log file is opened again by path and handed
+ * to its workers (gen_reopen_access_log); a failure is logged, the workers keep the old one. */
+void supervise_reopen_access_logs(void);
+
+/* `sluice status`: the generations, the master and a table of the workers (master/mstatus.h),
+ * or with `json` the same as JSON, into buf (NUL-terminated, at most len bytes). */
+void supervise_status(char *buf, size_t len, bool json, bool stopping);
 
 /* The configuration in force: the active generation's, else a retiring one's; NULL if none. */
 const struct cfg *supervise_cfg(void);

@@ -26,6 +26,10 @@ Suite *ofc_suite(void);
 Suite *resp_suite(void);
 Suite *req_suite(void);
 Suite *static_suite(void);
+Suite *accesslog_suite(void);
+Suite *integ_accesslog_suite(void);
+Suite *status_suite(void);
+Suite *integ_status_suite(void);
 Suite *integ_http_suite(void);
 Suite *integ_cli_suite(void);
 Suite *integ_commands_suite(void);
@@ -45,6 +49,8 @@ Suite *integ_handover_suite(void);
 Suite *integ_recycle_suite(void);
 Suite *integ_privileges_suite(void);
 Suite *integ_upgrade_suite(void);
+Suite *integ_health_suite(void);
+Suite *integ_scaleout_suite(void);
 Suite *integ_control_suite(void);
 Suite *integ_systemd_suite(void);
 Suite *integ_budget_suite(void);
@@ -66,6 +72,11 @@ Suite *integ_apps_state_suite(void);
 Suite *ipc_suite(void);
 Suite *relay_suite(void);
 Suite *modcheck_suite(void);
+Suite *cidr_suite(void);
+Suite *proxy_suite(void);
+Suite *realip_suite(void);
+Suite *integ_proxy_suite(void);
+Suite *integ_realip_suite(void);
 
 int
 main(void)
@@ -89,6 +100,9 @@ main(void)
     srunner_add_suite(sr, resp_suite());
     srunner_add_suite(sr, req_suite());
     srunner_add_suite(sr, static_suite());
+    srunner_add_suite(sr, accesslog_suite());
+    srunner_add_suite(sr, status_suite());
+    srunner_add_suite(sr, integ_status_suite());
     srunner_add_suite(sr, integ_http_suite());
     srunner_add_suite(sr, integ_cli_suite());
     srunner_add_suite(sr, integ_commands_suite());
@@ -108,6 +122,8 @@ main(void)
     srunner_add_suite(sr, integ_recycle_suite());
     srunner_add_suite(sr, integ_privileges_suite());
     srunner_add_suite(sr, integ_upgrade_suite());
+    srunner_add_suite(sr, integ_health_suite());
+    srunner_add_suite(sr, integ_scaleout_suite());
     srunner_add_suite(sr, integ_control_suite());
     srunner_add_suite(sr, integ_systemd_suite());
     srunner_add_suite(sr, integ_budget_suite());
@@ -126,9 +142,15 @@ main(void)
     srunner_add_suite(sr, integ_apps_reload_suite());
     srunner_add_suite(sr, integ_apps_loop_suite());
     srunner_add_suite(sr, integ_apps_state_suite());
+    srunner_add_suite(sr, integ_accesslog_suite());
     srunner_add_suite(sr, ipc_suite());
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, modcheck_suite());
+    srunner_add_suite(sr, cidr_suite());
+    srunner_add_suite(sr, proxy_suite());
+    srunner_add_suite(sr, realip_suite());
+    srunner_add_suite(sr, integ_proxy_suite());
+    srunner_add_suite(sr, integ_realip_suite());
     if (t_skip_init() < 0) {
         perror("t_skip_init");
         return EXIT_FAILURE;

@@ -58,7 +58,6 @@ static struct tq tq_handshake, tq_header, tq_body, tq_keepalive, tq_request, tq_
 static struct tq tq_rate, tq_body_rate; /* c->rate_timer's (send_min_rate, body_min_rate) */
 
 static void conn_io(struct ev_io *io, uint32_t events);
-static enum send_result send_more(struct conn *c);
 static void send_canned(struct conn *c);
 
 int
@@ -127,12 +126,6 @@ static struct conn *
 conn_of_io(struct ev_io *io)
 {
     return (struct conn *)((char *)io - offsetof(struct conn, io));
-}
-
-static struct conn *
-conn_of_timer(struct tq_node *n)
-{
-    return (struct conn *)((char *)n - offsetof(struct conn, timer));
 }
 
 void
@@ -277,6 +270,18 @@ conn_in_cap(void)
     return in_data_cap;
 }
 
+struct shm_worker *
+conn_stats(void)
+{
+    return env.stats;
+}
+
+struct tq *
+conn_rate_queue(bool body)
+{
+    return body ? &tq_body_rate : &tq_rate;
+}
+
 struct tq *
 conn_queue(enum conn_clock k)
 {
@@ -376,10 +381,8 @@ read_some(struct conn *c)
     ssize_t n = c->tp->recv(c->io.fd, c->tp_ctx, in->data + in->len, in_data_cap - in->len, &want);
     c->read_blocked = n < 0 && (errno == EAGAIN || errno == EINTR);
     if (n > 0) {
-        if (!c->live) {
-            c->live = true;
-            c->t_start = (uint32_t)ev_now();
-        }
+        if (!c->live)
+            conn_begin(c);
         in->len += (size_t)n;
         if (in->http.headers_done) {
             tq_arm(&tq_body, &c->timer, ev_now());
@@ -481,8 +484,8 @@ finish_response(struct conn *c)
 
 /* Send what the transport takes now (send.c). Bytes that went out restart send_timeout, a
  * spent response buffer goes back to its pool, and a failure closes the connection. */
-static enum send_result
-send_more(struct conn *c)
+enum send_result
+conn_send_more(struct conn *c)
 {
     const char *why;
     int64_t before = c->sent;
@@ -525,7 +528,7 @@ conn_run(struct conn *c)
         }
         if (c->state != CONN_SENDING)
             return;
-        switch (send_more(c)) {
+        switch (conn_send_more(c)) {
         case SEND_FAILED:
             return;
         case SEND_BLOCKED:
@@ -585,18 +588,72 @@ send_canned(struct conn *c)
     conn_run(c);
 }
 
-/* The transport's handshake, bounded by handshake_timeout from accept. When it is done,
- * header_timeout starts, and what the transport already holds is read at once. */
+/* max_connections_per_ip for the client a prefix transport (PROXY) named: a proxy listener
+ * counts nothing at accept, where it would count the balancer. Over the limit the client gets
+ * the same 503 as at accept, once the inner transport's handshake is done. */
+static void
+count_named_peer(struct conn *c)
+{
+    struct sockaddr_in6 sa;
+    const struct sockaddr *peer = req_peer_unpack(&c->peer, &sa);
+    int limit = env.cfg->max_connections_per_ip;
+    if (limit <= 0 || peer == NULL || c->peer_counted || c->body)
+        return;
+    int rc = shm_ip_acquire(env.shm, env.shm_column, peer, limit);
+    if (rc == 0) {
+        c->peer_counted = true;
+    } else if (rc < 0) {
+        env.stats->limits[SHM_LIM_PER_IP]++;
+        log_info("max_connections_per_ip (%d) reached for a client; answered 503", limit);
+        c->body = CONN_BUSY_ANSWER;
+        c->body_off = (off_t)sizeof(CONN_BUSY_ANSWER) - 1;
+    }
+}
+
+/* A prefix transport's handshake is done: the connection goes on with the transport inside
+ * it (whose handshake, if any, runs next under the same clock) and the client it named.
+ * Returns false when closed. */
+static bool
+unwrap_transport(struct conn *c)
+{
+    struct sockaddr_storage peer;
+    void *inner_ctx = NULL;
+    const struct transport *inner = c->tp->unwrap(c->io.fd, c->tp_ctx, &inner_ctx, &peer);
+    c->tp_ctx = NULL; /* released by unwrap */
+    if (inner == NULL) {
+        conn_close(c, "no memory for the transport", REQ_END_ERROR);
+        return false;
+    }
+    c->tp = inner;
+    c->tp_ctx = inner_ctx;
+    c->proxied = true;
+    if (peer.ss_family != AF_UNSPEC)
+        req_peer_pack(&c->peer, (const struct sockaddr *)&peer);
+    count_named_peer(c);
+    return true;
+}
+
+/* The transport's handshake, bounded by handshake_timeout from accept (a prefix transport's,
+ * then the one inside it). When it is done, header_timeout starts, and what the transport
+ * already holds is read at once. */
 static void
 handshake_step(struct conn *c)
 {
-    enum transport_want want = TRANSPORT_WANT_READ;
-    if (c->tp->handshake(c->io.fd, c->tp_ctx, &want) < 0) {
-        if (errno == EAGAIN || errno == EINTR)
-            conn_watch(c, conn_wait_events(want));
-        else
-            conn_close(c, "handshake failed", REQ_END_ERROR);
-        return;
+    for (;;) {
+        enum transport_want want = TRANSPORT_WANT_READ;
+        if (c->tp->handshake(c->io.fd, c->tp_ctx, &want) < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                conn_watch(c, conn_wait_events(want));
+            else
+                conn_close(c, "handshake failed", REQ_END_ERROR);
+            return;
+        }
+        if (c->tp->unwrap == NULL)
+            break;
+        if (!unwrap_transport(c))
+            return;
+        if (c->tp->handshake == NULL)
+            break;
     }
     if (c->body) { /* conn_refuse's answer waited for the handshake */
         send_canned(c);
@@ -640,114 +697,26 @@ conn_io(struct ev_io *io, uint32_t events)
 #endif
 }
 
-/* The loop's timer phase hands each expired node to its queue's callback (conn_setup). */
-static void
-expire(struct tq_node *n, void *what)
-{
-    struct conn *c = conn_of_timer(n);
-    if (c->state == CONN_READING && c->in && c->in->len > 0) {
-        /* A request was started and nothing answered yet: say why, best effort. */
-        c->close_after = true;
-        conn_respond(c, 408);
-        if (c->state == CONN_SENDING)
-            send_more(c);
-    }
-    if (c->state == CONN_SENDING)
-        c->tp->shutdown(c->io.fd, c->tp_ctx); /* the 408 went out: end it cleanly */
-    conn_close(c, what, REQ_END_TIMEOUT);
-}
-
-/* request_timeout: the handler has not begun its answer. The client gets 504 (and the
- * connection closes after it: the handler may still hold the request's buffer). */
-static void
-expire_request(struct tq_node *n, void *unused __attribute__((unused)))
-{
-    struct conn *c = conn_of_timer(n);
-    const char *name = req_route_name(c->in);
-    log_warnx("request_timeout (%lld ms): handler %s has not answered; answering 504",
-              (long long)env.cfg->request_timeout_ms, name ? name : "?");
-    c->close_after = true;
-    c->timed_out = true;
-    conn_respond(c, 504);
-    if (c->state == CONN_SENDING)
-        conn_run(c);
-}
-
-/* send_min_rate: every send_min_rate_period of a response in flight must have moved rate x
- * period bytes. send_timeout alone only measures gaps, so a client that reads a byte a minute
- * would hold a transfer forever; and a stalled client makes no progress events, so this runs
- * from its own timer queue rather than on writes. */
-static void
-expire_rate(struct tq_node *n, void *unused __attribute__((unused)))
-{
-    const struct cfg *cfg = env.cfg;
-    int64_t need = cfg->send_min_rate * cfg->send_min_rate_period_ms / 1000;
-    struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
-    int64_t moved = c->sent - c->rate_window_sent;
-    if (moved < need) {
-        log_info("closing a connection below send_min_rate: %lld bytes in %lld ms",
-                 (long long)moved, (long long)cfg->send_min_rate_period_ms);
-        conn_close(c, "send_min_rate", REQ_END_TIMEOUT);
-        return;
-    }
-    c->rate_window_sent = c->sent;
-    tq_arm(&tq_rate, &c->rate_timer, ev_now());
-}
-
-/* body_min_rate: every body_min_rate_period of a body being read must bring rate x period
- * bytes, or the request gets 408 and the connection closes. */
-static void
-expire_body_rate(struct tq_node *n, void *unused __attribute__((unused)))
-{
-    const struct cfg *cfg = env.cfg;
-    int64_t need = cfg->body_min_rate * cfg->body_min_rate_period_ms / 1000;
-    struct conn *c = (struct conn *)((char *)n - offsetof(struct conn, rate_timer));
-    int64_t moved = c->sent - c->rate_window_sent;
-    if (c->state != CONN_READING || moved >= need) {
-        c->rate_window_sent = c->sent;
-        if (c->state == CONN_READING)
-            tq_arm(&tq_body_rate, &c->rate_timer, ev_now());
-        return;
-    }
-    log_info("request body below body_min_rate: %lld bytes in %lld ms; answering 408",
-             (long long)moved, (long long)cfg->body_min_rate_period_ms);
-    c->close_after = true;
-    conn_respond(c, 408);
-    if (c->state == CONN_SENDING)
-        send_more(c);
-    if (c->state == CONN_SENDING)
-        c->tp->shutdown(c->io.fd, c->tp_ctx);
-    conn_close(c, "body_min_rate", REQ_END_TIMEOUT);
-}
-
 int
 conn_setup(const struct conn_env *e)
 {
-    const struct cfg *cfg = e->cfg;
-    const struct {
-        struct tq *q;
-        int64_t ms;
-        ev_expire_cb *cb;
-        const char *why;
-    } queues[] = {
-        {&tq_rate, cfg->send_min_rate_period_ms, expire_rate, NULL},
-        {&tq_body_rate, cfg->body_min_rate_period_ms, expire_body_rate, NULL},
-        {&tq_handshake, cfg->handshake_timeout_ms, expire, "handshake timeout"},
-        {&tq_header, cfg->header_timeout_ms, expire, "header timeout"},
-        {&tq_body, cfg->body_timeout_ms, expire, "body timeout"},
-        {&tq_keepalive, cfg->keepalive_timeout_ms, expire, "keep-alive timeout"},
-        {&tq_request, cfg->request_timeout_ms, expire_request, NULL},
-        {&tq_send, cfg->send_timeout_ms, expire, "send timeout"},
-        {&tq_linger, CONN_LINGER_MS, expire, "lingering close: time limit"},
-        {&tq_grace, cfg->idle_close_grace_ms, conn_expire_grace, NULL},
-    };
     env = *e;
-    for (size_t i = 0; i < sizeof(queues) / sizeof(queues[0]); i++) {
-        tq_init(queues[i].q, queues[i].ms);
-        if (ev_queue_add(queues[i].q, queues[i].cb, (void *)queues[i].why) < 0)
-            return -1;
+    return conn_timeouts_setup(e->cfg);
+}
+
+void
+conn_count_states(uint32_t *reading, uint32_t *writing, uint32_t *idle)
+{
+    uint32_t n[3] = {0, 0, 0}; /* reading, writing, idle */
+    for (int i = 0; i < pool_used; i++) {
+        uint8_t st = pool[i].state;
+        if (pool[i].io.cb == NULL || st == CONN_CLOSED)
+            continue;
+        n[st == CONN_IDLE ? 2 : st == CONN_HANDSHAKE || st == CONN_READING ? 0 : 1]++;
     }
-    return 0;
+    *reading = n[0];
+    *writing = n[1];
+    *idle = n[2];
 }
 
 void

@@ -54,8 +54,22 @@ struct ev_io *conn_start(int fd, const struct transport *tp, void *ctx, const st
  * connection closes. Nothing is counted. */
 void conn_refuse(int fd, const struct transport *tp, void *ctx, const char *answer, size_t len);
 
+/* The answer to a client over max_connections_per_ip: at accept (worker.c), or once a PROXY
+ * header named it (conn.c). */
+#define CONN_BUSY_ANSWER                                                                           \
+    "HTTP/1.1 503 Service Unavailable\r\nServer: sluice\r\n"                                       \
+    "Content-Type: text/plain\r\nContent-Length: 36\r\n"                                           \
+    "Connection: close\r\n\r\n"                                                                    \
+    "Too many connections from your host\n"
+
 bool conn_pool_full(void);
 int conn_count(void);
+
+/* Open connections by what they do, from a scan of the pool (for the heartbeat, at most once a
+ * second): reading (a handshake or a request's header and body), writing (the handler has the
+ * request, or its response is being sent, or a lingering close), idle (keep-alive between
+ * requests). */
+void conn_count_states(uint32_t *reading, uint32_t *writing, uint32_t *idle);
 
 /* Retiring (conn_retire.c). A worker that retires stops taking connections; each one it has
  * either moves to a serving worker (hand-over: plain HTTP, between requests, nothing buffered

@@ -6,6 +6,7 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -73,6 +74,8 @@ struct conn {
     bool kicked : 1;    /* on the kick list (conn.c), through `next` */
     bool doomed : 1;    /* its worker retires and cannot hand it over: Connection: close on
                          * its next response, closed after idle_close_grace when idle */
+    bool proxied : 1;   /* its peer came from a PROXY header: it cannot move to another worker,
+                         * which would see only the balancer's address */
     struct req_peer peer;
 #ifdef SLUICE_CHECK_PROGRESS
     unsigned stalls; /* wake-ups in a row that made no progress */
@@ -132,8 +135,12 @@ void conn_out_reset(struct resp *out);
 const struct cfg *conn_cfg(void);
 const struct http_limits *conn_limits(void);
 size_t conn_in_cap(void); /* bytes of input a request block holds */
-/* The queue of clock `k` (conn_retire.c walks the idle ones). */
+/* The queue of clock `k` (conn_retire.c walks the idle ones), and send_min_rate's (body
+ * false) or body_min_rate's. */
 struct tq *conn_queue(enum conn_clock k);
+struct tq *conn_rate_queue(bool body);
+/* This worker's figures in the shared region (its counters). */
+struct shm_worker *conn_stats(void);
 /* Slot i of the pool, NULL past the slots ever handed out (its state may be CONN_CLOSED). */
 struct conn *conn_slot(int i);
 /* A slot for an accepted (or handed-over) socket, watched for input, on header_timeout (or
@@ -146,6 +153,17 @@ struct conn *conn_new(int fd, const struct transport *tp, void *ctx, const struc
  * admitted where it connected); true when counted (to be released at close). */
 bool conn_count_peer(const struct sockaddr *peer);
 
+/* conn_timeout.c, for conn_setup: every queue initialised with its duration and added to the
+ * loop with its callback. Returns 0, or -1 (ENOSPC). */
+int conn_timeouts_setup(const struct cfg *cfg);
+
+/* The connection whose c->timer is `n`. */
+static inline struct conn *
+conn_of_timer(struct tq_node *n)
+{
+    return (struct conn *)((char *)n - offsetof(struct conn, timer));
+}
+
 /* conn_retire.c, for conn.c: idle_close_grace ran out for a doomed idle connection. */
 void conn_expire_grace(struct tq_node *n, void *arg);
 
@@ -153,6 +171,8 @@ void conn_expire_grace(struct tq_node *n, void *arg);
 const struct req_ops *conn_req_ops(void);
 /* The log phase of c's request in progress, once. */
 void conn_log(struct conn *c, enum req_end end);
+/* c's request has begun (its first byte): live, and its start time for the log phase. */
+void conn_begin(struct conn *c);
 /* c->in for a request (taken from the pool when idle); false when closed for want of one. */
 bool conn_take_input(struct conn *c);
 /* Parse what is buffered; true when parsing stops (an answer to send, a handler at work, a
@@ -179,5 +199,8 @@ enum send_result {
  * part of c->out is needed any more it sets c->out_spent (the caller gives the buffer back:
  * a long download holds none). */
 enum send_result send_some(struct conn *c, off_t max_chunk, const char **why);
+/* conn.c: send what the transport takes now: bytes that went out restart send_timeout, a spent
+ * response buffer goes back to its pool, a failure closes the connection. */
+enum send_result conn_send_more(struct conn *c);
 
 #endif

@@ -10,10 +10,12 @@
 #include <sys/epoll.h>
 
 #include "common/cfg.h"
+#include "common/clock.h"
 #include "common/ev.h"
 #include "common/log.h"
 #include "worker/conn_internal.h"
 #include "worker/ofc.h"
+#include "worker/realip.h"
 #include "worker/req_internal.h"
 #include "worker/resp.h"
 #include "worker/route.h"
@@ -25,6 +27,20 @@ const struct req_ops *
 conn_req_ops(void)
 {
     return &ops;
+}
+
+void
+conn_begin(struct conn *c)
+{
+    c->live = true;
+    c->t_start = (uint32_t)ev_now();
+    /* The access log's duration_us, to the microsecond from the loop's wake-up (its clock
+     * read, no other); conn_log reads the clock once more for the end. c->in holds the bytes
+     * that began the request. */
+    if (conn_cfg()->access_log[0]) {
+        c->in->t_start_us = ev_now_us();
+        c->in->head_len = 0;
+    }
 }
 
 /* The log phase of the current request, once: whatever its end. */
@@ -49,7 +65,15 @@ conn_log(struct conn *c, enum req_end end)
     l.fd = c->io.fd;
     l.listener = c->listener;
     l.tls = c->tls;
-    l.peer = &c->peer;
+    l.peer = c->in ? c->in->peer : &c->peer; /* the real client (real_ip_from) */
+    l.req = c->in;
+    l.parsed = c->in && c->in->http.headers_done;
+    /* With the access log on, the request is held to here (start_send) with its figures. */
+    bool timed = c->in && conn_cfg()->access_log[0];
+    int64_t head = timed ? (int64_t)c->in->head_len : 0;
+    l.header_bytes = head < l.bytes_sent ? head : l.bytes_sent;
+    l.duration_us =
+        timed ? (int64_t)(clock_mono_us() - c->in->t_start_us) : (l.end_ms - l.start_ms) * 1000;
     req_log_emit(&l);
     c->status = 0;
     c->t_dispatch = 0;
@@ -68,10 +92,8 @@ start_request(struct conn *c)
     in->peer = &c->peer;
     c->state = CONN_READING;
     c->paused = false;
-    if (in->len > 0) {
-        c->live = true;
-        c->t_start = (uint32_t)ev_now();
-    }
+    if (in->len > 0)
+        conn_begin(c);
 }
 
 bool
@@ -122,6 +144,7 @@ start_send(struct conn *c)
     c->linger = c->close_after && (!in->http.complete || in->pos < in->len);
     c->nrequests++;
     c->status = (uint16_t)out->status;
+    in->head_len = (uint32_t)out->head;
     c->route = (uint8_t)route_index(in->route);
     c->paused = false;
     c->file = in->file;
@@ -135,9 +158,11 @@ start_send(struct conn *c)
     if (conn_cfg()->send_min_rate)
         conn_arm_rate(c, false);
     if (in->pos == in->len && !c->close_after && !in->keep && !in->held &&
-        in->http.body_bytes == 0) {
-        /* Nothing pipelined, nothing to call back, no body for the log phase to count: the
-         * request buffer is not needed while the response goes out. */
+        in->http.body_bytes == 0 && conn_cfg()->access_log[0] == '\0') {
+        /* Nothing pipelined, nothing to call back, no body for the log phase to count, no
+         * access log to read the request line and fields from: the request buffer is not
+         * needed while the response goes out. (With access_log on it stays until conn_log:
+         * at most max_header_size more per connection sending, as nginx keeps its request.) */
         req_put(in);
         c->in = NULL;
     }
@@ -240,6 +265,24 @@ dispatched(struct conn *c)
         c->t_dispatch = 1;
 }
 
+/* real_ip_from: a request from a trusted peer has as its client the address the peer names
+ * in real_ip_header (realip.h), found once, before the seam routes it: req_peer and the log
+ * phase see it. The connection's own peer (and its max_connections_per_ip count) stays. */
+static void
+find_real_peer(struct conn *c)
+{
+    const struct cfg *cfg = conn_cfg();
+    struct req *in = c->in;
+    struct sockaddr_in6 sa;
+    struct sockaddr_storage client;
+    if (cidr_match(cfg->real_ip_from, cfg->nreal_ip_from, req_peer_unpack(&c->peer, &sa)) &&
+        realip_pick(cfg->real_ip_from, cfg->nreal_ip_from, in->http.headers, in->http.nheaders,
+                    cfg->real_ip_header, &client)) {
+        req_peer_pack(&in->real, (const struct sockaddr *)&client);
+        in->peer = &in->real;
+    }
+}
+
 /* The header section is in: the seam routes it and says whether to read the body. */
 static bool
 on_headers(struct conn *c)
@@ -248,6 +291,8 @@ on_headers(struct conn *c)
     char rel[CFG_PATH_MAX];
     if (!in->http.has_body)
         return false; /* routed once, at the end of the request */
+    if (conn_cfg()->nreal_ip_from > 0)
+        find_real_peer(c);
     if (take_out(c) == NULL)
         return true;
     enum req_next next = req_headers(in, c->out, rel, sizeof(rel));
@@ -268,6 +313,8 @@ on_complete(struct conn *c)
     char rel[CFG_PATH_MAX];
     if (take_out(c) == NULL)
         return true;
+    if (!c->in->http.has_body && conn_cfg()->nreal_ip_from > 0)
+        find_real_peer(c); /* a request with a body found it at its header */
     if (c->t_dispatch == 0)
         dispatched(c);
     enum req_next next = req_complete(c->in, c->out, rel, sizeof(rel));

@@ -16,11 +16,12 @@
 static bool retiring, handing_over;
 
 /* Whether c can leave this process: plain transport (no state of its own in user space; a
- * TLS session cannot be moved), not doomed. Its idleness is checked when it is taken. */
+ * TLS session cannot be moved), not doomed, and its peer the socket's (the receiver would
+ * lose a PROXY header's client). Its idleness is checked when it is taken. */
 static bool
 movable(const struct conn *c)
 {
-    return c->tp == &transport_plain && !c->doomed;
+    return c->tp == &transport_plain && !c->doomed && !c->proxied;
 }
 
 /* Between requests, with no byte of the client's in user space and nothing of ours to send:

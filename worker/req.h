@@ -151,6 +151,14 @@ struct req_log {
     int listener;
     bool tls;
     const struct req_peer *peer; /* packed: req_log_peer gives the sockaddr */
+    /* The request while its bytes are still held (NULL when none was read, or it is gone: with
+     * access_log on the connection keeps it until here), and whether its header section was
+     * complete (then req_method, req_target, req_header are valid on it). */
+    const struct req *req;
+    bool parsed;
+    int64_t header_bytes; /* of bytes_sent, the response header's (0 when unknown) */
+    int64_t duration_us;  /* from the first byte: to the microsecond with access_log on, else
+                           * (end_ms - start_ms) x 1000 */
 };
 
 /* The client's address of a log record (into *out, at most *len bytes; *len set to its size);

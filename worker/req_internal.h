@@ -51,6 +51,11 @@ struct req {
     size_t pos;      /* bytes of data the parser has consumed */
     char *data;
     struct http_req http;
+    struct req_peer real; /* the client a trusted peer named (real_ip_from), when `peer` is it */
+    /* The access log's figures, set by conn.c (conn_begin, start_send) for the log phase: kept
+     * here, not in struct conn, since only a request held until its log phase needs them. */
+    uint64_t t_start_us; /* the loop's clock at the request's first byte */
+    uint32_t head_len;   /* the response header's bytes (0 before one was begun) */
 
     /* Reset for every request (req_start): kept small, the static path touches only this. */
     void *conn;       /* the connection's (opaque here), NULL once it let go */
@@ -60,7 +65,7 @@ struct req {
     size_t rel_len;
     struct http_span path, query;
     struct ofc_entry *file;      /* the response's file (a reference), taken by conn.c */
-    const struct req_peer *peer; /* the connection's, NULL when unknown */
+    const struct req_peer *peer; /* the client: the connection's peer, or `real` */
     uint8_t listener;
     uint8_t phase; /* enum req_phase */
     bool tls : 1;

@@ -119,6 +119,7 @@ resp_init(struct resp *out, size_t cap, size_t max)
     out->overflow = out->grown = out->stream = false;
     out->nparts = 0;
     out->status = 0;
+    out->head = 0;
     out->buf = out->inline_buf;
 }
 
@@ -211,6 +212,7 @@ resp_start(struct resp *out, int status)
     out->nparts = 0;
     out->overflow = false;
     out->status = status;
+    out->head = 0;
     if (status < 100 || status > 999) { /* not a status any caller makes */
         put(out, "HTTP/1.1 %d %s\r\nServer: sluice\r\nDate: %s\r\n", status, resp_reason(status),
             date);
@@ -269,6 +271,7 @@ resp_end(struct resp *out, const struct http_req *req)
         resp_body(out, closing, sizeof(closing) - 1);
     else
         resp_body(out, staying, sizeof(staying) - 1);
+    out->head = out->len;
 }
 
 void

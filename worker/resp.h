@@ -34,6 +34,7 @@ struct resp {
     bool grown;    /* buf is a heap block (not inline_buf) */
     bool stream;   /* the body is a stream written into buf (req.c): the block stays */
     int status;    /* of the status line (resp_start) */
+    size_t head;   /* bytes of the header section, once resp_end wrote its end (log phase) */
     int nparts;
     struct resp_part parts[RESP_MAX_PARTS];
     char *buf;

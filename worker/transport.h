@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -56,6 +57,15 @@ struct transport {
     void (*shutdown)(int fd, void *ctx);
     /* Release ctx; the caller closes fd. */
     void (*release)(void *ctx);
+    /* A transport that is only a prefix of the connection (a PROXY header): once its handshake
+     * returned 0, the connection goes on with the transport this returns, whose own handshake
+     * then runs under the same handshake_timeout. It releases ctx whatever the outcome, sets
+     * *inner_ctx to the inner transport's state (its open has run) and *peer to the client the
+     * prefix named (ss_family AF_UNSPEC: keep the socket's peer; AF_UNIX: no IP address).
+     * Returns NULL when the inner state cannot be made: the caller then closes fd, and calls
+     * its release(NULL) at most. NULL op: the transport carries the connection itself. */
+    const struct transport *(*unwrap)(int fd, void *ctx, void **inner_ctx,
+                                      struct sockaddr_storage *peer);
 };
 
 extern const struct transport transport_plain;

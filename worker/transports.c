@@ -1,12 +1,15 @@
 /* The choice of a listener's transport (see transports.h). */
 #include "worker/transports.h"
 
+#include "worker/proxy.h"
 #include "worker/tls.h"
 
 const struct transport *
 transport_for(const struct cfg_listen *l)
 {
-    /* proxy and redirect are refused by the config until the transports that implement them
-     * land here. */
-    return l->flags & CFG_LISTEN_TLS ? &transport_tls : &transport_plain;
+    /* redirect is refused by the config until the transport that implements it lands here. */
+    bool tls = l->flags & CFG_LISTEN_TLS;
+    if (l->flags & CFG_LISTEN_PROXY)
+        return tls ? &transport_proxy_tls : &transport_proxy_plain;
+    return tls ? &transport_tls : &transport_plain;
 }

@@ -1,4 +1,5 @@
-/* Which transport a listener uses: its listen line's flags decide. */
+/* Which transport a listener uses: its listen line's flags decide. tls: TLS; proxy: a PROXY
+ * header first (worker/proxy.h), then plain or TLS as the other flags say. */
 #ifndef SLUICE_TRANSPORTS_H
 #define SLUICE_TRANSPORTS_H
 

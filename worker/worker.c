@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,25 +16,30 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/ev.h"
 #include "common/ipc.h"
 #include "common/log.h"
 #include "common/privs.h"
 #include "common/proctitle.h"
+#include "worker/accesslog.h"
 #include "worker/app.h"
 #include "worker/bufpool.h"
 #include "worker/conn.h"
 #include "worker/handover.h"
+#include "worker/health.h"
 #include "worker/ofc.h"
 #include "worker/req.h"
 #include "worker/resp.h"
 #include "worker/route.h"
 #include "worker/static.h"
+#include "worker/status.h"
 #include "worker/tls.h"
 #include "worker/transports.h"
 
 #define ACCEPT_BATCH 64       /* accepts per readiness event, so reading is not starved */
 #define ACCEPT_BACKOFF_MS 100 /* pause after EMFILE/ENFILE, instead of spinning on them */
+#define FIGURES_MS 1000       /* the heartbeat's figures (shm.h) are refreshed this often */
 
 /* What this worker process runs with, set once by setup. */
 static struct {
@@ -63,6 +70,9 @@ static int64_t quit_deadline_ms;   /* graceful stop gives up here */
 static int64_t last_emfile_log_ms; /* rate limit for the EMFILE line */
 static struct ev_io sig_io, ipc_io, ofc_io;
 static bool stop_now;
+static uint64_t turn_start_us; /* this loop turn woke up here (0: not yet) */
+static uint32_t turn_max_us;   /* the longest turn since the figures were last published */
+static int64_t figures_due_ms; /* next refresh of the heartbeat's figures */
 
 static void
 watch_listener(struct listener *l, bool on)
@@ -144,15 +154,15 @@ close_listeners(int adopted_slot, bool all)
 
 /* max_connections_per_ip: counted across the instance in the shared table. Over the limit
  * the client gets a 503 it can read, through the listener's transport like every byte to a
- * client, and the connection is closed. */
+ * client, and the connection is closed. A proxy listener's peer is the balancer: the client
+ * its PROXY header names is counted once the header is read (conn.c). */
 static void
 start_connection(const struct listener *l, int fd, const struct sockaddr *peer)
 {
-    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nServer: sluice\r\n"
-                               "Content-Type: text/plain\r\nContent-Length: 36\r\n"
-                               "Connection: close\r\n\r\n"
-                               "Too many connections from your host\n";
-    int limit = worker.cfg->max_connections_per_ip;
+    static const char busy[] = CONN_BUSY_ANSWER;
+    int limit = worker.cfg->listen[l->line].flags & CFG_LISTEN_PROXY
+                    ? 0
+                    : worker.cfg->max_connections_per_ip;
     int counted = limit > 0 ? shm_ip_acquire(worker.shm, worker.shm_column, peer, limit) : 1;
     void *ctx = NULL;
     if (l->tp->open && l->tp->open(fd, &ctx) < 0) {
@@ -162,6 +172,7 @@ start_connection(const struct listener *l, int fd, const struct sockaddr *peer)
         return;
     }
     if (counted < 0) {
+        worker.stats->limits[SHM_LIM_PER_IP]++;
         log_info("max_connections_per_ip (%d) reached for a client; answered 503", limit);
         conn_refuse(fd, l->tp, ctx, busy, sizeof(busy) - 1);
         return;
@@ -179,6 +190,7 @@ on_accept(struct ev_io *io, uint32_t events)
         if (conn_pool_full()) {
             /* At max_connections: stop accepting; the kernel backlog holds the rest until a
              * connection closes (resumed in before-sleep). */
+            worker.stats->limits[SHM_LIM_MAX_CONNECTIONS]++;
             log_info("max_connections (%d) reached; accepting paused", worker.cfg->max_connections);
             set_accepting(false);
             return;
@@ -187,6 +199,7 @@ on_accept(struct ev_io *io, uint32_t events)
         socklen_t plen = sizeof(peer);
         int fd = accept4(io->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
+            worker.stats->accepted++;
             start_connection((struct listener *)io, fd, (struct sockaddr *)&peer);
             continue;
         }
@@ -218,13 +231,65 @@ on_accept(struct ev_io *io, uint32_t events)
 }
 
 /* The log phase's first observer: the request counter in the shared region (also what
- * max_requests counts). */
+ * max_requests counts), bytes out, responses by class and the size limits that answered. */
 static void
 count_request(const struct req_log *l, void *arg)
 {
-    (void)l;
     (void)arg;
-    worker.stats->requests++;
+    struct shm_worker *w = worker.stats;
+    w->requests++;
+    w->bytes_out += (uint64_t)(l->bytes_sent > 0 ? l->bytes_sent : 0);
+    if (l->status >= 100 && l->status <= 599)
+        w->responses[l->status / 100 - 1]++;
+    if (l->status == 413 || l->status == 414)
+        w->limits[l->status == 413 ? SHM_LIM_413 : SHM_LIM_414]++;
+    else if (l->status == 431)
+        w->limits[SHM_LIM_431]++;
+}
+
+/* The accept queues of this worker's own listeners, by listen line (TCP_INFO on a listening
+ * socket: tcpi_unacked is the queue's length, tcpi_sacked its backlog). */
+static void
+publish_queues(struct shm_worker *w)
+{
+    int n = worker.cfg->nlisten < CFG_MAX_LISTEN ? worker.cfg->nlisten : CFG_MAX_LISTEN;
+    for (int i = 0; i < n; i++)
+        w->queues[i].queued = w->queues[i].backlog = -1;
+    for (int i = 0; i < nlisteners; i++) {
+        const struct listener *l = &listeners[i];
+        struct tcp_info ti;
+        socklen_t len = sizeof(ti);
+        if (l->io.fd < 0 || l->adopted_slot >= 0 || l->line >= n ||
+            getsockopt(l->io.fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 ||
+            ti.tcpi_state != TCP_LISTEN)
+            continue; /* a unix socket fails getsockopt */
+        w->queues[l->line].queued = (int32_t)ti.tcpi_unacked;
+        w->queues[l->line].backlog = (int32_t)ti.tcpi_sacked;
+    }
+    w->nqueues = (uint32_t)n;
+}
+
+/* The heartbeat's figures (shm.h): connections by state, the open file cache, the longest loop
+ * turn of the period, the accept queues. Also called by the status endpoint for its own slot. */
+static void
+publish_figures(void)
+{
+    struct shm_worker *w = worker.stats;
+    uint32_t reading, writing, idle;
+    conn_count_states(&reading, &writing, &idle);
+    w->conns_reading = reading;
+    w->conns_writing = writing;
+    w->conns_idle = idle;
+    struct ofc_stats os;
+    ofc_stats(&os);
+    w->ofc_hits = os.hits;
+    w->ofc_misses = os.misses;
+    publish_queues(w);
+    if (ev_now() >= figures_due_ms) {
+        w->loop_lag_us = turn_max_us;
+        turn_max_us = 0;
+        figures_due_ms = ev_now() + FIGURES_MS;
+    }
 }
 
 /* Retire: accept nothing more, finish what is in flight, leave by graceful_timeout. With
@@ -261,6 +326,8 @@ on_ofc_watch(struct ev_io *io, uint32_t events)
     ofc_watch_events();
 }
 
+static void on_ipc(struct ev_io *io, uint32_t events);
+
 static void
 on_signal(struct ev_io *io, uint32_t events)
 {
@@ -272,6 +339,10 @@ on_signal(struct ev_io *io, uint32_t events)
             stop_now = true;
             break;
         case SIGQUIT:
+            /* A graceful stop sends IPC_DRAIN before this signal: read it first, so that no
+             * request answered from here on says the instance is healthy. */
+            if (ipc_io.events)
+                on_ipc(&ipc_io, EPOLLIN);
             begin_graceful_stop(false);
             break;
         case SIGUSR1:
@@ -316,9 +387,17 @@ on_ipc(struct ev_io *io, uint32_t events)
             begin_graceful_stop(msg.value == 1);
             continue;
         }
+        if (msg.type == IPC_DRAIN) {
+            health_drain();
+            continue;
+        }
         if (msg.type == IPC_LOG_FD && msg.value == IPC_LOG_ERROR) {
             if (log_adopt(fds[0]) < 0)
                 log_error("taking over the reopened error log");
+            continue;
+        }
+        if (msg.type == IPC_LOG_FD && msg.value == IPC_LOG_ACCESS) {
+            accesslog_adopt(fds[0]); /* the buffer goes to the old file first */
             continue;
         }
         if (msg.type == IPC_ADOPT && !worker.quitting) {
@@ -417,6 +496,7 @@ resume_accepting(void)
         conn_trim_buffers();
         over_budget = bufpool_bytes >= budget;
         if (over_budget && accepting) {
+            worker.stats->limits[SHM_LIM_MEMORY]++;
             log_warnx("worker_memory_limit (%lld bytes) reached; accepting paused",
                       (long long)budget);
             set_accepting(false);
@@ -491,12 +571,22 @@ before_sleep(void *unused __attribute__((unused)))
     ev_wake_by(ev_now() + heartbeat_period_ms());
     worker.stats->heartbeat_ms = ev_now();
     worker.stats->state = SHM_W_WAITING;
+    if (turn_start_us) {
+        uint64_t took = clock_mono_us() - turn_start_us;
+        if (took > turn_max_us)
+            turn_max_us = took > UINT32_MAX ? UINT32_MAX : (uint32_t)took;
+        turn_start_us = 0; /* measured once: an idle wake-up is a turn of its own */
+    }
+    if (ev_now() >= figures_due_ms)
+        publish_figures();
+    ev_wake_by(figures_due_ms);
 }
 
 /* Phase 4: the clock has just been read. */
 static void
 before_batch(void *unused __attribute__((unused)))
 {
+    turn_start_us = ev_now_us(); /* the loop's own clock read: no second one */
     worker.stats->heartbeat_ms = ev_now();
     worker.stats->state = SHM_W_EVENTS;
     resp_update_date(time(NULL));
@@ -540,12 +630,15 @@ setup(const struct worker_args *args)
     *worker.stats = (struct shm_worker){.pid = getpid(),
                                         .generation = args->generation,
                                         .heartbeat_ms = ev_now(),
-                                        .state = SHM_W_STARTING};
+                                        .state = SHM_W_STARTING,
+                                        .started = (int64_t)time(NULL)};
     resp_update_date(time(NULL));
     struct conn_env env = {
         .cfg = args->cfg, .shm = args->shm, .shm_column = args->shm_column, .stats = worker.stats};
     if (conn_setup(&env) < 0)
         fatal("setting up the timeout queues");
+    if (accesslog_init(args->cfg, args->access_log_fd, args->slot, args->generation) < 0)
+        fatal("setting up the access log");
 
     int sfd = setup_signals();
     if (sfd < 0)
@@ -563,6 +656,15 @@ setup(const struct worker_args *args)
      * files, unless an application took it). Modules start after the privilege drop. */
     if (route_add_builtins() < 0)
         fatalx("route table full");
+    status_init(args->cfg, args->shm, args->generation, publish_figures);
+    if (args->cfg->status_path[0] &&
+        route_add(args->cfg->status_path, &status_handler, NULL, true) < 0)
+        fatalx("route table full");
+    if (args->cfg->health_path[0] &&
+        route_add(args->cfg->health_path, &health_handler, NULL, true) < 0)
+        fatalx("route table full");
+    if (args->draining)
+        health_drain();
     if (app_init(args->cfg, args->app_fd, worker.stats, args->slot, args->generation) < 0)
         exit(1);
     if (!app_has_root() && route_add("/", &static_handler, NULL, false) < 0)
@@ -638,6 +740,7 @@ worker_main(const struct worker_args *args)
      *  6. after dispatch: the state the watchdog reads says "timers";
      *  7. timeouts expire, each queue from its head (conn.c's callbacks). */
     int rc = ev_run();
+    accesslog_flush(); /* every line logged so far, also on a stop at once (SIGTERM) */
     app_fini();
     exit(rc < 0 ? 1 : 0);
 }

@@ -23,6 +23,8 @@ struct worker_args {
     struct shm *shm;           /* the master's shared region */
     int shm_column;            /* this process's column in it (see shm.h) */
     int app_fd[CFG_MAX_APPS];  /* the snapshot of cfg->app[i]'s module (a sealed memfd) */
+    bool draining;             /* forked during a drain: health_path answers 503 (IPC_DRAIN) */
+    int access_log_fd;         /* the generation's access log (the master's copy), -1 = off */
 };
 
 /* Run worker `args->slot` in the freshly forked child: drop privileges, build the per-worker

@@ -53,7 +53,12 @@
  *   bit 6     application-config mode (t/fuzz/app_cfg.c): the rest of the input is an
  *             [app "name"] header line then route values, checked against the route table
  *             (the app_* seeds: 'p' for byte 2)
- *   bit 7     unused
+ *   bit 7     real-address mode (t/fuzz/realaddr.c), byte 0 choosing: bit 0 clear, the rest of
+ *             the input is the start of a connection to a proxy listener, checked against the
+ *             PROXY parser's prefixes and fed to its transport over a socketpair in pieces
+ *             (bits 1-3 the piece size); bit 0 set, the rest is a request's field lines for
+ *             the X-Forwarded-For walk, checked against a reference (the realaddr_* seeds:
+ *             0xb0 for byte 2)
  * Besides static files, requests reach the test build's handlers (t/app, under /_t/): answers
  * that come later from heap timers (/_t/later, streamed; /_t/hang, never), buffered bodies
  * (/_t/echo, /_t/tiny), streamed uploads paused and resumed (/_t/upload, /_t/tinyup) and early
@@ -91,6 +96,7 @@
 #include "t/fuzz/app_cfg.h"
 #include "t/fuzz/docroot.h"
 #include "t/fuzz/fuzz.h"
+#include "t/fuzz/realaddr.h"
 #include "t/fuzz/tls_first.h"
 #include "worker/conn.h"
 #include "worker/ofc.h"
@@ -130,6 +136,7 @@
 #define H_TLS 0x10
 #define H_TLS_EOF 0x20
 #define H_APP_CFG 0x40
+#define H_REALADDR 0x80
 
 struct limits {
     int64_t header, line;
@@ -711,6 +718,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (ctl3 & H_APP_CFG) {
         app_cfg_run(in, len);
+        return 0;
+    }
+    if (ctl3 & H_REALADDR) {
+        realaddr_run(ctl, in, len);
         return 0;
     }
     if (ctl3 & H_EXPAND) {

@@ -339,20 +339,22 @@ END_TEST
 
 /* ---- status ---- */
 
-static void
+/* A row of the worker table (SLOT PID GEN STATE CONNS REQUESTS BYTES RSS UPTIME HEARTBEAT
+ * RESPAWNS): serving, a recent heartbeat; returns its requests. */
+static unsigned long long
 assert_worker_line(const char *line, int slot)
 {
     int got_slot, pid;
+    unsigned gen, respawns;
     unsigned long long conns, reqs;
     long long age;
-    char state[16];
-    int n = sscanf(line,
-                   "  worker %d pid %d %15[a-z], %llu connections, %llu requests, heartbeat %lld "
-                   "ms ago",
-                   &got_slot, &pid, state, &conns, &reqs, &age);
-    ck_assert_msg(n == 6 && got_slot == slot && strcmp(state, "serving") == 0 && age >= 0 &&
-                      age < 60000,
+    char state[16], bytes[32], rss[32], up[32];
+    int n = sscanf(line, "%d %d %u %15s %llu %llu %31s %31s %31s %lldms %u", &got_slot, &pid, &gen,
+                   state, &conns, &reqs, bytes, rss, up, &age, &respawns);
+    ck_assert_msg(n == 11 && got_slot == slot && pid > 0 && gen == 1 &&
+                      strcmp(state, "serving") == 0 && age >= 0 && age < 60000 && respawns == 0,
                   "status worker line: '%s'", line);
+    return reqs;
 }
 
 /* The detail lines: each generation, its workers with state, counts and heartbeat age, and a
@@ -368,11 +370,14 @@ START_TEST(status_detail_lines)
              (int)s.pid);
     ck_assert_msg(rc == 0 && strncmp(out, want, strlen(want)) == 0 && err[0] == '\0',
                   "status: exit %d\n%s\nstderr:\n%s", rc, out, err);
-    const char *line = out + strlen(want);
+    /* The master line, the table's header, one row. */
+    const char *line = strstr(out, " SLOT ");
+    ck_assert_msg(strncmp(out + strlen(want), "master pid ", 11) == 0 && line != NULL,
+                  "no master line or table header:\n%s", out);
+    line = strchr(line, '\n') + 1;
     ck_assert_msg(strchr(line, '\n') == line + strlen(line) - 1, "more than one worker line:\n%s",
                   out);
-    assert_worker_line(line, 0);
-    ck_assert_msg(strstr(line, " 3 requests,") != NULL, "3 requests not counted: %s", line);
+    ck_assert_msg(assert_worker_line(line, 0) == 3, "3 requests not counted: %s", line);
 
     /* Kill each new worker at once: the slot backs off 100, 200, 400 ms... until status, asked
      * between two deaths, shows it degraded. */

@@ -216,6 +216,15 @@ static const struct {
     {"tls_ciphersuites",
      "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"},
     {"tls_prefer_server_ciphers", "off"},
+    {"access_log", "off"},
+    {"access_log_format", "combined"},
+    {"access_log_buffer", "64k"},
+    {"status_path", "off"},
+    {"status_allow", "127.0.0.1/32 ::1/128"},
+    {"health_path", "off"},
+    {"drain_delay", "0s"},
+    {"real_ip_from", ""},
+    {"real_ip_header", "X-Forwarded-For"},
 };
 #define N_SPEC_KEYS ((int)(sizeof(spec_keys) / sizeof(spec_keys[0])))
 

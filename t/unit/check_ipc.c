@@ -257,7 +257,8 @@ START_TEST(test_wrong_fd_count)
         uint32_t type;
         int nfds;
     } cases[] = {
-        {IPC_READY, 1}, {IPC_RELEASE, 3}, {IPC_LOG_FD, 0}, {IPC_LOG_FD, 2}, {IPC_ADOPT, 0},
+        {IPC_READY, 1},  {IPC_RELEASE, 3}, {IPC_LOG_FD, 0},
+        {IPC_LOG_FD, 2}, {IPC_ADOPT, 0},   {IPC_DRAIN, 1},
     };
     size_t n = sizeof(cases) / sizeof(cases[0]);
     for (size_t i = 0; i < n; i++) {
