@@ -215,12 +215,13 @@ typedef void cfg_warn_fn(void *arg, const char *file, int line, const char *what
 
 /* For the commands that only need to find the running master (stop, quit, reopen, status,
  * upgrade), so that a file broken since the master started does not leave them powerless: the
- * defaults, then from `path` (NULL: ./sluice.ini when it exists) pid_file, control_socket and
- * graceful_timeout, set and resolved exactly as cfg_load does. Every other problem (syntax,
- * unknown or duplicate keys, bad values, a bad graceful_timeout, whose default then stays) goes
- * to `warn` and its line is skipped; a duplicated key keeps its first value; nothing is checked
- * on the file system. Returns 0, or -1 with a message in `err` (cfg_load's form) when the file
- * cannot be read or the value of pid_file or control_socket is unusable. */
+ * defaults, then every key of `path` (NULL: ./sluice.ini when it exists) whose value is good,
+ * set and resolved exactly as cfg_load does: what they use is pid_file, control_socket, and for
+ * quit graceful_timeout and drain_delay. Every problem (syntax, unknown or duplicate keys, bad
+ * values, whose default then stays) goes to `warn` and its line is skipped, except a bad
+ * pid_file or control_socket; a duplicated key keeps its first value; sections are skipped;
+ * nothing is checked on the file system. Returns 0, or -1 with a message in `err` (cfg_load's form)
+ * when the file cannot be read or the value of pid_file or control_socket is unusable. */
 int cfg_read_lenient(struct cfg *cfg, const char *path, cfg_warn_fn *warn, void *arg, char *err,
                      size_t errlen);
 

@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/utf8.h"
+
 /* A bounded writer: once full, it stays failed. */
 struct out {
     char *p;
@@ -212,18 +214,25 @@ mstatus_text(const struct gen_table *t, const struct mstatus_master *m, char *bu
 
 /* ---- JSON ---- */
 
-/* A JSON string: '"', '\\' and control bytes escaped; other bytes as they are. */
+/* A JSON string: '"', '\\' and control bytes escaped, valid UTF-8 as it is, any other byte
+ * from 0x80 as \u00XX of the byte (a path need not be UTF-8; the document must be). */
 static void
 json_str(struct out *o, const char *s)
 {
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
     put(o, "\"");
-    for (; *s && !o->full; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (size_t i = 0; i < n && !o->full; i++) {
+        unsigned char c = p[i];
+        size_t len = c >= 0x80 ? utf8_len(p + i, n - i) : 0;
         if (c == '"' || c == '\\')
             put(o, "\\%c", c);
-        else if (c < 0x20)
+        else if (c < 0x20 || c == 0x7f || (c >= 0x80 && len == 0))
             put(o, "\\u%04x", c);
-        else
+        else if (len > 1) {
+            put(o, "%.*s", (int)len, (const char *)p + i);
+            i += len - 1;
+        } else
             put(o, "%c", c);
     }
     put(o, "\"");

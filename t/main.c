@@ -73,6 +73,7 @@ Suite *ipc_suite(void);
 Suite *relay_suite(void);
 Suite *modcheck_suite(void);
 Suite *cidr_suite(void);
+Suite *utf8_suite(void);
 Suite *proxy_suite(void);
 Suite *realip_suite(void);
 Suite *integ_proxy_suite(void);
@@ -147,6 +148,7 @@ main(void)
     srunner_add_suite(sr, relay_suite());
     srunner_add_suite(sr, modcheck_suite());
     srunner_add_suite(sr, cidr_suite());
+    srunner_add_suite(sr, utf8_suite());
     srunner_add_suite(sr, proxy_suite());
     srunner_add_suite(sr, realip_suite());
     srunner_add_suite(sr, integ_proxy_suite());

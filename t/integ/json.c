@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/utf8.h"
+
 #define DEPTH_MAX 64
 
 struct arena {
@@ -78,6 +80,15 @@ string(struct arena *a)
         if (c < 0x20) {
             fail(a, "control byte in a string");
             return NULL;
+        }
+        if (c >= 0x80) { /* RFC 8259: a JSON text is UTF-8 */
+            size_t len = utf8_len((const unsigned char *)a->p, (size_t)(a->end - a->p));
+            if (len == 0) {
+                fail(a, "a byte that is not UTF-8 in a string");
+                return NULL;
+            }
+            a->p += len;
+            continue;
         }
         if (c == '\\') {
             a->p++;

@@ -399,6 +399,33 @@ cli(const struct srv *s, bool json, char *out, char *err)
     return run_cmd_io(args, out, OUT_MAX, err, OUT_MAX, 30000);
 }
 
+/* A configuration file whose name is not UTF-8 (and holds a quote): `status --json` stays
+ * valid JSON (the reader checks UTF-8), and the name comes back byte for byte. */
+START_TEST(cli_json_hostile_config_name)
+{
+    struct srv s;
+    char *out = malloc(OUT_MAX), *err = malloc(OUT_MAX), perr[256], old[SRV_PATH_MAX];
+    srv_init(&s);
+    srv_write_config(&s, "workers = 1\n");
+    snprintf(old, sizeof(old), "%s", s.cfg);
+    ck_assert_int_lt(snprintf(s.cfg, sizeof(s.cfg), "%.400s/s\xff\"\xc3\xa9\x01.ini", s.dir),
+                     (int)sizeof(s.cfg));
+    ck_assert_int_eq(rename(old, s.cfg), 0);
+    srv_spawn(&s);
+    int rc = cli(&s, true, out, err);
+    ck_assert_msg(rc == 0 && err[0] == '\0', "status --json: exit %d\n%s", rc, err);
+    struct json *doc = json_parse(out, strlen(out), perr, sizeof(perr));
+    ck_assert_msg(doc != NULL, "bad JSON: %s\n%s", perr, out);
+    char want[SRV_PATH_MAX + 64];
+    snprintf(want, sizeof(want), "%s/s\\u00ff\\\"\xc3\xa9\\u0001.ini", s.dir);
+    ck_assert_str_eq(json_path(doc, "master.config")->str, want); /* raw: escapes kept */
+    json_free(doc);
+    srv_stop(&s);
+    free(out);
+    free(err);
+}
+END_TEST
+
 START_TEST(cli_table_and_json)
 {
     struct srv s;
@@ -506,6 +533,7 @@ integ_status_suite(void)
     tcase_add_test(tc, methods_and_route_off);
     tcase_add_test(tc, status_allow);
     tcase_add_test(tc, cli_table_and_json);
+    tcase_add_test(tc, cli_json_hostile_config_name);
     suite_add_tcase(s, tc);
     return s;
 }
