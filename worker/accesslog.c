@@ -389,6 +389,20 @@ refresh_times(void)
     }
 }
 
+void
+accesslog_ipv4(char *out, const unsigned char *a)
+{
+    for (int i = 0; i < 4; i++) {
+        unsigned v = a[i];
+        if (v >= 100)
+            *out++ = (char)('0' + v / 100);
+        if (v >= 10)
+            *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
 /* The client's address as text into remote (ACCESSLOG_REMOTE_MAX); "-" when unknown. */
 static void
 remote_text(const struct req_log *l, char *remote)
@@ -397,9 +411,11 @@ remote_text(const struct req_log *l, char *remote)
     socklen_t len = sizeof(ss);
     const void *addr = NULL;
     if (req_log_peer(l, &ss, &len) == 0) {
-        if (ss.ss_family == AF_INET)
-            addr = &((const struct sockaddr_in *)&ss)->sin_addr;
-        else if (ss.ss_family == AF_INET6)
+        if (ss.ss_family == AF_INET) {
+            accesslog_ipv4(remote, (const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr);
+            return;
+        }
+        if (ss.ss_family == AF_INET6)
             addr = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
     }
     if (addr == NULL || inet_ntop(ss.ss_family, addr, remote, ACCESSLOG_REMOTE_MAX) == NULL)

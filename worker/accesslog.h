@@ -79,5 +79,8 @@ void accesslog_time_iso(char *out, int64_t ms);
 /* "04/Dec/2026:15:20:01 +0100" for the broken-down local time `tm` and its offset east of UTC
  * in seconds, at `out` (ACCESSLOG_TIME_LOCAL chars, no NUL). */
 void accesslog_time_local(char *out, const struct tm *tm, long gmtoff);
+/* The IPv4 address `a` (4 bytes, network order) as dotted decimal, NUL-terminated, at `out`
+ * (16 bytes): inet_ntop's text without its printf. */
+void accesslog_ipv4(char *out, const unsigned char *a);
 
 #endif

@@ -636,7 +636,7 @@ unwrap_transport(struct conn *c)
 /* The transport's handshake, bounded by handshake_timeout from accept (a prefix transport's,
  * then the one inside it). When it is done, header_timeout starts, and what the transport
  * already holds is read at once. */
-static void
+static void __attribute__((noinline)) /* once per connection: kept out of conn_io */
 handshake_step(struct conn *c)
 {
     for (;;) {
@@ -701,6 +701,7 @@ int
 conn_setup(const struct conn_env *e)
 {
     env = *e;
+    conn_req_setup(e->cfg);
     return conn_timeouts_setup(e->cfg);
 }
 

@@ -169,10 +169,24 @@ void conn_expire_grace(struct tq_node *n, void *arg);
 
 /* conn_req.c, for conn.c. */
 const struct req_ops *conn_req_ops(void);
+/* What of `cfg` the request path keeps (conn_setup). */
+void conn_req_setup(const struct cfg *cfg);
 /* The log phase of c's request in progress, once. */
 void conn_log(struct conn *c, enum req_end end);
-/* c's request has begun (its first byte): live, and its start time for the log phase. */
-void conn_begin(struct conn *c);
+/* c's request has begun (its first byte, in c->in): live, and its start time for the log
+ * phase; with the access log on, to the microsecond from the loop's wake-up (its clock read,
+ * no other: conn_log reads the clock once more for the end). Inline: it runs per request. */
+extern bool conn_access_log_on_; /* conn_req.c's (conn_req_setup): read it through here */
+static inline void
+conn_begin(struct conn *c)
+{
+    c->live = true;
+    c->t_start = (uint32_t)ev_now();
+    if (conn_access_log_on_) {
+        c->in->t_start_us = ev_now_us();
+        c->in->head_len = 0;
+    }
+}
 /* c->in for a request (taken from the pool when idle); false when closed for want of one. */
 bool conn_take_input(struct conn *c);
 /* Parse what is buffered; true when parsing stops (an answer to send, a handler at work, a

@@ -23,24 +23,22 @@
 static int conn_continue(void *conn);
 static const struct req_ops ops = {.kick = conn_kick, .send_continue = conn_continue};
 
+/* What the configuration asks of every request, read once (conn_req_setup): the per-request
+ * path then tests a flag, not the configuration. */
+bool conn_access_log_on_; /* hold each request to its log phase, timed to the microsecond */
+static bool real_ip_on;   /* real_ip_from: look for the client a trusted peer names */
+
+void
+conn_req_setup(const struct cfg *cfg)
+{
+    conn_access_log_on_ = cfg->access_log[0] != '\0';
+    real_ip_on = cfg->nreal_ip_from > 0;
+}
+
 const struct req_ops *
 conn_req_ops(void)
 {
     return &ops;
-}
-
-void
-conn_begin(struct conn *c)
-{
-    c->live = true;
-    c->t_start = (uint32_t)ev_now();
-    /* The access log's duration_us, to the microsecond from the loop's wake-up (its clock
-     * read, no other); conn_log reads the clock once more for the end. c->in holds the bytes
-     * that began the request. */
-    if (conn_cfg()->access_log[0]) {
-        c->in->t_start_us = ev_now_us();
-        c->in->head_len = 0;
-    }
 }
 
 /* The log phase of the current request, once: whatever its end. */
@@ -51,11 +49,12 @@ conn_log(struct conn *c, enum req_end end)
         return;
     c->live = false;
     int64_t now = ev_now();
+    const struct req *in = c->in;
     struct req_log l;
     l.end = c->timed_out && end == REQ_END_COMPLETE ? REQ_END_TIMEOUT : end;
     l.status = c->status;
     l.bytes_sent = c->state == CONN_SENDING || c->state == CONN_PRODUCING ? c->sent : 0;
-    l.body_bytes = c->in ? c->in->http.body_bytes : 0;
+    l.body_bytes = in ? in->http.body_bytes : 0;
     l.start_ms = now - (int64_t)(uint32_t)((uint32_t)now - c->t_start);
     l.dispatch_ms = c->t_dispatch ? now - (int64_t)(uint32_t)((uint32_t)now - c->t_dispatch) : 0;
     l.end_ms = now;
@@ -65,15 +64,22 @@ conn_log(struct conn *c, enum req_end end)
     l.fd = c->io.fd;
     l.listener = c->listener;
     l.tls = c->tls;
-    l.peer = c->in ? c->in->peer : &c->peer; /* the real client (real_ip_from) */
-    l.req = c->in;
-    l.parsed = c->in && c->in->http.headers_done;
-    /* With the access log on, the request is held to here (start_send) with its figures. */
-    bool timed = c->in && conn_cfg()->access_log[0];
-    int64_t head = timed ? (int64_t)c->in->head_len : 0;
-    l.header_bytes = head < l.bytes_sent ? head : l.bytes_sent;
-    l.duration_us =
-        timed ? (int64_t)(clock_mono_us() - c->in->t_start_us) : (l.end_ms - l.start_ms) * 1000;
+    l.peer = &c->peer;
+    l.req = in;
+    l.parsed = false;
+    l.header_bytes = 0;
+    l.duration_us = (l.end_ms - l.start_ms) * 1000;
+    if (in) {
+        l.peer = in->peer; /* the real client (real_ip_from) */
+        l.parsed = in->http.headers_done;
+        /* With the access log on, the request is held to here (start_send) with its
+         * figures. */
+        if (conn_access_log_on_) {
+            l.header_bytes =
+                (int64_t)in->head_len < l.bytes_sent ? (int64_t)in->head_len : l.bytes_sent;
+            l.duration_us = (int64_t)(clock_mono_us() - in->t_start_us);
+        }
+    }
     req_log_emit(&l);
     c->status = 0;
     c->t_dispatch = 0;
@@ -158,7 +164,7 @@ start_send(struct conn *c)
     if (conn_cfg()->send_min_rate)
         conn_arm_rate(c, false);
     if (in->pos == in->len && !c->close_after && !in->keep && !in->held &&
-        in->http.body_bytes == 0 && conn_cfg()->access_log[0] == '\0') {
+        in->http.body_bytes == 0 && !conn_access_log_on_) {
         /* Nothing pipelined, nothing to call back, no body for the log phase to count, no
          * access log to read the request line and fields from: the request buffer is not
          * needed while the response goes out. (With access_log on it stays until conn_log:
@@ -291,7 +297,7 @@ on_headers(struct conn *c)
     char rel[CFG_PATH_MAX];
     if (!in->http.has_body)
         return false; /* routed once, at the end of the request */
-    if (conn_cfg()->nreal_ip_from > 0)
+    if (real_ip_on)
         find_real_peer(c);
     if (take_out(c) == NULL)
         return true;
@@ -313,7 +319,7 @@ on_complete(struct conn *c)
     char rel[CFG_PATH_MAX];
     if (take_out(c) == NULL)
         return true;
-    if (!c->in->http.has_body && conn_cfg()->nreal_ip_from > 0)
+    if (real_ip_on && !c->in->http.has_body)
         find_real_peer(c); /* a request with a body found it at its header */
     if (c->t_dispatch == 0)
         dispatched(c);

@@ -267,11 +267,11 @@ resp_end(struct resp *out, const struct http_req *req)
     static const char staying[] = "Connection: keep-alive\r\n\r\n";
     if (!req->keep_alive)
         out->close = true;
-    if (out->close)
-        resp_body(out, closing, sizeof(closing) - 1);
-    else
-        resp_body(out, staying, sizeof(staying) - 1);
-    out->head = out->len;
+    const char *end = out->close ? closing : staying;
+    size_t n = out->close ? sizeof(closing) - 1 : sizeof(staying) - 1;
+    out->head = out->len + n; /* set first: the append is the last call (an overflow makes the
+                               * response an error, whose header is measured again) */
+    resp_body(out, end, n);
 }
 
 void

@@ -237,14 +237,17 @@ count_request(const struct req_log *l, void *arg)
 {
     (void)arg;
     struct shm_worker *w = worker.stats;
+    unsigned cls = (unsigned)l->status / 100u - 1u; /* 0 for 1xx .. 4 for 5xx */
     w->requests++;
-    w->bytes_out += (uint64_t)(l->bytes_sent > 0 ? l->bytes_sent : 0);
-    if (l->status >= 100 && l->status <= 599)
-        w->responses[l->status / 100 - 1]++;
-    if (l->status == 413 || l->status == 414)
-        w->limits[l->status == 413 ? SHM_LIM_413 : SHM_LIM_414]++;
-    else if (l->status == 431)
-        w->limits[SHM_LIM_431]++;
+    w->bytes_out += (uint64_t)l->bytes_sent; /* never negative (conn_log) */
+    if (cls < 5)
+        w->responses[cls]++;
+    if (cls == 3 && l->status >= 413) { /* the size limits: one test on the common path */
+        if (l->status == 413 || l->status == 414)
+            w->limits[l->status == 413 ? SHM_LIM_413 : SHM_LIM_414]++;
+        else if (l->status == 431)
+            w->limits[SHM_LIM_431]++;
+    }
 }
 
 /* The accept queues of this worker's own listeners, by listen line (TCP_INFO on a listening

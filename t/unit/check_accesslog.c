@@ -5,6 +5,7 @@
  * goes out directly with what preceded it, a reopen flushes into the old descriptor first. */
 #include "worker/accesslog.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -181,6 +182,21 @@ START_TEST(test_time_iso)
     ck_assert_str_eq(out, "1970-01-01T00:00:00.000Z");
     accesslog_time_iso(out, 951782400007LL);
     ck_assert_str_eq(out, "2000-02-29T00:00:00.007Z");
+}
+END_TEST
+
+/* Dotted decimal as inet_ntop writes it: no leading zeros, every width of each byte. */
+START_TEST(test_ipv4)
+{
+    static const unsigned char addrs[][4] = {
+        {0, 0, 0, 0}, {255, 255, 255, 255}, {10, 0, 100, 9}, {127, 0, 0, 1}, {1, 22, 203, 99}};
+    for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+        char got[16], want[16];
+        memset(got, 'x', sizeof(got));
+        accesslog_ipv4(got, addrs[i]);
+        ck_assert_ptr_nonnull(inet_ntop(AF_INET, addrs[i], want, sizeof(want)));
+        ck_assert_str_eq(got, want);
+    }
 }
 END_TEST
 
@@ -398,6 +414,7 @@ accesslog_suite(void)
     tcase_add_test(tc, test_bound_worst_case);
     tcase_add_test(tc, test_time_iso);
     tcase_add_test(tc, test_time_local);
+    tcase_add_test(tc, test_ipv4);
     suite_add_tcase(s, tc);
     TCase *buf = tcase_create("buffer");
     tcase_add_test(buf, test_buffer_threshold_and_timer);
