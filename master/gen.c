@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,48 @@ child_close_fds(const struct gen_table *t, const struct gen *g, int slot, struct
         args->listen_shared[args->nlisten++] = shared;
     }
     listen_close_except(args->listen_fds, args->nlisten);
+}
+
+int
+gen_live_procs(const struct gen *g)
+{
+    int n = 0;
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        n += g->procs[i].pid != 0;
+    return n;
+}
+
+void
+gen_signal(struct gen *g, int sig)
+{
+    for (int i = 0; i < CFG_MAX_WORKERS; i++)
+        if (g->procs[i].pid)
+            kill(g->procs[i].pid, sig);
+}
+
+void
+gen_reset(struct gen *g, ev_io_cb *cb)
+{
+    memset(g, 0, offsetof(struct gen, procs));
+    memset(&g->backoff_ms, 0, sizeof(*g) - offsetof(struct gen, backoff_ms));
+    g->access_log_fd = -1;
+    for (int s = 0; s < CFG_MAX_WORKERS; s++)
+        g->procs[s] = (struct proc){
+            .io = {.fd = -1, .cb = cb},
+            .gen = g,
+            .slot = s,
+        };
+}
+
+void
+gen_drop(struct gen *g, ev_io_cb *cb)
+{
+    free(g->cfg);
+    tls_set_free(g->tls);
+    mod_set_close(&g->mods);
+    if (g->access_log_fd >= 0)
+        close(g->access_log_fd);
+    gen_reset(g, cb);
 }
 
 int

@@ -80,6 +80,17 @@ struct gen_table {
 /* The shared-region column of worker `slot` of `g`: its generation slot and worker slot. */
 int gen_column(const struct gen_table *t, const struct gen *g, int slot);
 
+/* Live workers of g. */
+int gen_live_procs(const struct gen *g);
+/* Send `sig` to every live worker of g. */
+void gen_signal(struct gen *g, int sig);
+/* Back to GEN_FREE, keeping each proc's identity (see struct proc): its socket, once it has
+ * one, is watched with `cb`. */
+void gen_reset(struct gen *g, ev_io_cb *cb);
+/* Free what g owns (configuration, TLS contexts, module snapshots, access log), then
+ * gen_reset. Its listen sockets are the caller's to release first (master/listen.h). */
+void gen_drop(struct gen *g, ev_io_cb *cb);
+
 /* Fork worker `slot` of `g` with its socketpair, watched for EV_READ with t->on_ipc. The child
  * keeps only its own sockets and runs worker_main. Returns 0, or -1 (logged) when the
  * socketpair or the fork failed. */

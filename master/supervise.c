@@ -50,23 +50,6 @@ static void on_ipc(struct ev_io *io, uint32_t events);
 
 /* ---- small helpers ---- */
 
-static int
-live_procs(const struct gen *g)
-{
-    int n = 0;
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        n += g->procs[i].pid != 0;
-    return n;
-}
-
-static void
-signal_gen(struct gen *g, int sig)
-{
-    for (int i = 0; i < CFG_MAX_WORKERS; i++)
-        if (g->procs[i].pid)
-            kill(g->procs[i].pid, sig);
-}
-
 static struct gen *
 gen_in(enum gen_state state)
 {
@@ -76,31 +59,11 @@ gen_in(enum gen_state state)
     return NULL;
 }
 
-/* Back to GEN_FREE, keeping each proc's identity (see struct proc). */
-static void
-gen_reset(struct gen *g)
-{
-    memset(g, 0, offsetof(struct gen, procs));
-    memset(&g->backoff_ms, 0, sizeof(*g) - offsetof(struct gen, backoff_ms));
-    g->access_log_fd = -1;
-    for (int s = 0; s < CFG_MAX_WORKERS; s++)
-        g->procs[s] = (struct proc){
-            .io = {.fd = -1, .cb = on_ipc},
-            .gen = g,
-            .slot = s,
-        };
-}
-
 static void
 gen_free(struct gen *g)
 {
     listen_release(g->cfg, g->lidx);
-    free(g->cfg);
-    tls_set_free(g->tls);
-    mod_set_close(&g->mods);
-    if (g->access_log_fd >= 0)
-        close(g->access_log_fd);
-    gen_reset(g);
+    gen_drop(g, on_ipc);
 }
 
 /* A new generation on `cfg`, `tls` and `mods` (owned from here on) in `g`, which is free. */
@@ -178,12 +141,12 @@ retire(struct gen *g, int sig)
     g->state = GEN_RETIRING;
     g->kill_at = clock_mono_ms() + g->cfg->graceful_timeout_ms + 1000;
     if (sig)
-        signal_gen(g, sig);
+        gen_signal(g, sig);
     else
         for (int i = 0; i < CFG_MAX_WORKERS; i++)
             if (g->procs[i].pid)
                 retire_proc(&g->procs[i]);
-    if (live_procs(g) == 0)
+    if (gen_live_procs(g) == 0)
         gen_free(g);
 }
 
@@ -298,7 +261,7 @@ supervise_stop(bool graceful)
     int64_t grace = 0;
     for (int i = 0; i < GEN_MAX; i++)
         if (sv.gens[i].state != GEN_FREE) {
-            signal_gen(&sv.gens[i], graceful ? SIGQUIT : SIGTERM);
+            gen_signal(&sv.gens[i], graceful ? SIGQUIT : SIGTERM);
             if (sv.gens[i].cfg->graceful_timeout_ms > grace)
                 grace = sv.gens[i].cfg->graceful_timeout_ms;
         }
@@ -378,7 +341,7 @@ static void
 after_exit(struct gen *g, struct proc *p, int status, int64_t now)
 {
     if (g->state == GEN_RETIRING) {
-        if (live_procs(g) == 0) {
+        if (gen_live_procs(g) == 0) {
             log_info("generation %u has exited", g->id);
             gen_free(g);
             if (sv.reload_pending && !gen_in(GEN_RETIRING)) {
@@ -455,7 +418,7 @@ cut_draining_short(void)
             draining = true;
             if (sv.gens[i].kill_at > now + SUPERVISE_CUT_SHORT_KILL_MS) {
                 log_notice("reload: cutting generation %u short", sv.gens[i].id);
-                signal_gen(&sv.gens[i], SIGTERM);
+                gen_signal(&sv.gens[i], SIGTERM);
                 sv.gens[i].kill_at = now + SUPERVISE_CUT_SHORT_KILL_MS;
             }
         }
@@ -690,8 +653,8 @@ tick_retiring(struct gen *g, int64_t now)
 {
     if (now >= g->kill_at) {
         log_warnx("generation %u: %d workers still busy after graceful_timeout; killed", g->id,
-                  live_procs(g));
-        signal_gen(g, SIGKILL);
+                  gen_live_procs(g));
+        gen_signal(g, SIGKILL);
         g->kill_at = INT64_MAX;
     }
     return g->kill_at;
@@ -706,7 +669,7 @@ tick_stop(int64_t now)
     if (now >= sv.stop_kill_at) {
         log_warnx("%d workers did not stop in time; killed", supervise_live());
         for (int i = 0; i < GEN_MAX; i++)
-            signal_gen(&sv.gens[i], SIGKILL);
+            gen_signal(&sv.gens[i], SIGKILL);
         sv.stop_kill_at = INT64_MAX;
     }
     return sv.stop_kill_at;
@@ -737,7 +700,7 @@ int
 supervise_init(const char *cfg_path, const struct supervise_events *events)
 {
     for (int i = 0; i < GEN_MAX; i++)
-        gen_reset(&sv.gens[i]);
+        gen_reset(&sv.gens[i], on_ipc);
     sv.cfg_path = cfg_path;
     sv.ev = *events;
     if ((sv.shm = shm_create()) == NULL) {
@@ -771,7 +734,7 @@ supervise_live(void)
 {
     int n = 0;
     for (int i = 0; i < GEN_MAX; i++)
-        n += live_procs(&sv.gens[i]);
+        n += gen_live_procs(&sv.gens[i]);
     return n;
 }
 
@@ -821,12 +784,6 @@ supervise_fini(bool keep_files)
 {
     if (!keep_files && sv.port_path[0])
         unlink(sv.port_path);
-    for (int i = 0; i < GEN_MAX; i++) {
-        free(sv.gens[i].cfg);
-        tls_set_free(sv.gens[i].tls);
-        mod_set_close(&sv.gens[i].mods);
-        if (sv.gens[i].access_log_fd >= 0)
-            close(sv.gens[i].access_log_fd);
-        gen_reset(&sv.gens[i]);
-    }
+    for (int i = 0; i < GEN_MAX; i++)
+        gen_drop(&sv.gens[i], on_ipc);
 }
