@@ -177,20 +177,28 @@ gen_load(const char *path, struct tls_set **tls, char *err, size_t errlen)
     return NULL;
 }
 
+/* `msg` (slot and generation filled in per worker) with `fd` (-1: none) to every live worker
+ * of g; a worker whose socket takes no message is logged as "WHAT worker N (pid P)" and left
+ * out. */
+static void
+send_each(const struct gen *g, struct ipc_msg msg, int fd, const char *what)
+{
+    msg.generation = g->id;
+    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
+        const struct proc *p = &g->procs[s];
+        if (p->pid == 0 || p->io.fd < 0)
+            continue;
+        msg.slot = (uint32_t)s;
+        if (ipc_send(p->io.fd, &msg, fd >= 0 ? &fd : NULL, fd >= 0) < 0)
+            log_warn("%s worker %d (pid %d)", what, s, (int)p->pid);
+    }
+}
+
 void
 gen_drain(const struct gen_table *t)
 {
-    struct ipc_msg msg = {.type = IPC_DRAIN};
     for (int i = 0; i < GEN_MAX; i++)
-        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-            const struct proc *p = &t->gens[i].procs[s];
-            if (p->pid == 0 || p->io.fd < 0)
-                continue;
-            msg.slot = (uint32_t)s;
-            msg.generation = t->gens[i].id;
-            if (ipc_send(p->io.fd, &msg, NULL, 0) < 0)
-                log_warn("drain: cannot tell worker %d (pid %d)", s, (int)p->pid);
-        }
+        send_each(&t->gens[i], (struct ipc_msg){.type = IPC_DRAIN}, -1, "drain: cannot tell");
 }
 
 /* A worker cannot reopen the log by path itself once it runs as `user`, and must not: it would
@@ -198,17 +206,9 @@ gen_drain(const struct gen_table *t)
 void
 gen_hand_log(const struct gen_table *t, int fd)
 {
-    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ERROR};
     for (int i = 0; i < GEN_MAX; i++)
-        for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-            const struct proc *p = &t->gens[i].procs[s];
-            if (p->pid == 0 || p->io.fd < 0)
-                continue;
-            msg.slot = (uint32_t)s;
-            msg.generation = t->gens[i].id;
-            if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
-                log_warn("reopen: cannot hand the error log to worker %d (pid %d)", s, (int)p->pid);
-        }
+        send_each(&t->gens[i], (struct ipc_msg){.type = IPC_LOG_FD, .value = IPC_LOG_ERROR}, fd,
+                  "reopen: cannot hand the error log to");
 }
 
 /* The watchdog over g's ready workers (master/watchdog.h). */
@@ -289,17 +289,8 @@ gen_reopen_access_log(struct gen *g)
         log_warnx("reopen: %s; generation %u's workers keep the old file", err, g->id);
         return;
     }
-    struct ipc_msg msg = {.type = IPC_LOG_FD, .value = IPC_LOG_ACCESS, .generation = g->id};
-    for (int s = 0; s < CFG_MAX_WORKERS; s++) {
-        const struct proc *p = &g->procs[s];
-        if (p->pid == 0 || p->io.fd < 0)
-            continue;
-        msg.slot = (uint32_t)s;
-        if (ipc_send(p->io.fd, &msg, &fd, 1) < 0)
-            log_warn("reopen: cannot hand the access log to worker %d (pid %d); it keeps the "
-                     "old file",
-                     s, (int)p->pid);
-    }
+    send_each(g, (struct ipc_msg){.type = IPC_LOG_FD, .value = IPC_LOG_ACCESS}, fd,
+              "reopen: cannot hand the new access log (it keeps the old file) to");
     close(g->access_log_fd);
     g->access_log_fd = fd; /* a worker forked from now on starts on the new file */
 }

@@ -2,36 +2,13 @@
 #include "master/mstatus.h"
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/strbuf.h"
 #include "common/utf8.h"
-
-/* A bounded writer: once full, it stays failed. */
-struct out {
-    char *p;
-    size_t len, cap;
-    bool full;
-};
-
-static void __attribute__((format(printf, 2, 3))) put(struct out *o, const char *fmt, ...)
-{
-    if (o->full || o->cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->full = true;
-        o->len = o->cap - 1; /* truncated, NUL-terminated by vsnprintf */
-        return;
-    }
-    o->len += (size_t)n;
-}
 
 /* What the table and the JSON say of one worker slot. */
 struct row {
@@ -167,12 +144,12 @@ human_time(char *buf, size_t len, int64_t ms)
 }
 
 static void
-text_row(struct out *o, const struct row *r)
+text_row(struct strbuf *o, const struct row *r)
 {
     char bytes[24], rss[24], up[24], hb[24];
     if (r->pid == 0) {
-        put(o, "  worker %d backing off, respawn in %lld ms (degraded)\n", r->slot,
-            (long long)r->respawn_in_ms);
+        strbuf_put(o, "  worker %d backing off, respawn in %lld ms (degraded)\n", r->slot,
+                   (long long)r->respawn_in_ms);
         return;
     }
     human_bytes(bytes, sizeof(bytes), r->figures ? (int64_t)r->bytes_out : -1);
@@ -182,30 +159,31 @@ text_row(struct out *o, const struct row *r)
         snprintf(hb, sizeof(hb), "-");
     else
         snprintf(hb, sizeof(hb), "%lldms", (long long)r->heartbeat_ms);
-    put(o, "%6d %8d %5u %-9s %7llu %10llu %9s %9s %8s %10s %8u\n", r->slot, r->pid, r->g->id,
-        r->state, (unsigned long long)r->conns_open, (unsigned long long)r->requests, bytes, rss,
-        up, hb, r->respawns);
+    strbuf_put(o, "%6d %8d %5u %-9s %7llu %10llu %9s %9s %8s %10s %8u\n", r->slot, r->pid, r->g->id,
+               r->state, (unsigned long long)r->conns_open, (unsigned long long)r->requests, bytes,
+               rss, up, hb, r->respawns);
 }
 
 void
 mstatus_text(const struct gen_table *t, const struct mstatus_master *m, char *buf, size_t len,
              int64_t now)
 {
-    struct out o = {.p = buf, .cap = len};
+    struct strbuf o = {.p = buf, .cap = len};
     struct row r;
     char up[24];
     if (len)
         buf[0] = '\0';
     for (int i = 0; i < GEN_MAX; i++)
         if (t->gens[i].state != GEN_FREE)
-            put(&o, "generation %u %s, %d workers\n", t->gens[i].id,
-                gen_state_name(t->gens[i].state), t->gens[i].cfg->workers);
+            strbuf_put(&o, "generation %u %s, %d workers\n", t->gens[i].id,
+                       gen_state_name(t->gens[i].state), t->gens[i].cfg->workers);
     const struct gen *cur = main_gen(t);
     human_time(up, sizeof(up), ((int64_t)time(NULL) - shm_created(t->shm)) * 1000);
-    put(&o, "master pid %d, up %s, generation %u, config %s\n", m->pid, up, cur ? cur->id : 0,
-        cur && cur->cfg->file[0] ? cur->cfg->file : "(built-in defaults)");
-    put(&o, "%6s %8s %5s %-9s %7s %10s %9s %9s %8s %10s %8s\n", "SLOT", "PID", "GEN", "STATE",
-        "CONNS", "REQUESTS", "BYTES", "RSS", "UPTIME", "HEARTBEAT", "RESPAWNS");
+    strbuf_put(&o, "master pid %d, up %s, generation %u, config %s\n", m->pid, up,
+               cur ? cur->id : 0,
+               cur && cur->cfg->file[0] ? cur->cfg->file : "(built-in defaults)");
+    strbuf_put(&o, "%6s %8s %5s %-9s %7s %10s %9s %9s %8s %10s %8s\n", "SLOT", "PID", "GEN",
+               "STATE", "CONNS", "REQUESTS", "BYTES", "RSS", "UPTIME", "HEARTBEAT", "RESPAWNS");
     for (int i = 0; i < GEN_MAX; i++)
         for (int s = 0; s < CFG_MAX_WORKERS && t->gens[i].state != GEN_FREE; s++)
             if (row_of(t, &t->gens[i], s, now, &r))
@@ -217,89 +195,90 @@ mstatus_text(const struct gen_table *t, const struct mstatus_master *m, char *bu
 /* A JSON string: '"', '\\' and control bytes escaped, valid UTF-8 as it is, any other byte
  * from 0x80 as \u00XX of the byte (a path need not be UTF-8; the document must be). */
 static void
-json_str(struct out *o, const char *s)
+json_str(struct strbuf *o, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t n = strlen(s);
-    put(o, "\"");
+    strbuf_put(o, "\"");
     for (size_t i = 0; i < n && !o->full; i++) {
         unsigned char c = p[i];
         size_t len = c >= 0x80 ? utf8_len(p + i, n - i) : 0;
         if (c == '"' || c == '\\')
-            put(o, "\\%c", c);
+            strbuf_put(o, "\\%c", c);
         else if (c < 0x20 || c == 0x7f || (c >= 0x80 && len == 0))
-            put(o, "\\u%04x", c);
+            strbuf_put(o, "\\u%04x", c);
         else if (len > 1) {
-            put(o, "%.*s", (int)len, (const char *)p + i);
+            strbuf_put(o, "%.*s", (int)len, (const char *)p + i);
             i += len - 1;
         } else
-            put(o, "%c", c);
+            strbuf_put(o, "%c", c);
     }
-    put(o, "\"");
+    strbuf_put(o, "\"");
 }
 
 static void
-json_row(struct out *o, const struct row *r)
+json_row(struct strbuf *o, const struct row *r)
 {
-    put(o, "{\"slot\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\",", r->slot, r->pid, r->g->id,
-        r->state);
+    strbuf_put(o, "{\"slot\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\",", r->slot, r->pid,
+               r->g->id, r->state);
     if (r->figures)
-        put(o,
-            "\"connections\":%llu,\"connections_total\":%llu,\"requests\":%llu,"
-            "\"bytes_out\":%llu,\"heartbeat_age_ms\":%lld,",
-            (unsigned long long)r->conns_open, (unsigned long long)r->connections,
-            (unsigned long long)r->requests, (unsigned long long)r->bytes_out,
-            (long long)r->heartbeat_ms);
+        strbuf_put(o,
+                   "\"connections\":%llu,\"connections_total\":%llu,\"requests\":%llu,"
+                   "\"bytes_out\":%llu,\"heartbeat_age_ms\":%lld,",
+                   (unsigned long long)r->conns_open, (unsigned long long)r->connections,
+                   (unsigned long long)r->requests, (unsigned long long)r->bytes_out,
+                   (long long)r->heartbeat_ms);
     else
-        put(o, "\"connections\":null,\"connections_total\":null,\"requests\":null,"
-               "\"bytes_out\":null,\"heartbeat_age_ms\":null,");
+        strbuf_put(o, "\"connections\":null,\"connections_total\":null,\"requests\":null,"
+                      "\"bytes_out\":null,\"heartbeat_age_ms\":null,");
     if (r->rss >= 0)
-        put(o, "\"rss_bytes\":%lld,", (long long)r->rss);
+        strbuf_put(o, "\"rss_bytes\":%lld,", (long long)r->rss);
     else
-        put(o, "\"rss_bytes\":null,");
+        strbuf_put(o, "\"rss_bytes\":null,");
     if (r->pid)
-        put(o, "\"uptime_seconds\":%lld,", (long long)(r->uptime_ms / 1000));
+        strbuf_put(o, "\"uptime_seconds\":%lld,", (long long)(r->uptime_ms / 1000));
     else
-        put(o, "\"uptime_seconds\":null,");
-    put(o, "\"respawns\":%u,\"backoff_ms\":%lld,", r->respawns, (long long)r->backoff_ms);
+        strbuf_put(o, "\"uptime_seconds\":null,");
+    strbuf_put(o, "\"respawns\":%u,\"backoff_ms\":%lld,", r->respawns, (long long)r->backoff_ms);
     if (r->pid == 0)
-        put(o, "\"respawn_in_ms\":%lld}", (long long)r->respawn_in_ms);
+        strbuf_put(o, "\"respawn_in_ms\":%lld}", (long long)r->respawn_in_ms);
     else
-        put(o, "\"respawn_in_ms\":null}");
+        strbuf_put(o, "\"respawn_in_ms\":null}");
 }
 
 int
 mstatus_json(const struct gen_table *t, const struct mstatus_master *m, char *buf, size_t len,
              int64_t now)
 {
-    struct out o = {.p = buf, .cap = len};
+    struct strbuf o = {.p = buf, .cap = len};
     struct row r;
     const struct gen *cur = main_gen(t);
     int64_t started = shm_created(t->shm);
-    put(&o,
+    strbuf_put(
+        &o,
         "{\"master\":{\"pid\":%d,\"version\":\"%s\",\"started\":%lld,\"uptime_seconds\":%lld,"
         "\"generation\":%u,\"stopping\":%s,\"config\":",
         m->pid, SLUICE_VERSION, (long long)started, (long long)((int64_t)time(NULL) - started),
         cur ? cur->id : 0, m->stopping ? "true" : "false");
     json_str(&o, cur ? cur->cfg->file : "");
-    put(&o, "},\"generations\":[");
+    strbuf_put(&o, "},\"generations\":[");
     bool first = true;
     for (int i = 0; i < GEN_MAX; i++)
         if (t->gens[i].state != GEN_FREE) {
-            put(&o, "%s{\"id\":%u,\"state\":\"%s\",\"workers\":%d}", first ? "" : ",",
-                t->gens[i].id, gen_state_name(t->gens[i].state), t->gens[i].cfg->workers);
+            strbuf_put(&o, "%s{\"id\":%u,\"state\":\"%s\",\"workers\":%d}", first ? "" : ",",
+                       t->gens[i].id, gen_state_name(t->gens[i].state), t->gens[i].cfg->workers);
             first = false;
         }
-    put(&o, "],\"workers\":[");
+    strbuf_put(&o, "],\"workers\":[");
     first = true;
     for (int i = 0; i < GEN_MAX; i++)
         for (int s = 0; s < CFG_MAX_WORKERS && t->gens[i].state != GEN_FREE; s++)
             if (row_of(t, &t->gens[i], s, now, &r)) {
-                put(&o, "%s", first ? "" : ",");
+                strbuf_put(&o, "%s", first ? "" : ",");
                 json_row(&o, &r);
                 first = false;
             }
-    put(&o, "]}\n");
+    strbuf_put(&o, "]}\n");
     if (o.full) {
         if (len)
             buf[0] = '\0';

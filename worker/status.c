@@ -3,7 +3,6 @@
 #include "worker/status.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,34 +14,12 @@
 #include "common/cidr.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/strbuf.h"
 #include "worker/http.h"
 #include "worker/req.h"
 
-/* A bounded writer: once full, it stays failed and writes nothing more. */
-struct out {
-    char *p;
-    size_t len, cap;
-    bool full;
-};
-
-static void __attribute__((format(printf, 2, 3))) put(struct out *o, const char *fmt, ...)
-{
-    if (o->full)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len) {
-        o->full = true;
-        o->p[o->len] = '\0';
-        return;
-    }
-    o->len += (size_t)n;
-}
-
 static ssize_t
-finish(struct out *o)
+finish(struct strbuf *o)
 {
     return o->full ? -1 : (ssize_t)o->len;
 }
@@ -141,14 +118,15 @@ value_at(const struct shm_worker *w, const struct family *f, int i)
 }
 
 static void
-put_value(struct out *o, const struct family *f, uint64_t v, bool prometheus)
+put_value(struct strbuf *o, const struct family *f, uint64_t v, bool prometheus)
 {
     if (f->unit == U_MICROS && prometheus)
-        put(o, "%llu.%06llu", (unsigned long long)(v / 1000000), (unsigned long long)(v % 1000000));
+        strbuf_put(o, "%llu.%06llu", (unsigned long long)(v / 1000000),
+                   (unsigned long long)(v % 1000000));
     else if (f->off == offsetof(struct shm_worker, started))
-        put(o, "%lld", (long long)(int64_t)v);
+        strbuf_put(o, "%lld", (long long)(int64_t)v);
     else
-        put(o, "%llu", (unsigned long long)v);
+        strbuf_put(o, "%llu", (unsigned long long)v);
 }
 
 static uint32_t
@@ -168,58 +146,60 @@ diff(int64_t a, int64_t b)
 /* ---- JSON ---- */
 
 static void
-json_worker(struct out *o, const struct status_slot *s, const struct status_instance *in)
+json_worker(struct strbuf *o, const struct status_slot *s, const struct status_instance *in)
 {
     const struct shm_worker *w = s->w;
-    put(o, "{\"slot\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\",\"heartbeat_age_ms\":%lld",
+    strbuf_put(
+        o, "{\"slot\":%d,\"pid\":%d,\"generation\":%u,\"state\":\"%s\",\"heartbeat_age_ms\":%lld",
         s->slot, (int)w->pid, s->generation, shm_worker_state_name(w->state),
         diff(in->now_ms, w->heartbeat_ms));
     int64_t started = w->started;
-    put(o, ",\"uptime_seconds\":%lld", started > 0 ? diff(in->now, started) : 0);
+    strbuf_put(o, ",\"uptime_seconds\":%lld", started > 0 ? diff(in->now, started) : 0);
     for (int i = 0; i < N(families); i++) {
         const struct family *f = &families[i];
-        put(o, ",\"%s\":", f->json);
+        strbuf_put(o, ",\"%s\":", f->json);
         if (f->label == NULL) {
             put_value(o, f, value_at(w, f, 0), false);
             continue;
         }
-        put(o, "{");
+        strbuf_put(o, "{");
         for (int v = 0; v < f->nvalues; v++) {
-            put(o, "%s\"%s\":", v ? "," : "", f->values[v]);
+            strbuf_put(o, "%s\"%s\":", v ? "," : "", f->values[v]);
             put_value(o, f, value_at(w, f, v), false);
         }
-        put(o, "}");
+        strbuf_put(o, "}");
     }
-    put(o, ",\"listen\":[");
+    strbuf_put(o, ",\"listen\":[");
     for (uint32_t i = 0, n = nqueues(w); i < n; i++) {
         int32_t q = w->queues[i].queued, b = w->queues[i].backlog;
         if (q < 0 || b < 0)
-            put(o, "%s{\"line\":%u,\"queued\":null,\"backlog\":null}", i ? "," : "", i);
+            strbuf_put(o, "%s{\"line\":%u,\"queued\":null,\"backlog\":null}", i ? "," : "", i);
         else
-            put(o, "%s{\"line\":%u,\"queued\":%d,\"backlog\":%d}", i ? "," : "", i, q, b);
+            strbuf_put(o, "%s{\"line\":%u,\"queued\":%d,\"backlog\":%d}", i ? "," : "", i, q, b);
     }
-    put(o, "]}");
+    strbuf_put(o, "]}");
 }
 
 ssize_t
 status_json(char *buf, size_t cap, const struct status_instance *in,
             const struct status_slot *slots, int n)
 {
-    struct out o = {.p = buf, .cap = cap};
+    struct strbuf o = {.p = buf, .cap = cap};
     if (cap == 0)
         return -1;
     buf[0] = '\0';
-    put(&o,
+    strbuf_put(
+        &o,
         "{\"instance\":{\"version\":\"%s\",\"master_pid\":%d,\"answered_by\":%d,"
         "\"generation\":%u,\"started\":%lld,\"uptime_seconds\":%lld,\"time\":%lld},\"workers\":[",
         in->version, in->master_pid, in->answered_by, in->generation, (long long)in->started,
         diff(in->now, in->started), (long long)in->now);
     for (int i = 0; i < n; i++) {
         if (i)
-            put(&o, ",");
+            strbuf_put(&o, ",");
         json_worker(&o, &slots[i], in);
     }
-    put(&o, "]}\n");
+    strbuf_put(&o, "]}\n");
     return finish(&o);
 }
 
@@ -247,37 +227,37 @@ status_label_escape(char *out, size_t cap, const char *in)
 }
 
 static void
-family_head(struct out *o, const char *name, const char *type, const char *help)
+family_head(struct strbuf *o, const char *name, const char *type, const char *help)
 {
-    put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    strbuf_put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* The labels every per-worker sample carries. A worker's generation is a label so that two
  * generations' workers of one slot (during a reload) are distinct series; each reload thus
  * starts `workers` new series per family, and the old ones go stale. */
 static void
-sample_start(struct out *o, const char *name, const struct status_slot *s)
+sample_start(struct strbuf *o, const char *name, const struct status_slot *s)
 {
-    put(o, "%s{worker=\"%d\",generation=\"%u\"", name, s->slot, s->generation);
+    strbuf_put(o, "%s{worker=\"%d\",generation=\"%u\"", name, s->slot, s->generation);
 }
 
 static void
-prom_family(struct out *o, const struct family *f, const struct status_slot *slots, int n)
+prom_family(struct strbuf *o, const struct family *f, const struct status_slot *slots, int n)
 {
     family_head(o, f->name, f->type, f->help);
     for (int i = 0; i < n; i++)
         for (int v = 0; v < (f->label ? f->nvalues : 1); v++) {
             sample_start(o, f->name, &slots[i]);
             if (f->label)
-                put(o, ",%s=\"%s\"", f->label, f->values[v]);
-            put(o, "} ");
+                strbuf_put(o, ",%s=\"%s\"", f->label, f->values[v]);
+            strbuf_put(o, "} ");
             put_value(o, f, value_at(slots[i].w, f, v), true);
-            put(o, "\n");
+            strbuf_put(o, "\n");
         }
 }
 
 static void
-prom_queues(struct out *o, const struct status_slot *slots, int n, bool backlog)
+prom_queues(struct strbuf *o, const struct status_slot *slots, int n, bool backlog)
 {
     const char *name = backlog ? "sluice_listen_queue_backlog" : "sluice_listen_queue_length";
     family_head(o, name, "gauge",
@@ -289,7 +269,7 @@ prom_queues(struct out *o, const struct status_slot *slots, int n, bool backlog)
             if (v < 0)
                 continue;
             sample_start(o, name, &slots[i]);
-            put(o, ",listen=\"%u\"} %d\n", l, v);
+            strbuf_put(o, ",listen=\"%u\"} %d\n", l, v);
         }
 }
 
@@ -297,7 +277,7 @@ ssize_t
 status_prometheus(char *buf, size_t cap, const struct status_instance *in,
                   const struct status_slot *slots, int n)
 {
-    struct out o = {.p = buf, .cap = cap};
+    struct strbuf o = {.p = buf, .cap = cap};
     char version[64];
     if (cap == 0)
         return -1;
@@ -305,11 +285,11 @@ status_prometheus(char *buf, size_t cap, const struct status_instance *in,
     if (status_label_escape(version, sizeof(version), in->version) < 0)
         snprintf(version, sizeof(version), "?");
     family_head(&o, "sluice_build_info", "gauge", "The server's version, as a label.");
-    put(&o, "sluice_build_info{version=\"%s\"} 1\n", version);
+    strbuf_put(&o, "sluice_build_info{version=\"%s\"} 1\n", version);
     family_head(&o, "sluice_start_time_seconds", "gauge", "When the master started, Unix seconds.");
-    put(&o, "sluice_start_time_seconds %lld\n", (long long)in->started);
+    strbuf_put(&o, "sluice_start_time_seconds %lld\n", (long long)in->started);
     family_head(&o, "sluice_workers", "gauge", "Live worker processes, all generations.");
-    put(&o, "sluice_workers %d\n", n);
+    strbuf_put(&o, "sluice_workers %d\n", n);
     for (int i = 0; i < N(families); i++)
         prom_family(&o, &families[i], slots, n);
     prom_queues(&o, slots, n, false);
