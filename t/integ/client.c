@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "load.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -72,6 +73,19 @@ conn_open_unix(const char *path)
                       path, strerror(e));
         sleep_ms(10);
     }
+}
+
+int
+srv_free_port(void)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_msg(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+                      getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
+                  "a free port from the kernel: %s", strerror(errno));
+    close(fd);
+    return ntohs(sin.sin_port);
 }
 
 int

@@ -134,6 +134,11 @@ bool log_line_with(const struct srv *s, const char *a, const char *b, const char
 
 /* ---- sockets and HTTP (client.c) ---- */
 
+/* A port free on 127.0.0.1 right now, for what cannot bind port 0 (haproxy, a second
+ * listener on a fixed port): the kernel's pick, bound once and closed. Fails the test on
+ * error. */
+int srv_free_port(void);
+
 /* Connect to 127.0.0.1:port (retrying ECONNREFUSED for up to 2 s) with 10 s send/receive
  * timeouts. rcvbuf > 0 sets SO_RCVBUF before connecting. Fails the test on error. */
 int conn_open(int port);

@@ -92,20 +92,6 @@ haproxy_find(char *buf, size_t len)
     return false;
 }
 
-/* A port free on 127.0.0.1 right now (the kernel's pick, released at once). */
-static int
-free_port(void)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_msg(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-                      getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
-                  "a free port from the kernel: %s", strerror(errno));
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
 static void
 haproxy_spawn(struct haproxy *h)
 {
@@ -183,7 +169,7 @@ haproxy_start(struct haproxy *h, const char *dir, int plain_port, int proxy_port
     snprintf(h->cfg, sizeof(h->cfg), "%s/haproxy.cfg", dir);
     snprintf(h->out, sizeof(h->out), "%s/haproxy.out", dir);
     for (int i = 0; i < START_TRIES; i++) {
-        h->port = free_port();
+        h->port = srv_free_port();
         int n = snprintf(text, sizeof(text), haproxy_cfg, h->port, plain_port, proxy_port);
         write_file(h->cfg, text, (size_t)n);
         haproxy_spawn(h);

@@ -74,20 +74,6 @@ assert_body_eq(const struct http_resp *r, const char *want, const char *what)
 
 /* ---- listeners ---- */
 
-/* A free port from the kernel (bound once, then closed), for a listener that cannot be port 0. */
-static int
-free_port(void)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(sin);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_msg(fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
-                      getsockname(fd, (struct sockaddr *)&sin, &len) == 0,
-                  "a free port from the kernel: %s", strerror(errno));
-    close(fd);
-    return ntohs(sin.sin_port);
-}
-
 /* The first listener plain, the second TLS: each its own line in the port file (only the TLS
  * one flagged), each serving index.html in its own protocol; the certificate verifies. */
 static void
@@ -123,7 +109,7 @@ START_TEST(plain_and_tls_side_by_side)
 {
     struct srv s;
     char cfg[2048];
-    int plain = free_port();
+    int plain = srv_free_port();
     snprintf(cfg, sizeof(cfg), "listen = 127.0.0.1:%d\nlisten = 127.0.0.1:0 tls\n", plain);
     tls_cert_lines(cfg, sizeof(cfg), "rsa");
     srv_start(&s, cfg);
